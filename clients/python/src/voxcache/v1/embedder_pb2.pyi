@@ -1,0 +1,218 @@
+from voxcache.v1 import tensor_pb2 as _tensor_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CacheSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CACHE_SOURCE_UNSPECIFIED: _ClassVar[CacheSource]
+    CACHE_SOURCE_LOCAL: _ClassVar[CacheSource]
+    CACHE_SOURCE_REDIS: _ClassVar[CacheSource]
+    CACHE_SOURCE_COMPUTED: _ClassVar[CacheSource]
+CACHE_SOURCE_UNSPECIFIED: CacheSource
+CACHE_SOURCE_LOCAL: CacheSource
+CACHE_SOURCE_REDIS: CacheSource
+CACHE_SOURCE_COMPUTED: CacheSource
+
+class CacheOptions(_message.Message):
+    __slots__ = ("ttl_seconds", "bypass", "pin")
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    BYPASS_FIELD_NUMBER: _ClassVar[int]
+    PIN_FIELD_NUMBER: _ClassVar[int]
+    ttl_seconds: int
+    bypass: bool
+    pin: bool
+    def __init__(self, ttl_seconds: _Optional[int] = ..., bypass: _Optional[bool] = ..., pin: _Optional[bool] = ...) -> None: ...
+
+class Timings(_message.Message):
+    __slots__ = ("total_ms", "cache_ms", "decode_ms", "extract_ms")
+    TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_MS_FIELD_NUMBER: _ClassVar[int]
+    DECODE_MS_FIELD_NUMBER: _ClassVar[int]
+    EXTRACT_MS_FIELD_NUMBER: _ClassVar[int]
+    total_ms: float
+    cache_ms: float
+    decode_ms: float
+    extract_ms: float
+    def __init__(self, total_ms: _Optional[float] = ..., cache_ms: _Optional[float] = ..., decode_ms: _Optional[float] = ..., extract_ms: _Optional[float] = ...) -> None: ...
+
+class EmbedRequest(_message.Message):
+    __slots__ = ("audio", "voice_id", "encoder", "cache")
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    VOICE_ID_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_FIELD_NUMBER: _ClassVar[int]
+    CACHE_FIELD_NUMBER: _ClassVar[int]
+    audio: bytes
+    voice_id: str
+    encoder: str
+    cache: CacheOptions
+    def __init__(self, audio: _Optional[bytes] = ..., voice_id: _Optional[str] = ..., encoder: _Optional[str] = ..., cache: _Optional[_Union[CacheOptions, _Mapping]] = ...) -> None: ...
+
+class EmbedResponse(_message.Message):
+    __slots__ = ("conditioning", "cache_hit", "source", "timings")
+    CONDITIONING_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    conditioning: _tensor_pb2.Conditioning
+    cache_hit: bool
+    source: CacheSource
+    timings: Timings
+    def __init__(self, conditioning: _Optional[_Union[_tensor_pb2.Conditioning, _Mapping]] = ..., cache_hit: _Optional[bool] = ..., source: _Optional[_Union[CacheSource, str]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+
+class RegisterVoiceRequest(_message.Message):
+    __slots__ = ("voice_id", "audio", "encoder", "overwrite")
+    VOICE_ID_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_FIELD_NUMBER: _ClassVar[int]
+    OVERWRITE_FIELD_NUMBER: _ClassVar[int]
+    voice_id: str
+    audio: bytes
+    encoder: str
+    overwrite: bool
+    def __init__(self, voice_id: _Optional[str] = ..., audio: _Optional[bytes] = ..., encoder: _Optional[str] = ..., overwrite: _Optional[bool] = ...) -> None: ...
+
+class Voice(_message.Message):
+    __slots__ = ("voice_id", "audio_sha256", "encoders", "duration_s", "created_unix_ms")
+    VOICE_ID_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_SHA256_FIELD_NUMBER: _ClassVar[int]
+    ENCODERS_FIELD_NUMBER: _ClassVar[int]
+    DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    CREATED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    voice_id: str
+    audio_sha256: str
+    encoders: _containers.RepeatedScalarFieldContainer[str]
+    duration_s: float
+    created_unix_ms: int
+    def __init__(self, voice_id: _Optional[str] = ..., audio_sha256: _Optional[str] = ..., encoders: _Optional[_Iterable[str]] = ..., duration_s: _Optional[float] = ..., created_unix_ms: _Optional[int] = ...) -> None: ...
+
+class RegisterVoiceResponse(_message.Message):
+    __slots__ = ("voice", "conditioning", "cache_hit")
+    VOICE_FIELD_NUMBER: _ClassVar[int]
+    CONDITIONING_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
+    voice: Voice
+    conditioning: _tensor_pb2.Conditioning
+    cache_hit: bool
+    def __init__(self, voice: _Optional[_Union[Voice, _Mapping]] = ..., conditioning: _Optional[_Union[_tensor_pb2.Conditioning, _Mapping]] = ..., cache_hit: _Optional[bool] = ...) -> None: ...
+
+class DeleteVoiceRequest(_message.Message):
+    __slots__ = ("voice_id",)
+    VOICE_ID_FIELD_NUMBER: _ClassVar[int]
+    voice_id: str
+    def __init__(self, voice_id: _Optional[str] = ...) -> None: ...
+
+class DeleteVoiceResponse(_message.Message):
+    __slots__ = ("voice",)
+    VOICE_FIELD_NUMBER: _ClassVar[int]
+    voice: Voice
+    def __init__(self, voice: _Optional[_Union[Voice, _Mapping]] = ...) -> None: ...
+
+class ListVoicesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListVoicesResponse(_message.Message):
+    __slots__ = ("voices",)
+    VOICES_FIELD_NUMBER: _ClassVar[int]
+    voices: _containers.RepeatedCompositeFieldContainer[Voice]
+    def __init__(self, voices: _Optional[_Iterable[_Union[Voice, _Mapping]]] = ...) -> None: ...
+
+class PreloadRequest(_message.Message):
+    __slots__ = ("audio", "label", "encoder", "cache")
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_FIELD_NUMBER: _ClassVar[int]
+    CACHE_FIELD_NUMBER: _ClassVar[int]
+    audio: bytes
+    label: str
+    encoder: str
+    cache: CacheOptions
+    def __init__(self, audio: _Optional[bytes] = ..., label: _Optional[str] = ..., encoder: _Optional[str] = ..., cache: _Optional[_Union[CacheOptions, _Mapping]] = ...) -> None: ...
+
+class PreloadFailure(_message.Message):
+    __slots__ = ("index", "label", "code", "message")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    label: str
+    code: str
+    message: str
+    def __init__(self, index: _Optional[int] = ..., label: _Optional[str] = ..., code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class PreloadResponse(_message.Message):
+    __slots__ = ("received", "computed", "cached", "failed", "failures", "total_ms")
+    RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    COMPUTED_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    received: int
+    computed: int
+    cached: int
+    failed: int
+    failures: _containers.RepeatedCompositeFieldContainer[PreloadFailure]
+    total_ms: float
+    def __init__(self, received: _Optional[int] = ..., computed: _Optional[int] = ..., cached: _Optional[int] = ..., failed: _Optional[int] = ..., failures: _Optional[_Iterable[_Union[PreloadFailure, _Mapping]]] = ..., total_ms: _Optional[float] = ...) -> None: ...
+
+class GetStatsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class LatencyPercentiles(_message.Message):
+    __slots__ = ("p50_ms", "p95_ms", "p99_ms", "samples")
+    P50_MS_FIELD_NUMBER: _ClassVar[int]
+    P95_MS_FIELD_NUMBER: _ClassVar[int]
+    P99_MS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    samples: int
+    def __init__(self, p50_ms: _Optional[float] = ..., p95_ms: _Optional[float] = ..., p99_ms: _Optional[float] = ..., samples: _Optional[int] = ...) -> None: ...
+
+class GetStatsResponse(_message.Message):
+    __slots__ = ("requests", "hits", "misses", "hit_ratio", "local_hits", "redis_hits", "extractions", "coalesced", "errors", "redis_errors", "corrupt_entries", "redis_available", "local_entries", "local_bytes", "redis_entries", "extraction_latency", "local_capacity_bytes")
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    MISSES_FIELD_NUMBER: _ClassVar[int]
+    HIT_RATIO_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_HITS_FIELD_NUMBER: _ClassVar[int]
+    REDIS_HITS_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTIONS_FIELD_NUMBER: _ClassVar[int]
+    COALESCED_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    REDIS_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    CORRUPT_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    REDIS_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    REDIS_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTION_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_CAPACITY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    requests: int
+    hits: int
+    misses: int
+    hit_ratio: float
+    local_hits: int
+    redis_hits: int
+    extractions: int
+    coalesced: int
+    errors: int
+    redis_errors: int
+    corrupt_entries: int
+    redis_available: bool
+    local_entries: int
+    local_bytes: int
+    redis_entries: int
+    extraction_latency: LatencyPercentiles
+    local_capacity_bytes: int
+    def __init__(self, requests: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ..., hit_ratio: _Optional[float] = ..., local_hits: _Optional[int] = ..., redis_hits: _Optional[int] = ..., extractions: _Optional[int] = ..., coalesced: _Optional[int] = ..., errors: _Optional[int] = ..., redis_errors: _Optional[int] = ..., corrupt_entries: _Optional[int] = ..., redis_available: _Optional[bool] = ..., local_entries: _Optional[int] = ..., local_bytes: _Optional[int] = ..., redis_entries: _Optional[int] = ..., extraction_latency: _Optional[_Union[LatencyPercentiles, _Mapping]] = ..., local_capacity_bytes: _Optional[int] = ...) -> None: ...

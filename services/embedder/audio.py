@@ -1,0 +1,149 @@
+"""Reference-audio decoding and validation: bytes in, 16 kHz mono float32 out.
+
+Pure functions over numpy/libsndfile. Every way a clip can be unusable maps to a
+precise InvalidInput/TooLarge naming the `audio` field, and cheap checks (size,
+header, duration) run before the expensive ones (decode, resample).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+from math import gcd
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from services.common.errors import InvalidInput, TooLarge
+
+#: Streaming writers (espeak-ng --stdout, ffmpeg to a pipe) put ~2-4 GiB placeholders in the size fields.
+_STREAMED_SIZE = 0x7FFF0000
+ACCEPTED_FORMATS = {"WAV": "WAV", "WAVEX": "WAV", "RF64": "WAV", "FLAC": "FLAC", "OGG": "OGG"}
+
+
+@dataclass(frozen=True)
+class AudioLimits:
+    max_bytes: int = 16 * 1024 * 1024
+    min_duration_s: float = 1.0
+    max_duration_s: float = 30.0
+    min_rate_hz: int = 8_000
+    max_rate_hz: int = 96_000
+    #: Clips whose RMS is below this level are treated as silence.
+    silence_dbfs: float = -60.0
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    samples: np.ndarray  # float32, mono, at `sample_rate`
+    sample_rate: int
+    source_rate: int
+    source_channels: int
+    source_format: str
+    duration_s: float
+
+
+def check_size(data: bytes, limits: AudioLimits, field: str = "audio") -> None:
+    """The checks a cache hit still needs: they do not look inside the bytes."""
+    if not data:
+        raise InvalidInput("audio is empty: send WAV, FLAC or OGG bytes of 1-30 s of speech", field=field)
+    if len(data) > limits.max_bytes:
+        raise TooLarge(f"audio is {len(data):,} bytes; the limit is {limits.max_bytes:,}", field=field)
+
+
+def _check_wav_truncation(data: bytes, field: str) -> None:
+    """libsndfile silently plays a cut-off WAV; compare the data chunk's declared size instead."""
+    if data[:4] not in (b"RIFF", b"RIFX") or data[8:12] != b"WAVE":
+        return
+    offset = 12
+    while offset + 8 <= len(data):
+        chunk_id = data[offset : offset + 4]
+        (size,) = struct.unpack_from("<I" if data[:4] == b"RIFF" else ">I", data, offset + 4)
+        if chunk_id == b"data":
+            if size == 0 or size >= _STREAMED_SIZE:  # placeholder of a streaming writer: nothing to compare
+                return
+            available = len(data) - offset - 8
+            if size > available:
+                raise InvalidInput(
+                    f"WAV file is truncated: its data chunk declares {size:,} bytes but only {available:,} are present",
+                    field=field,
+                )
+            return
+        offset += 8 + size + (size & 1)
+    raise InvalidInput("WAV file is truncated: no data chunk found", field=field)
+
+
+def decode(data: bytes, limits: AudioLimits, *, target_rate: int = 16_000, field: str = "audio") -> DecodedAudio:
+    check_size(data, limits, field)
+    try:
+        handle = sf.SoundFile(io.BytesIO(data))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        reason = getattr(exc, "error_string", "") or type(exc).__name__
+        raise InvalidInput(
+            f"audio is not a readable WAV, FLAC or OGG file (libsndfile: {reason}); send a complete file, not raw PCM",
+            field=field,
+        ) from exc
+    with handle:
+        kind = ACCEPTED_FORMATS.get(handle.format)
+        if kind is None:
+            raise InvalidInput(f"audio format {handle.format} is not accepted; use WAV, FLAC or OGG", field=field)
+        if kind == "WAV":
+            _check_wav_truncation(data, field)
+        rate, channels, frames = handle.samplerate, handle.channels, handle.frames
+        if not limits.min_rate_hz <= rate <= limits.max_rate_hz:
+            raise InvalidInput(
+                f"sample rate {rate} Hz is outside {limits.min_rate_hz}-{limits.max_rate_hz} Hz", field=field
+            )
+        if frames > limits.max_duration_s * rate:
+            raise TooLarge(
+                f"audio is {frames / rate:.1f} s long; the limit is {limits.max_duration_s:g} s", field=field
+            )
+        try:
+            samples = handle.read(dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            reason = getattr(exc, "error_string", "") or str(exc)
+            raise InvalidInput(f"audio is corrupt or truncated (libsndfile: {reason})", field=field) from exc
+    if kind != "WAV" and 0 < frames != len(samples):
+        raise InvalidInput(
+            f"{kind} file is truncated: header promises {frames} frames, {len(samples)} decoded", field=field
+        )
+    duration = len(samples) / rate
+    if duration > limits.max_duration_s:
+        raise TooLarge(f"audio is {duration:.1f} s long; the limit is {limits.max_duration_s:g} s", field=field)
+    if duration < limits.min_duration_s:
+        raise InvalidInput(
+            f"audio is {duration:.2f} s long; at least {limits.min_duration_s:g} s of speech is needed", field=field
+        )
+    if not np.isfinite(samples).all():
+        raise InvalidInput("audio contains NaN or infinite samples", field=field)
+    mono = samples.mean(axis=1) if channels > 1 else samples[:, 0]
+    rms = float(np.sqrt(np.mean(np.square(mono, dtype=np.float64))))
+    if rms <= 10 ** (limits.silence_dbfs / 20):
+        level = "-inf" if rms == 0 else f"{20 * np.log10(rms):.0f}"
+        raise InvalidInput(f"audio is silent (RMS {level} dBFS, threshold {limits.silence_dbfs:g} dBFS)", field=field)
+    return DecodedAudio(
+        samples=resample(mono, rate, target_rate),
+        sample_rate=target_rate,
+        source_rate=rate,
+        source_channels=channels,
+        source_format=kind,
+        duration_s=duration,
+    )
+
+
+def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
+    """Polyphase resampling (Kaiser window): exact rational ratio, no FFT wrap-around."""
+    if rate == target_rate:
+        return np.ascontiguousarray(samples, dtype=np.float32)
+    g = gcd(rate, target_rate)
+    return resample_poly(samples, target_rate // g, rate // g).astype(np.float32)
+
+
+def probe_duration(data: bytes) -> float:
+    """Duration from the header alone (no sample decoding); 0.0 when unknown."""
+    try:
+        info = sf.info(io.BytesIO(data))
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        return 0.0
+    return info.frames / info.samplerate if info.samplerate else 0.0

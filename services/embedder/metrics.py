@@ -1,0 +1,135 @@
+"""Counters and latency distributions of one Embedder, and their Prometheus view.
+
+One source of truth: `EmbedderStats` is plain Python that GetStats reads and a
+custom collector exports, so the RPC and the /metrics page can never disagree.
+A per-instance registry keeps several servers in one process (tests) apart.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+#: Latency buckets (seconds): sub-ms hits to multi-second cold extractions.
+BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+OUTCOMES = ("hit_local", "hit_redis", "miss", "error")
+
+
+@dataclass
+class Histogram:
+    counts: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
+    total: float = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
+        self.total += seconds
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        running, out = 0, []
+        for bound, count in zip((*map(str, BUCKETS), "+Inf"), self.counts, strict=True):
+            running += count
+            out.append((bound, running))
+        return out
+
+
+class LatencyWindow:
+    """Recent samples for percentiles; bounded so a long-lived server stays small."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._samples: deque[float] = deque(maxlen=size)
+
+    def add(self, ms: float) -> None:
+        self._samples.append(ms)
+
+    def percentiles(self) -> tuple[float, float, float, int]:
+        if not self._samples:
+            return 0.0, 0.0, 0.0, 0
+        ordered = sorted(self._samples)
+        pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+        return pick(0.50), pick(0.95), pick(0.99), len(ordered)
+
+
+@dataclass
+class EmbedderStats:
+    requests: int = 0
+    local_hits: int = 0
+    redis_hits: int = 0
+    misses: int = 0
+    errors: int = 0
+    extractions: int = 0
+    coalesced: int = 0
+    redis_errors: int = 0
+    corrupt_entries: int = 0
+    extraction_latency: LatencyWindow = field(default_factory=LatencyWindow)
+    extraction_histogram: Histogram = field(default_factory=Histogram)
+    request_histograms: dict[str, Histogram] = field(default_factory=lambda: {o: Histogram() for o in OUTCOMES})
+
+    @property
+    def hits(self) -> int:
+        return self.local_hits + self.redis_hits
+
+    @property
+    def hit_ratio(self) -> float:
+        looked_up = self.hits + self.misses
+        return self.hits / looked_up if looked_up else 0.0
+
+    def record_request(self, outcome: str, seconds: float) -> None:
+        self.requests += 1
+        if outcome == "hit_local":
+            self.local_hits += 1
+        elif outcome == "hit_redis":
+            self.redis_hits += 1
+        elif outcome == "miss":
+            self.misses += 1
+        else:
+            self.errors += 1
+        self.request_histograms[outcome].observe(seconds)
+
+    def record_extraction(self, seconds: float) -> None:
+        self.extractions += 1
+        self.extraction_latency.add(seconds * 1000)
+        self.extraction_histogram.observe(seconds)
+
+
+class StatsCollector(Collector):
+    def __init__(self, stats: EmbedderStats, gauges: Callable[[], dict[str, float]]) -> None:
+        self._stats = stats
+        self._gauges = gauges
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
+        s = self._stats
+        requests = CounterMetricFamily("voxcache_embed_requests", "Embed requests by outcome", labels=["outcome"])
+        latency = HistogramMetricFamily(
+            "voxcache_embed_latency_seconds", "Embed latency by outcome", labels=["outcome"]
+        )
+        for outcome, hist in s.request_histograms.items():
+            requests.add_metric([outcome], hist.cumulative()[-1][1])
+            latency.add_metric([outcome], hist.cumulative(), hist.total)
+        yield requests
+        yield latency
+        extraction = HistogramMetricFamily("voxcache_extraction_seconds", "Model forward passes")
+        extraction.add_metric([], s.extraction_histogram.cumulative(), s.extraction_histogram.total)
+        yield extraction
+        for name, doc, value in (
+            ("voxcache_extractions", "Model forward passes run", s.extractions),
+            ("voxcache_coalesced_misses", "Misses that joined an in-flight extraction", s.coalesced),
+            ("voxcache_redis_errors", "Failed or timed-out Redis operations", s.redis_errors),
+            ("voxcache_corrupt_entries", "Redis values that failed verification", s.corrupt_entries),
+        ):
+            yield CounterMetricFamily(name, doc, value=value)
+        yield GaugeMetricFamily("voxcache_cache_hit_ratio", "hits / (hits + misses) since start", value=s.hit_ratio)
+        for name, value in self._gauges().items():
+            yield GaugeMetricFamily(f"voxcache_{name}", name.replace("_", " "), value=value)
+
+
+def serve_metrics(port: int, stats: EmbedderStats, gauges: Callable[[], dict[str, float]], host: str = "0.0.0.0"):
+    """Expose /metrics on its own HTTP port (a scrape must never queue behind model work)."""
+    registry = CollectorRegistry()
+    registry.register(StatsCollector(stats, gauges))
+    return start_http_server(port, addr=host, registry=registry)

@@ -1,0 +1,159 @@
+"""Wiring only: settings -> encoder, caches, core, servicer -> a running gRPC server.
+
+`python -m services.embedder.server --help` lists every setting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from voxcache.v1 import embedder_pb2, embedder_pb2_grpc
+
+from services.common.config import redact_url
+from services.common.grpc_server import GrpcServer, ServerLimits
+from services.common.redis_server import LocalRedis
+from services.embedder import settings as settings_mod
+from services.embedder.audio import AudioLimits
+from services.embedder.cache.local import LocalCache
+from services.embedder.cache.redis_store import RedisStore
+from services.embedder.core import Embedder, EmbedderConfig
+from services.embedder.encoders.base import Encoder
+from services.embedder.metrics import EmbedderStats, serve_metrics
+from services.embedder.servicer import EmbedderServicer
+
+log = logging.getLogger("voxcache.embedder")
+SERVICE_NAME = embedder_pb2.DESCRIPTOR.services_by_name["Embedder"].full_name
+
+
+def load_encoders(settings: settings_mod.EmbedderSettings) -> dict[str, Encoder]:
+    from services.embedder.encoders.ecapa import EcapaEncoder
+
+    return {"ecapa": EcapaEncoder(settings.model_dir / "ecapa", device=settings.device, threads=settings.threads)}
+
+
+@dataclass
+class RunningEmbedder:
+    server: GrpcServer
+    core: Embedder
+    pool: ThreadPoolExecutor
+    private_redis: LocalRedis | None = None
+    metrics: object | None = field(default=None, repr=False)
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        await self.core.close()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.metrics is not None:
+            self.metrics[0].shutdown()  # type: ignore[index]
+        if self.private_redis is not None:
+            self.private_redis.close()
+
+
+def _redis_store(
+    settings: settings_mod.EmbedderSettings, stats: EmbedderStats
+) -> tuple[RedisStore | None, LocalRedis | None]:
+    url, private = settings.redis_url, None
+    if url.lower() == "none":
+        log.warning("Redis disabled: in-process cache only, nothing is shared between workers")
+        return None, None
+    if not url:
+        try:
+            private = LocalRedis().start()
+            url = private.url
+            log.info("no Redis URL configured: started a private redis-server on port %d", private.port)
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            log.warning("no Redis URL and no private redis-server (%s): in-process cache only", exc)
+            return None, None
+
+    def count_error() -> None:
+        stats.redis_errors += 1
+
+    store = RedisStore(
+        url,
+        password=settings.redis_password,
+        timeout_s=settings.redis_timeout_ms / 1000,
+        retry_interval_s=settings.redis_retry_s,
+        on_error=count_error,
+    )
+    log.info("cache L2: %s", redact_url(url))
+    return store, private
+
+
+async def start(
+    settings: settings_mod.EmbedderSettings, encoders: Mapping[str, Encoder] | None = None
+) -> RunningEmbedder:
+    """Build and start everything; `encoders` lets tests share one loaded model."""
+    stats = EmbedderStats()
+    encoders = dict(encoders) if encoders is not None else load_encoders(settings)
+    store, private = _redis_store(settings, stats)
+    max_bytes = int(settings.max_audio_mb * 1024 * 1024)
+    pool = ThreadPoolExecutor(max_workers=settings.model_workers, thread_name_prefix="model")
+    core = Embedder(
+        encoders,
+        default_encoder="ecapa" if "ecapa" in encoders else next(iter(encoders)),
+        local=LocalCache(settings.local_cache_mb * 1024 * 1024),
+        store=store,
+        model_pool=pool,
+        stats=stats,
+        config=EmbedderConfig(
+            prefix=settings.cache_prefix,
+            default_ttl_s=settings.default_ttl_s,
+            max_pending_extractions=settings.max_pending,
+            limits=AudioLimits(max_bytes=max_bytes, max_duration_s=settings.max_duration_s),
+        ),
+    )
+    if store is not None:
+        try:
+            await store.ping()
+        except Exception:
+            log.warning("Redis not reachable at start; serving from the in-process cache until it is")
+    server = GrpcServer(
+        f"{settings.host}:{settings.port}",
+        [(SERVICE_NAME, lambda s: embedder_pb2_grpc.add_EmbedderServicer_to_server(EmbedderServicer(core), s))],
+        # Room for the largest accepted clip plus framing; bigger messages get RESOURCE_EXHAUSTED from gRPC itself.
+        ServerLimits(max_receive_bytes=max_bytes + 1024 * 1024),
+    )
+    await server.start()
+    running = RunningEmbedder(server, core, pool, private)
+    if settings.metrics_port:
+        running.metrics = serve_metrics(
+            settings.metrics_port,
+            stats,
+            lambda: {
+                "local_cache_entries": len(core.local),
+                "local_cache_bytes": core.local.nbytes,
+                "redis_available": float(core.redis_available),
+            },
+        )
+    log.info("Embedder serving on %s:%d (encoders: %s)", settings.host, server.port, ", ".join(encoders))
+    return running
+
+
+async def serve(settings: settings_mod.EmbedderSettings) -> None:
+    running = await start(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: NOT_SERVING, draining for %.0fs", running.server.limits.grace_s)
+    await running.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = settings_mod.parse(argv)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()
