@@ -12,8 +12,6 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from voxcache.v1 import embedder_pb2, embedder_pb2_grpc
-
 from services.common.config import redact_url
 from services.common.grpc_server import GrpcServer, ServerLimits
 from services.common.redis_server import LocalRedis
@@ -25,6 +23,7 @@ from services.embedder.core import Embedder, EmbedderConfig
 from services.embedder.encoders.base import Encoder
 from services.embedder.metrics import EmbedderStats, serve_metrics
 from services.embedder.servicer import EmbedderServicer
+from voxcache.v1 import embedder_pb2, embedder_pb2_grpc
 
 log = logging.getLogger("voxcache.embedder")
 SERVICE_NAME = embedder_pb2.DESCRIPTOR.services_by_name["Embedder"].full_name

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import grpc
-from voxcache import tensors
-from voxcache.v1 import embedder_pb2 as pb
-from voxcache.v1 import embedder_pb2_grpc, tensor_pb2
 
 from services.common.grpc_server import rpc_errors
 from services.embedder.conditioning import Conditioning
 from services.embedder.core import SOURCE_COMPUTED, SOURCE_LOCAL, SOURCE_REDIS, CachePolicy, Embedder, PreloadItem
 from services.embedder.voices import VoiceRecord
+from voxcache import tensors
+from voxcache.v1 import embedder_pb2 as pb
+from voxcache.v1 import embedder_pb2_grpc, tensor_pb2
 
 _SOURCES = {
     SOURCE_LOCAL: pb.CACHE_SOURCE_LOCAL,

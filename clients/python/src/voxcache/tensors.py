@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from math import prod
 
 import numpy as np
+
 from voxcache.v1 import tensor_pb2
 
 _NUMPY_BY_DTYPE: dict[int, np.dtype] = {
