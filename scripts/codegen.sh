@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"
 
-out=clients/python/src
+out="${PY_OUT:-clients/python/src}"
 rm -rf "$out/voxcache/v1"
 mkdir -p "$out/voxcache/v1"
 "$PY" -m grpc_tools.protoc -I protos \

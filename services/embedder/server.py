@@ -18,9 +18,9 @@ from services.common.redis_server import LocalRedis
 from services.embedder import settings as settings_mod
 from services.embedder.audio import AudioLimits
 from services.embedder.cache.local import LocalCache
-from services.embedder.cache.redis_store import RedisStore
+from services.embedder.cache.redis_store import RedisStore, StoreAuthError, StoreUnavailable
 from services.embedder.core import Embedder, EmbedderConfig
-from services.embedder.encoders.base import Encoder
+from services.embedder.encoders.base import Encoder, WeightsError
 from services.embedder.metrics import EmbedderStats, serve_metrics
 from services.embedder.servicer import EmbedderServicer
 from voxcache.v1 import embedder_pb2, embedder_pb2_grpc
@@ -112,9 +112,15 @@ async def start(
     )
     if store is not None:
         try:
-            await store.ping()
-        except Exception:
+            await store.check()
+        except StoreUnavailable:
             log.warning("Redis not reachable at start; serving from the in-process cache until it is")
+        except StoreAuthError:
+            await store.close()
+            pool.shutdown()
+            if private is not None:
+                private.close()
+            raise
     server = GrpcServer(
         f"{settings.host}:{settings.port}",
         [(SERVICE_NAME, lambda s: embedder_pb2_grpc.add_EmbedderServicer_to_server(EmbedderServicer(core), s))],
@@ -151,7 +157,10 @@ async def serve(settings: settings_mod.EmbedderSettings) -> None:
 def main(argv: list[str] | None = None) -> None:
     settings = settings_mod.parse(argv)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except (StoreAuthError, WeightsError) as exc:
+        raise SystemExit(f"voxcache-embedder: {exc}") from None
 
 
 if __name__ == "__main__":

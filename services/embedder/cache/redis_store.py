@@ -16,7 +16,7 @@ from typing import TypeVar
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -24,6 +24,10 @@ T = TypeVar("T")
 
 class StoreUnavailable(Exception):
     """Redis did not answer (down, slow, refused); the caller should carry on without it."""
+
+
+class StoreAuthError(Exception):
+    """Redis refused our credentials: a configuration error, not an outage."""
 
 
 class RedisStore:
@@ -134,8 +138,19 @@ class RedisStore:
     async def dbsize(self) -> int:
         return int(await self._call("DBSIZE", self._client.dbsize))
 
-    async def ping(self) -> bool:
-        return bool(await self._call("PING", self._client.ping))
+    async def check(self) -> None:
+        """Start-up probe. Wrong credentials raise StoreAuthError (refuse to start: retrying
+        cannot fix them); an unreachable Redis raises StoreUnavailable (serve and keep retrying)."""
+        try:
+            await self._client.ping()
+        except AuthenticationError as exc:
+            raise StoreAuthError(f"Redis rejected the credentials: {exc}") from exc
+        except ResponseError as exc:
+            if str(exc).split(" ", 1)[0] in ("NOAUTH", "WRONGPASS", "NOPERM"):
+                raise StoreAuthError(f"Redis refused access: {exc}") from exc
+            raise
+        except (RedisError, OSError, TimeoutError):
+            await self._call("PING", self._client.ping)  # marks the store down and logs once
 
     async def close(self) -> None:
         await self._client.aclose()
