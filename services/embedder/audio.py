@@ -74,6 +74,23 @@ def _check_wav_truncation(data: bytes, field: str) -> None:
     raise InvalidInput("WAV file is truncated: no data chunk found", field=field)
 
 
+def _check_ogg_truncation(data: bytes, field: str) -> None:
+    """A cut Ogg stream decodes cleanly up to the cut; walk the pages and require end-of-stream."""
+    offset, last_flags = 0, 0
+    while offset < len(data):
+        if data[offset : offset + 4] != b"OggS" or offset + 27 > len(data):
+            raise InvalidInput(f"OGG file is truncated or corrupt at byte {offset:,}", field=field)
+        segments = data[offset + 26]
+        table = data[offset + 27 : offset + 27 + segments]
+        end = offset + 27 + segments + sum(table)
+        if len(table) < segments or end > len(data):
+            raise InvalidInput(f"OGG file is truncated: its last page is cut at byte {len(data):,}", field=field)
+        last_flags = data[offset + 5]
+        offset = end
+    if not last_flags & 0x04:
+        raise InvalidInput("OGG file is truncated: the stream has no end-of-stream page", field=field)
+
+
 def decode(data: bytes, limits: AudioLimits, *, target_rate: int = 16_000, field: str = "audio") -> DecodedAudio:
     check_size(data, limits, field)
     try:
@@ -90,6 +107,8 @@ def decode(data: bytes, limits: AudioLimits, *, target_rate: int = 16_000, field
             raise InvalidInput(f"audio format {handle.format} is not accepted; use WAV, FLAC or OGG", field=field)
         if kind == "WAV":
             _check_wav_truncation(data, field)
+        elif kind == "OGG":
+            _check_ogg_truncation(data, field)
         rate, channels, frames = handle.samplerate, handle.channels, handle.frames
         if not limits.min_rate_hz <= rate <= limits.max_rate_hz:
             raise InvalidInput(

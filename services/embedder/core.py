@@ -251,6 +251,7 @@ class Embedder:
     async def close(self) -> None:
         for task in list(self._background):
             task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         if self.store is not None:
             await self.store.close()
 
@@ -384,9 +385,13 @@ class Embedder:
         if len(self._touched) > 100_000:
             self._touched.clear()
         self._touched[key] = now
-        task = asyncio.create_task(self._best_effort(self.store.slide(key, ttl)))
+        task = asyncio.create_task(self._slide(key, ttl))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _slide(self, key: str, ttl: int) -> None:
+        if self.store is not None:
+            await self._best_effort(self.store.slide(key, ttl))
 
     async def _store(self, conditioning: Conditioning, ttl: int | None) -> None:
         if self.store is None:

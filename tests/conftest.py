@@ -1,0 +1,120 @@
+"""Shared real parts: one private redis-server, the real ECAPA weights, espeak-ng speech.
+
+Each test gets its own key prefix, so tests share the Redis process without
+sharing data. Servers run in-process on loopback ports picked by the OS.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pytest
+import pytest_asyncio
+
+from services.common.redis_server import LocalRedis
+from services.embedder import server as embedder_server
+from services.embedder.audio import AudioLimits
+from services.embedder.cache.local import LocalCache
+from services.embedder.cache.redis_store import RedisStore
+from services.embedder.core import Embedder, EmbedderConfig
+from services.embedder.encoders.ecapa import EcapaEncoder
+from services.embedder.metrics import EmbedderStats
+from services.embedder.settings import REPO_ROOT, EmbedderSettings
+from tests.audio_fixtures import SENTENCES, encode, espeak, fit_duration
+
+_prefixes = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[LocalRedis]:
+    with LocalRedis() as redis:
+        yield redis
+
+
+@pytest.fixture(scope="session")
+def ecapa() -> EcapaEncoder:
+    return EcapaEncoder(REPO_ROOT / "models" / "ecapa", device="cpu", threads=2)
+
+
+class CountingEncoder:
+    """The real encoder with a call counter (a spy, not a mock) and an optional hold-up."""
+
+    def __init__(self, inner: EcapaEncoder) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.sample_rate = inner.sample_rate
+        self.weights_digest = inner.weights_digest
+        self.calls = 0
+        self.before: Callable[[], None] | None = None
+
+    def encode(self, samples: np.ndarray) -> dict[str, np.ndarray]:
+        self.calls += 1
+        if self.before is not None:
+            self.before()
+        return self.inner.encode(samples)
+
+
+@pytest.fixture
+def encoder(ecapa: EcapaEncoder) -> CountingEncoder:
+    return CountingEncoder(ecapa)
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"test{next(_prefixes)}"
+
+
+@pytest.fixture(scope="session")
+def speech() -> dict[str, Any]:
+    """A 4 s clip of one voice at 16 kHz, as float samples and WAV bytes."""
+    samples, rate = espeak(SENTENCES[0])
+    samples = fit_duration(samples, rate, 4.0)
+    return {"samples": samples, "rate": rate, "wav": encode(samples, rate)}
+
+
+@pytest.fixture(scope="session")
+def other_speech() -> bytes:
+    samples, rate = espeak(SENTENCES[1], voice="en-gb")
+    return encode(fit_duration(samples, rate, 3.0), rate)
+
+
+def make_core(encoder: Any, redis_url: str | None, prefix: str, *, retry_s: float = 0.2, **config: Any) -> Embedder:
+    stats = EmbedderStats()
+
+    def count_error() -> None:
+        stats.redis_errors += 1
+
+    store = RedisStore(redis_url, timeout_s=0.25, retry_interval_s=retry_s, on_error=count_error) if redis_url else None
+    return Embedder(
+        {encoder.name: encoder},
+        default_encoder=encoder.name,
+        local=LocalCache(config.pop("local_bytes", 64 * 1024 * 1024)),
+        store=store,
+        model_pool=ThreadPoolExecutor(max_workers=1),
+        stats=stats,
+        config=EmbedderConfig(prefix=prefix, limits=config.pop("limits", AudioLimits()), **config),
+    )
+
+
+@pytest_asyncio.fixture
+async def core(encoder: CountingEncoder, redis_server: LocalRedis, prefix: str) -> AsyncIterator[Embedder]:
+    embedder = make_core(encoder, redis_server.url, prefix)
+    yield embedder
+    await embedder.close()
+
+
+@pytest_asyncio.fixture
+async def embedder_service(
+    encoder: CountingEncoder, redis_server: LocalRedis, prefix: str
+) -> AsyncIterator[embedder_server.RunningEmbedder]:
+    settings = replace(
+        EmbedderSettings(), port=0, metrics_port=0, redis_url=redis_server.url, cache_prefix=prefix, max_audio_mb=2.0
+    )
+    running = await embedder_server.start(settings, encoders={"ecapa": encoder})
+    yield running
+    await running.stop()

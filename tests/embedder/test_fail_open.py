@@ -1,0 +1,108 @@
+"""Redis trouble never fails a request the model can serve, and recovery needs no restart."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from services.common.redis_server import LocalRedis, free_port
+from services.embedder.cache.redis_store import RedisStore, StoreAuthError, StoreUnavailable
+from tests.conftest import CountingEncoder, make_core
+
+
+async def test_redis_killed_mid_test_then_restarted(
+    encoder: CountingEncoder, speech: dict[str, Any], other_speech: bytes
+) -> None:
+    own = LocalRedis().start()
+    core = make_core(encoder, own.url, "failopen", retry_s=0.2)
+    try:
+        cached = await core.embed(audio=speech["wav"])
+        assert core.redis_available
+
+        own.stop()  # Redis dies
+        started = time.perf_counter()
+        hit = await core.embed(audio=speech["wav"])  # L1 still answers
+        miss = await core.embed(audio=other_speech)  # the model answers, the write fails open
+        assert hit.source == "local" and miss.source == "computed"
+        assert time.perf_counter() - started < 5
+        assert not core.redis_available and core.stats.redis_errors >= 1
+        core.local.discard(cached.conditioning.cache_key)
+        again = await core.embed(audio=speech["wav"])  # neither L1 nor Redis: compute
+        assert again.source == "computed"
+        assert again.conditioning.tensors["speaker"].tobytes() == cached.conditioning.tensors["speaker"].tobytes()
+
+        own.start()  # same port, empty (no persistence)
+        await asyncio.sleep(0.3)  # past the retry interval
+        core.local.discard(miss.conditioning.cache_key)
+        stored = await core.embed(audio=other_speech)  # computes and writes to the new Redis
+        assert stored.source == "computed" and core.redis_available
+        assert redis.Redis.from_url(own.url).exists(stored.conditioning.cache_key) == 1
+        core.local.discard(stored.conditioning.cache_key)
+        assert (await core.embed(audio=other_speech)).source == "redis"
+    finally:
+        await core.close()
+        own.close()
+
+
+async def test_slow_redis_times_out_quickly_and_is_skipped(encoder: CountingEncoder, speech: dict[str, Any]) -> None:
+    """A server that accepts connections but never answers (a hung Redis) costs one timeout, then nothing."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    core = make_core(encoder, f"redis://127.0.0.1:{port}/0", "slow", retry_s=30)
+    try:
+        started = time.perf_counter()
+        first = await core.embed(audio=speech["wav"])
+        assert first.source == "computed"
+        assert time.perf_counter() - started < 3  # 0.25 s timeout + the model, not a hang
+        t0 = time.perf_counter()
+        await core.embed(audio=speech["wav"])
+        assert time.perf_counter() - t0 < 0.1  # Redis is skipped while marked down
+        assert core.stats.redis_errors >= 1
+    finally:
+        await core.close()
+        listener.close()
+
+
+async def test_voice_lookup_falls_back_to_last_known_record(encoder: CountingEncoder, speech: dict[str, Any]) -> None:
+    own = LocalRedis().start()
+    core = make_core(encoder, own.url, "voices", retry_s=0.2)
+    try:
+        await core.register_voice("dana", speech["wav"])
+        own.stop()
+        assert (await core.embed(voice_id="dana")).cache_hit
+        with pytest.raises(Exception, match="unreachable and voice 'erin' is not known"):
+            await core.embed(voice_id="erin")
+    finally:
+        await core.close()
+        own.close()
+
+
+async def test_wrong_password_is_a_configuration_error(redis_server: LocalRedis) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    client.execute_command("ACL", "SETUSER", "embedder", "on", ">right-secret", "~*", "+@all")
+    try:
+        ok = RedisStore(f"redis://embedder@127.0.0.1:{redis_server.port}/0", password="right-secret")
+        await ok.check()
+        assert await ok.dbsize() >= 0
+        await ok.close()
+        wrong = RedisStore(f"redis://embedder:wrong@127.0.0.1:{redis_server.port}/0")
+        with pytest.raises(StoreAuthError, match="credentials"):
+            await wrong.check()
+        await wrong.close()
+    finally:
+        client.execute_command("ACL", "DELUSER", "embedder")
+
+
+async def test_unreachable_redis_at_start_is_not_fatal() -> None:
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(StoreUnavailable):
+        await store.check()
+    assert not store.available
+    await store.close()
