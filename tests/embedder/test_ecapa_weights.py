@@ -27,9 +27,7 @@ def test_same_speaker_is_closer_than_cross_speaker(ecapa: EcapaEncoder) -> None:
             decoded = audio.decode(encode(samples, rate), audio.AudioLimits())
             vectors.setdefault(voice, []).append(ecapa.encode(decoded.samples)["speaker"])
     same = [float(a @ b) for vs in vectors.values() for a, b in itertools.combinations(vs, 2)]
-    cross = [
-        float(a @ b) for v1, v2 in itertools.combinations(VOICES, 2) for a in vectors[v1] for b in vectors[v2]
-    ]
+    cross = [float(a @ b) for v1, v2 in itertools.combinations(VOICES, 2) for a in vectors[v1] for b in vectors[v2]]
     print(f"same-speaker cosine {np.mean(same):.3f}, cross-speaker {np.mean(cross):.3f}")
     assert np.mean(same) > np.mean(cross) + 0.25
     assert min(same) > np.mean(cross)
@@ -45,10 +43,10 @@ def test_tampered_or_missing_weights_refuse_to_load(tmp_path: Path) -> None:
     for spec in MANIFEST.files:
         if spec.name != "embedding_model.ckpt":
             shutil.copy(source / spec.name, tmp_path / spec.name)
-    with pytest.raises(WeightsError, match="embedding_model.ckpt: missing"):
+    with pytest.raises(WeightsError, match=r"embedding_model\.ckpt: missing"):
         EcapaEncoder(tmp_path, device="cpu")
     (tmp_path / "embedding_model.ckpt").symlink_to(source / "embedding_model.ckpt")
     with (tmp_path / "hyperparams.yaml").open("a") as handle:
         handle.write("\n# edited\n")
-    with pytest.raises(WeightsError, match="hyperparams.yaml: sha256"):
+    with pytest.raises(WeightsError, match=r"hyperparams\.yaml: sha256"):
         EcapaEncoder(tmp_path, device="cpu")

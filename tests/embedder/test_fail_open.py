@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from typing import Any
 
 import pytest
@@ -25,11 +24,9 @@ async def test_redis_killed_mid_test_then_restarted(
         assert core.redis_available
 
         own.stop()  # Redis dies
-        started = time.perf_counter()
-        hit = await core.embed(audio=speech["wav"])  # L1 still answers
-        miss = await core.embed(audio=other_speech)  # the model answers, the write fails open
+        hit = await asyncio.wait_for(core.embed(audio=speech["wav"]), 20)  # L1 still answers
+        miss = await asyncio.wait_for(core.embed(audio=other_speech), 20)  # the model answers, the write fails open
         assert hit.source == "local" and miss.source == "computed"
-        assert time.perf_counter() - started < 5
         assert not core.redis_available and core.stats.redis_errors >= 1
         core.local.discard(cached.conditioning.cache_key)
         again = await core.embed(audio=speech["wav"])  # neither L1 nor Redis: compute
@@ -49,22 +46,22 @@ async def test_redis_killed_mid_test_then_restarted(
         own.close()
 
 
-async def test_slow_redis_times_out_quickly_and_is_skipped(encoder: CountingEncoder, speech: dict[str, Any]) -> None:
-    """A server that accepts connections but never answers (a hung Redis) costs one timeout, then nothing."""
+async def test_hung_redis_costs_one_timeout_then_is_skipped(encoder: CountingEncoder, speech: dict[str, Any]) -> None:
+    """A server that accepts connections but never answers: requests are still served, and
+    while Redis is marked down no further attempt (and no further timeout) is made."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
     port = listener.getsockname()[1]
-    core = make_core(encoder, f"redis://127.0.0.1:{port}/0", "slow", retry_s=30)
+    core = make_core(encoder, f"redis://127.0.0.1:{port}/0", "hung", retry_s=30)
     try:
-        started = time.perf_counter()
-        first = await core.embed(audio=speech["wav"])
-        assert first.source == "computed"
-        assert time.perf_counter() - started < 3  # 0.25 s timeout + the model, not a hang
-        t0 = time.perf_counter()
-        await core.embed(audio=speech["wav"])
-        assert time.perf_counter() - t0 < 0.1  # Redis is skipped while marked down
-        assert core.stats.redis_errors >= 1
+        first = await asyncio.wait_for(core.embed(audio=speech["wav"]), 20)  # liveness, not speed
+        assert first.source == "computed" and not core.redis_available
+        attempts = core.stats.redis_errors
+        assert attempts >= 1
+        core.local.discard(first.conditioning.cache_key)
+        second = await asyncio.wait_for(core.embed(audio=speech["wav"]), 20)
+        assert second.source == "computed" and core.stats.redis_errors == attempts
     finally:
         await core.close()
         listener.close()
