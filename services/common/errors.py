@@ -17,10 +17,12 @@ class ServiceError(Exception):
 
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, code: grpc.StatusCode | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        if code is not None:  # e.g. relaying a status from another service unchanged
+            self.code = code
 
 
 class InvalidInput(ServiceError):
@@ -45,6 +47,10 @@ class AlreadyExists(ServiceError):
 
 class Unavailable(ServiceError):
     code = grpc.StatusCode.UNAVAILABLE
+
+
+class DeadlineExceeded(ServiceError):
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 def to_rpc_status(error: ServiceError) -> status_pb2.Status:

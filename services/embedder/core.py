@@ -91,6 +91,9 @@ class EmbedderConfig:
     max_pending_extractions: int = 64
     #: Preload clips processed concurrently (the model pool still serialises them).
     preload_concurrency: int = 4
+    #: How long a voice record fetched from Redis is trusted before it is fetched again.
+    #: A DeleteVoice or overwrite on another worker reaches this one within this time.
+    voice_cache_s: float = 1.0
     limits: audio_mod.AudioLimits = field(default_factory=audio_mod.AudioLimits)
 
 
@@ -124,8 +127,11 @@ class Embedder:
         self._pool = model_pool
         self._flights: SingleFlight[_Computed] = SingleFlight()
         self._pending = 0
-        #: Voices seen by this process: the fallback while Redis is unreachable.
+        #: Voices seen by this process (and when): a short-lived cache, and the fallback while Redis is down.
         self._voices: dict[str, VoiceRecord] = {}
+        self._voice_seen: dict[str, float] = {}
+        #: Keys this process has already pinned in Redis, so pinned hits do not rewrite them.
+        self._pinned: set[str] = set()
         #: Reference audio of voices, kept in memory only when there is no Redis at all.
         self._voice_audio: dict[str, bytes] = {}
         self._touched: dict[str, float] = {}
@@ -176,7 +182,7 @@ class Embedder:
                 raise Unavailable(f"voice registry (Redis) is unreachable; voice {voice_id!r} not registered") from exc
             if not created:
                 raise AlreadyExists(f"voice {voice_id!r} was registered concurrently", field="voice_id")
-        self._voices[voice_id] = voice
+        self._remember_voice(voice)
         if previous is not None and previous.audio_sha256 != digest:
             await self._release(previous)
         return voice, result
@@ -191,7 +197,7 @@ class Embedder:
                 await self.store.hdel(self._voices_key, voice_id)
             except StoreUnavailable as exc:
                 raise Unavailable(f"voice registry (Redis) is unreachable; voice {voice_id!r} not deleted") from exc
-        self._voices.pop(voice_id, None)
+        self._forget_voice(voice_id)
         await self._release(voice)
         return voice
 
@@ -295,7 +301,7 @@ class Embedder:
             found = await self._lookup(key, encoder, ttl)
             if found is not None:
                 conditioning, source = found
-                if pin and voice is None:
+                if pin and voice is None and key not in self._pinned:
                     await self._store(conditioning, None)
                 cache_ms = (time.perf_counter() - started) * 1000
                 return EmbedResult(conditioning, source, Timings(cache_ms, cache_ms))
@@ -397,7 +403,14 @@ class Embedder:
         if self.store is None:
             return
         value = record.encode(conditioning.cache_key, conditioning.tensors)
-        await self._best_effort(self.store.put(conditioning.cache_key, value, ttl))
+        try:
+            await self.store.put(conditioning.cache_key, value, ttl)
+        except StoreUnavailable:
+            return  # counted and logged by the store; the request is served regardless
+        if ttl is None:
+            if len(self._pinned) > 100_000:
+                self._pinned.clear()
+            self._pinned.add(conditioning.cache_key)
 
     async def _best_effort(self, operation: Awaitable[object]) -> None:
         try:
@@ -413,14 +426,25 @@ class Embedder:
         except StoreUnavailable as exc:
             raise Unavailable("voice registry (Redis) is unreachable") from exc
         if raw is None:
-            self._voices.pop(voice_id, None)
+            self._forget_voice(voice_id)
             return None
         voice = VoiceRecord.from_json(raw)
-        self._voices[voice_id] = voice
+        self._remember_voice(voice)
         return voice
+
+    def _remember_voice(self, voice: VoiceRecord) -> None:
+        self._voices[voice.voice_id] = voice
+        self._voice_seen[voice.voice_id] = time.monotonic()
+
+    def _forget_voice(self, voice_id: str) -> None:
+        self._voices.pop(voice_id, None)
+        self._voice_seen.pop(voice_id, None)
 
     async def _resolve_voice(self, voice_id: str) -> VoiceRecord:
         validate_voice_id(voice_id)
+        known = self._voices.get(voice_id)
+        if known is not None and time.monotonic() - self._voice_seen[voice_id] < self.config.voice_cache_s:
+            return known  # fresh enough: a hit by voice_id needs no Redis round trip
         try:
             voice = await self._find_voice(voice_id)
         except Unavailable:
@@ -453,6 +477,7 @@ class Embedder:
         if self.store is not None:
             await self._best_effort(self.store.hset(self._voices_key, voice.voice_id, voice.to_json(), only_new=False))
             if old is not None:
+                self._pinned.discard(old)
                 await self._best_effort(self.store.expire(old, self.config.default_ttl_s))
 
     async def _release(self, voice: VoiceRecord) -> None:
@@ -468,5 +493,6 @@ class Embedder:
         if any(v.audio_sha256 == voice.audio_sha256 for v in others):
             return
         for key in voice.pinned.values():
+            self._pinned.discard(key)
             await self._best_effort(self.store.expire(key, self.config.default_ttl_s))
         await self._best_effort(self.store.delete(keys.voice_audio(self.config.prefix, voice.audio_sha256)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 
 import grpc
@@ -44,8 +45,22 @@ def policy_from_proto(options: pb.CacheOptions) -> CachePolicy:
 
 
 class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
+    #: Conditioning messages built recently, by cache key. Entries are content-addressed and
+    #: immutable, so a hot voice's message is built once instead of on every hit.
+    PROTO_MEMO_SIZE = 1024
+
     def __init__(self, core: Embedder) -> None:
         self.core = core
+        self._memo: OrderedDict[str, tensor_pb2.Conditioning] = OrderedDict()
+
+    def _conditioning(self, conditioning: Conditioning) -> tensor_pb2.Conditioning:
+        message = self._memo.get(conditioning.cache_key)
+        if message is None:
+            message = conditioning_to_proto(conditioning)
+            self._memo[conditioning.cache_key] = message
+            if len(self._memo) > self.PROTO_MEMO_SIZE:
+                self._memo.popitem(last=False)
+        return message
 
     @rpc_errors
     async def Embed(self, request: pb.EmbedRequest, context: grpc.aio.ServicerContext) -> pb.EmbedResponse:
@@ -58,7 +73,7 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
         )
         t = result.timings
         return pb.EmbedResponse(
-            conditioning=conditioning_to_proto(result.conditioning),
+            conditioning=self._conditioning(result.conditioning),
             cache_hit=result.cache_hit,
             source=_SOURCES[result.source],
             timings=pb.Timings(

@@ -211,3 +211,19 @@ async def test_bad_requests_name_the_field(core: Embedder, kwargs: dict[str, Any
         await core.embed(**kwargs)
     assert caught.value.field == field
     assert core.stats.errors == 1
+
+
+async def test_other_workers_see_a_deleted_voice_within_the_voice_cache_window(
+    core: Embedder, encoder: CountingEncoder, redis_server: LocalRedis, prefix: str, speech: dict[str, Any]
+) -> None:
+    other = make_core(encoder, redis_server.url, prefix, voice_cache_s=0.3)
+    try:
+        await core.register_voice("frank", speech["wav"])
+        assert (await other.embed(voice_id="frank")).cache_hit
+        await core.delete_voice("frank")
+        assert (await other.embed(voice_id="frank")).cache_hit  # trusted for voice_cache_s
+        await asyncio.sleep(0.4)
+        with pytest.raises(InvalidInput, match="unknown voice_id"):
+            await other.embed(voice_id="frank")
+    finally:
+        await other.close()

@@ -1,0 +1,1 @@
+"""Synthesizer service: voice-cloning TTS from cached speaker conditioning."""
