@@ -44,6 +44,7 @@ fi
 
 # -- model weights (verified by SHA-256) -------------------------------------------------
 .venv/bin/python -m services.embedder.encoders.install "${VOXCACHE_MODEL_DIR:-models}" 2>&1 | grep -v "^WARNING: Location"
+.venv/bin/python -m services.synthesizer.backends.kokoro_install "${VOXCACHE_MODEL_DIR:-models}" 2>&1 | grep -v "^WARNING: Location"
 
 # -- buf (protobuf lint / breaking-change check) ------------------------------------------
 if [ ! -x tools/node_modules/.bin/buf ]; then

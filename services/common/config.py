@@ -1,6 +1,7 @@
 """Settings dataclasses -> command-line flags with environment defaults.
 
-Precedence: `--flag`, then `VOXCACHE_<FIELD>`, then the dataclass default. Each
+Precedence: `--flag`, then `VOXCACHE_<SERVICE>_<FIELD>`, then `VOXCACHE_<FIELD>`, then
+the dataclass default (so one environment can configure both services). Each
 service declares its settings once, as a frozen dataclass with a help text per
 field; fields listed as secrets come from the environment only (never a flag,
 never logged).
@@ -19,8 +20,18 @@ from urllib.parse import urlsplit, urlunsplit
 S = TypeVar("S")
 
 
-def env_name(field: str) -> str:
-    return f"VOXCACHE_{field.upper()}"
+def env_names(field: str, service: str) -> tuple[str, str]:
+    """Service-specific name first (VOXCACHE_EMBEDDER_PORT), then the shared one (VOXCACHE_PORT)."""
+    return f"VOXCACHE_{service.upper()}_{field.upper()}", f"VOXCACHE_{field.upper()}"
+
+
+def parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {raw!r}")
 
 
 def parse_settings(
@@ -28,6 +39,7 @@ def parse_settings(
     argv: Sequence[str] | None,
     *,
     prog: str,
+    service: str,
     description: str,
     help: Mapping[str, str],
     secrets: Sequence[str] = (),
@@ -36,18 +48,18 @@ def parse_settings(
     values: dict[str, Any] = {}
     for field in dataclasses.fields(cls):  # type: ignore[arg-type]
         default = field.default
-        convert = Path if isinstance(default, Path) else type(default)
-        env = env_name(field.name)
+        convert: Any = parse_bool if isinstance(default, bool) else Path if isinstance(default, Path) else type(default)
+        names = env_names(field.name, service)
+        raw = next((os.environ[n] for n in names if n in os.environ), None)
         if field.name in secrets:
-            values[field.name] = os.environ.get(env, default)
+            values[field.name] = raw if raw is not None else default
             continue
-        raw = os.environ.get(env)
         parser.add_argument(
             "--" + field.name.replace("_", "-"),
             dest=field.name,
             type=convert,
             default=convert(raw) if raw is not None else default,
-            help=f"{help.get(field.name, '')} [{env}, default: {default}]",
+            help=f"{help.get(field.name, '')} [{names[0]} or {names[1]}, default: {default}]",
         )
     values.update(vars(parser.parse_args(argv)))
     return cls(**values)

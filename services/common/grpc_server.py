@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -40,6 +41,13 @@ async def _abort(context: grpc.aio.ServicerContext, error: ServiceError) -> None
     await context.abort(status.code, status.details, status.trailing_metadata)
 
 
+async def _fail(context: grpc.aio.ServicerContext, exc: Exception, where: str) -> None:
+    if isinstance(exc, ServiceError):
+        await _abort(context, exc)
+    log.exception("unhandled error in %s", where, exc_info=exc)
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {where}; see server log")
+
+
 def rpc_errors(method: F) -> F:
     """Map ServiceError to its status; anything else is INTERNAL with the traceback logged."""
 
@@ -47,15 +55,34 @@ def rpc_errors(method: F) -> F:
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             return await method(self, request, context)
-        except ServiceError as exc:
-            await _abort(context, exc)
         except grpc.aio.AbortError:
             raise
-        except Exception:
-            log.exception("unhandled error in %s", method.__qualname__)
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method.__name__}; see server log")
+        except Exception as exc:  # every failure becomes a status, never a crash
+            await _fail(context, exc, method.__name__)
 
     return wrapper  # type: ignore[return-value]
+
+
+def rpc_stream_errors(method: F) -> F:
+    """rpc_errors for server-streaming handlers (async generators)."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            async for item in method(self, request, context):
+                yield item
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _fail(context, exc, method.__name__)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def deadline_of(context: grpc.aio.ServicerContext) -> float | None:
+    """The caller's deadline on the time.monotonic() clock, or None when it set none."""
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
 
 
 @dataclass(frozen=True)

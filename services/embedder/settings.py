@@ -60,6 +60,7 @@ def parse(argv: Sequence[str] | None = None) -> EmbedderSettings:
     return parse_settings(
         EmbedderSettings,
         argv,
+        service="embedder",
         prog="voxcache-embedder",
         description="voxcache Embedder: reference audio -> cached speaker conditioning over gRPC",
         help=HELP,

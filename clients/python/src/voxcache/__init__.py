@@ -1,6 +1,18 @@
-"""voxcache Python SDK: clients for the Embedder (and, later, the Synthesizer)."""
+"""voxcache Python SDK: typed clients for the Embedder and the Synthesizer (no torch)."""
 
 from voxcache.client import AsyncEmbedderClient, EmbedderClient, Embedding, PreloadSummary, Voice
 from voxcache.errors import VoxcacheError
+from voxcache.synthesis import AsyncSynthesizerClient, Speech, SpeechChunk, SynthesizerClient
 
-__all__ = ["AsyncEmbedderClient", "EmbedderClient", "Embedding", "PreloadSummary", "Voice", "VoxcacheError"]
+__all__ = [
+    "AsyncEmbedderClient",
+    "AsyncSynthesizerClient",
+    "EmbedderClient",
+    "Embedding",
+    "PreloadSummary",
+    "Speech",
+    "SpeechChunk",
+    "SynthesizerClient",
+    "Voice",
+    "VoxcacheError",
+]

@@ -118,9 +118,11 @@ def _summary(response: pb.PreloadResponse) -> PreloadSummary:
 
 
 def _stats(response: pb.GetStatsResponse) -> dict[str, Any]:
-    from google.protobuf.json_format import MessageToDict
-
-    return MessageToDict(response, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    """Plain Python numbers (MessageToDict would turn 64-bit counters into strings)."""
+    stats: dict[str, Any] = {f.name: getattr(response, f.name) for f in response.DESCRIPTOR.fields}
+    latency = response.extraction_latency
+    stats["extraction_latency"] = {f.name: getattr(latency, f.name) for f in latency.DESCRIPTOR.fields}
+    return stats
 
 
 def _preload_requests(

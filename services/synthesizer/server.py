@@ -1,0 +1,115 @@
+"""Wiring only: settings -> backend, Embedder gateway, core, servicer -> a running gRPC server.
+
+`python -m services.synthesizer.server --help` lists every setting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from services.common.grpc_server import GrpcServer, ServerLimits
+from services.embedder.encoders.base import WeightsError
+from services.synthesizer import settings as settings_mod
+from services.synthesizer.backends.base import Backend
+from services.synthesizer.core import Synthesizer, SynthesizerConfig
+from services.synthesizer.embedder_client import EmbedderGateway
+from services.synthesizer.servicer import SynthesizerServicer
+from voxcache.v1 import synthesizer_pb2, synthesizer_pb2_grpc
+
+log = logging.getLogger("voxcache.synthesizer")
+SERVICE_NAME = synthesizer_pb2.DESCRIPTOR.services_by_name["Synthesizer"].full_name
+
+
+def load_backend(settings: settings_mod.SynthesizerSettings) -> Backend:
+    if settings.backend == "kokoro":
+        from services.synthesizer.backends.kokoro import KokoroBackend
+
+        return KokoroBackend.load(settings.model_dir / "kokoro", threads=settings.threads)
+    if settings.backend == "indextts2":
+        from services.synthesizer.backends.indextts2 import IndexTTS2Backend
+
+        return IndexTTS2Backend.from_checkpoints(settings.indextts2_checkpoints, use_fp16=settings.indextts2_fp16)
+    raise SystemExit(f"unknown backend {settings.backend!r}; choose kokoro or indextts2")
+
+
+@dataclass
+class RunningSynthesizer:
+    server: GrpcServer
+    core: Synthesizer
+    pool: ThreadPoolExecutor
+    warm_up: asyncio.Task[None]
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        self.warm_up.cancel()
+        await self.core.close()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+async def start(
+    settings: settings_mod.SynthesizerSettings, backends: Mapping[str, Backend] | None = None
+) -> RunningSynthesizer:
+    """Build and start everything; `backends` lets tests share loaded models."""
+    backends = dict(backends) if backends is not None else {settings.backend: load_backend(settings)}
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
+    core = Synthesizer(
+        backends,
+        default_backend=settings.backend if settings.backend in backends else next(iter(backends)),
+        embedder=EmbedderGateway(settings.embedder_address, margin_s=settings.embedder_margin_ms / 1000),
+        model_pool=pool,
+        config=SynthesizerConfig(max_text_chars=settings.max_text_chars),
+    )
+    server = GrpcServer(
+        f"{settings.host}:{settings.port}",
+        [
+            (
+                SERVICE_NAME,
+                lambda s: synthesizer_pb2_grpc.add_SynthesizerServicer_to_server(SynthesizerServicer(core), s),
+            )
+        ],
+        # Requests carry reference audio (16 MiB max) or an inline multi-MB conditioning bundle.
+        ServerLimits(max_receive_bytes=32 * 1024 * 1024),
+    )
+    await server.start()
+    warm_up = asyncio.create_task(core.warm_up())  # embeds bundled voices once the Embedder answers
+    log.info(
+        "Synthesizer serving on %s:%d (backends: %s; Embedder at %s)",
+        settings.host,
+        server.port,
+        ", ".join(backends),
+        settings.embedder_address,
+    )
+    return RunningSynthesizer(server, core, pool, warm_up)
+
+
+async def serve(settings: settings_mod.SynthesizerSettings) -> None:
+    running = await start(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: NOT_SERVING, draining for %.0fs", running.server.limits.grace_s)
+    await running.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = settings_mod.parse(argv)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(serve(settings))
+    except WeightsError as exc:
+        raise SystemExit(f"voxcache-synthesizer: {exc}") from None
+
+
+if __name__ == "__main__":
+    main()
