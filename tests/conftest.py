@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,9 @@ from services.embedder.core import Embedder, EmbedderConfig
 from services.embedder.encoders.ecapa import EcapaEncoder
 from services.embedder.metrics import EmbedderStats
 from services.embedder.settings import REPO_ROOT, EmbedderSettings
+from services.synthesizer import server as synthesizer_server
+from services.synthesizer.backends.kokoro import KokoroBackend
+from services.synthesizer.settings import SynthesizerSettings
 from tests.audio_fixtures import SENTENCES, encode, espeak, fit_duration
 
 _prefixes = itertools.count()
@@ -117,4 +120,33 @@ async def embedder_service(
     )
     running = await embedder_server.start(settings, encoders={"ecapa": encoder})
     yield running
+    await running.stop()
+
+
+@pytest.fixture(scope="session")
+def kokoro() -> KokoroBackend:
+    """Loaded once; its bundled-voice table is filled by the first test that needs it."""
+    return KokoroBackend.load(REPO_ROOT / "models" / "kokoro", threads=2)
+
+
+@dataclass
+class Services:
+    embedder: embedder_server.RunningEmbedder
+    synthesizer: synthesizer_server.RunningSynthesizer
+
+    @property
+    def embedder_address(self) -> str:
+        return f"127.0.0.1:{self.embedder.port}"
+
+    @property
+    def synthesizer_address(self) -> str:
+        return f"127.0.0.1:{self.synthesizer.port}"
+
+
+@pytest_asyncio.fixture
+async def services(embedder_service: embedder_server.RunningEmbedder, kokoro: KokoroBackend) -> AsyncIterator[Services]:
+    settings = replace(SynthesizerSettings(), port=0, embedder_address=f"127.0.0.1:{embedder_service.port}")
+    running = await synthesizer_server.start(settings, backends={"kokoro": kokoro})
+    await running.warm_up
+    yield Services(embedder_service, running)
     await running.stop()

@@ -21,7 +21,7 @@ from services.synthesizer import server as synthesizer_server
 from services.synthesizer.embedder_client import EmbedderGateway
 from services.synthesizer.settings import SynthesizerSettings
 from tests.audio_fixtures import encode
-from tests.synthesizer.conftest import Services
+from tests.conftest import Services
 from voxcache import AsyncEmbedderClient, AsyncSynthesizerClient, VoxcacheError
 from voxcache.v1 import synthesizer_pb2 as pb
 from voxcache.v1 import synthesizer_pb2_grpc, tensor_pb2
