@@ -6,15 +6,20 @@ sharing data. Servers run in-process on loopback ports picked by the OS.
 
 from __future__ import annotations
 
+import importlib
 import itertools
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 import pytest_asyncio
+import torch
 
 from services.common.redis_server import LocalRedis
 from services.embedder import server as embedder_server
@@ -150,3 +155,36 @@ async def services(embedder_service: embedder_server.RunningEmbedder, kokoro: Ko
     await running.warm_up
     yield Services(embedder_service, running)
     await running.stop()
+
+
+# -- IndexTTS2 test stand-in (tests/standins/indextts mirrors upstream's interface) ----------
+STANDINS = Path(__file__).resolve().parent / "standins"
+
+
+def _drop_indextts() -> None:
+    for name in [n for n in sys.modules if n == "indextts" or n.startswith("indextts.")]:
+        del sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def infer_v2() -> Iterator[ModuleType]:
+    _drop_indextts()
+    sys.path.insert(0, str(STANDINS))
+    # The stand-in's ops are tiny: one intra-op thread is fastest, and it keeps OpenMP workers
+    # from spinning against other processes on a small, busy machine.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        module = importlib.import_module("indextts.infer_v2")
+        assert Path(module.__file__).resolve().is_relative_to(STANDINS), "the real indextts was imported"
+        yield module
+    finally:
+        torch.set_num_threads(threads)
+        sys.path.remove(str(STANDINS))
+        _drop_indextts()
+
+
+@pytest.fixture(scope="module")
+def tts(infer_v2: ModuleType) -> Any:
+    """The stand-in IndexTTS2, built exactly as upstream's class is constructed."""
+    return infer_v2.IndexTTS2(cfg_path="checkpoints/config.yaml", model_dir="checkpoints", device="cpu")

@@ -32,7 +32,17 @@ SERVICE_NAME = embedder_pb2.DESCRIPTOR.services_by_name["Embedder"].full_name
 def load_encoders(settings: settings_mod.EmbedderSettings) -> dict[str, Encoder]:
     from services.embedder.encoders.ecapa import EcapaEncoder
 
-    return {"ecapa": EcapaEncoder(settings.model_dir / "ecapa", device=settings.device, threads=settings.threads)}
+    encoders: dict[str, Encoder] = {
+        "ecapa": EcapaEncoder(settings.model_dir / "ecapa", device=settings.device, threads=settings.threads)
+    }
+    if settings.indextts2_checkpoints:
+        from services.embedder.encoders.indextts2 import IndexTTS2Encoder
+        from services.embedder.encoders.storage import Float16Storage
+
+        device = None if settings.device == "auto" else settings.device
+        indextts2: Encoder = IndexTTS2Encoder.from_checkpoints(settings.indextts2_checkpoints, device=device)
+        encoders["indextts2"] = Float16Storage(indextts2) if settings.indextts2_float16 else indextts2
+    return encoders
 
 
 @dataclass

@@ -30,6 +30,8 @@ class EmbedderSettings:
     max_audio_mb: float = 16.0
     max_duration_s: float = 30.0
     max_pending: int = 64
+    indextts2_checkpoints: str = ""
+    indextts2_float16: bool = False
     log_level: str = "INFO"
 
 
@@ -52,6 +54,8 @@ HELP = {
     "max_audio_mb": "largest accepted upload",
     "max_duration_s": "longest accepted clip",
     "max_pending": "queued extractions before new misses get RESOURCE_EXHAUSTED",
+    "indextts2_checkpoints": "IndexTTS2 checkpoint directory; set it to add the indextts2 encoder (GPU box)",
+    "indextts2_float16": "store and serve IndexTTS2 bundles as float16 (half the bytes)",
     "log_level": "DEBUG, INFO, WARNING or ERROR",
 }
 
