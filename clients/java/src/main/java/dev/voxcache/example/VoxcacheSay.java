@@ -1,0 +1,244 @@
+package dev.voxcache.example;
+
+import com.google.protobuf.ByteString;
+import dev.voxcache.client.Tensors;
+import dev.voxcache.client.Wav;
+import dev.voxcache.v1.AudioFormat;
+import dev.voxcache.v1.CacheSource;
+import dev.voxcache.v1.EmbedRequest;
+import dev.voxcache.v1.EmbedResponse;
+import dev.voxcache.v1.EmbedderGrpc;
+import dev.voxcache.v1.RegisterVoiceRequest;
+import dev.voxcache.v1.SynthesisTimings;
+import dev.voxcache.v1.SynthesizeRequest;
+import dev.voxcache.v1.SynthesizeResponse;
+import dev.voxcache.v1.SynthesizerGrpc;
+import dev.voxcache.v1.Timings;
+import dev.voxcache.v1.Voice;
+import dev.voxcache.v1.VoiceSelection;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.StatusRuntimeException;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthCheckResponse;
+import io.grpc.health.v1.HealthGrpc;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Exercises both voxcache services end to end and checks what comes back, so it doubles as a
+ * smoke test (the Java twin of the Go client's cmd/voxcache-say):
+ *
+ * <pre>
+ * VoxcacheSay --reference ref.wav --out hello.wav --text "Hello there."
+ * </pre>
+ *
+ * <p>It health-checks both services (grpc.health.v1), embeds the reference clip twice, registers
+ * it as a voice (overwrite=true), speaks the text in that voice and writes the WAV. It exits 1
+ * unless both services are SERVING, the speaker vector has 192 float32 values, the second Embed
+ * is a cache hit, and the file written is a WAV whose RIFF sizes match its length.
+ */
+public final class VoxcacheSay {
+  private static final int SPEAKER_DIMS = 192; // ECAPA
+  /** Conditioning bundles of richer encoders run to several MB, past gRPC's 4 MB default. */
+  private static final int MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+  /** Embedding a clip on CPU takes well under a second; this leaves room for a busy host. */
+  private static final long EMBED_TIMEOUT_S = 30;
+  /** The first Synthesize after start-up characterises the bundled voices (~10 s). */
+  private static final long SYNTH_TIMEOUT_S = 120;
+
+  private final List<String> failures = new ArrayList<>();
+  /** The call in progress, to name it when it throws. */
+  private String step = "start";
+
+  private VoxcacheSay() {}
+
+  public static void main(String[] args) throws Exception {
+    Map<String, String> opts = parseArgs(args);
+    if (opts.get("reference").isEmpty()) {
+      System.err.println("VoxcacheSay: --reference (or $VOXCACHE_REFERENCE) is required");
+      System.exit(2);
+    }
+    VoxcacheSay say = new VoxcacheSay();
+    ManagedChannel embedChannel = channel(opts.get("embedder"));
+    ManagedChannel synthChannel = channel(opts.get("synthesizer"));
+    try {
+      say.run(embedChannel, synthChannel, opts);
+    } catch (StatusRuntimeException e) {
+      say.failures.add(say.step + ": " + describe(e));
+    } catch (IOException | IllegalArgumentException e) {
+      say.failures.add(say.step + ": " + e);
+    } finally {
+      embedChannel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+      synthChannel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
+    for (String failure : say.failures) {
+      System.out.println("FAIL: " + failure);
+    }
+    if (!say.failures.isEmpty()) {
+      System.exit(1);
+    }
+    System.out.println("VoxcacheSay: all checks passed");
+  }
+
+  private void check(boolean ok, String format, Object... args) {
+    if (!ok) {
+      failures.add(String.format(format, args));
+    }
+  }
+
+  private void run(ManagedChannel embedChannel, ManagedChannel synthChannel, Map<String, String> opts)
+      throws IOException {
+    step = "reading the reference";
+    byte[] audio = Files.readAllBytes(Paths.get(opts.get("reference")));
+    ByteString audioBytes = ByteString.copyFrom(audio);
+
+    checkServing(embedChannel, EmbedderGrpc.SERVICE_NAME);
+    checkServing(synthChannel, SynthesizerGrpc.SERVICE_NAME);
+
+    EmbedderGrpc.EmbedderBlockingStub embedder = EmbedderGrpc.newBlockingStub(embedChannel);
+    // The same clip twice: the first call may compute (a miss) or be answered from an earlier
+    // run's cache; the second must be a hit either way.
+    EmbedRequest request = EmbedRequest.newBuilder().setAudio(audioBytes).build();
+    float[][] vectors = new float[2][];
+    for (int i = 0; i < 2; i++) {
+      step = "Embed #" + (i + 1);
+      EmbedResponse reply = embedder.withDeadlineAfter(EMBED_TIMEOUT_S, TimeUnit.SECONDS).embed(request);
+      vectors[i] = Tensors.speaker(reply.getConditioning());
+      Timings t = reply.getTimings();
+      System.out.printf("embed #%d %-4s source=%-8s total=%7.2fms cache=%.2fms decode=%.2fms extract=%.2fms%n",
+          i + 1, reply.getCacheHit() ? "hit" : "miss", sourceName(reply.getSource()),
+          t.getTotalMs(), t.getCacheMs(), t.getDecodeMs(), t.getExtractMs());
+      if (i == 1) {
+        check(reply.getCacheHit(), "second Embed of the same clip was not a cache hit (source %s)", reply.getSource());
+      }
+    }
+    double norm = l2(vectors[0]);
+    System.out.printf("vector   %d float32, L2 norm %.4f%n", vectors[0].length, norm);
+    check(vectors[0].length == SPEAKER_DIMS, "speaker vector has %d values, want %d", vectors[0].length, SPEAKER_DIMS);
+    check(Math.abs(norm - 1) < 1e-3, "speaker vector L2 norm %.4f, want 1 (L2-normalised)", norm);
+    check(Arrays.equals(vectors[0], vectors[1]), "the cache hit returned a different vector than the first call");
+
+    String voiceId = opts.get("voice-id");
+    step = "RegisterVoice " + voiceId;
+    Voice voice = embedder.withDeadlineAfter(EMBED_TIMEOUT_S, TimeUnit.SECONDS)
+        .registerVoice(RegisterVoiceRequest.newBuilder()
+            .setVoiceId(voiceId).setAudio(audioBytes).setOverwrite(true).build())
+        .getVoice();
+    System.out.printf("voice    \"%s\" registered: %.2f s of audio, sha256 %.12s..., encoders %s%n",
+        voice.getVoiceId(), voice.getDurationS(), voice.getAudioSha256(), voice.getEncodersList());
+    check(voice.getVoiceId().equals(voiceId), "RegisterVoice answered for voice '%s', want '%s'", voice.getVoiceId(), voiceId);
+
+    step = "Synthesize";
+    SynthesizeResponse speech = SynthesizerGrpc.newBlockingStub(synthChannel)
+        .withDeadlineAfter(SYNTH_TIMEOUT_S, TimeUnit.SECONDS)
+        .synthesize(SynthesizeRequest.newBuilder()
+            .setText(opts.get("text"))
+            .setVoiceId(voiceId)
+            .setFormat(AudioFormat.AUDIO_FORMAT_WAV)
+            .build());
+    VoiceSelection sel = speech.getVoice();
+    SynthesisTimings st = speech.getTimings();
+    System.out.printf(
+        "speech   backend=%s voice=%s similarity=%.3f conditioning-hit=%b embed=%.1fms synthesis=%.1fms total=%.1fms%n",
+        sel.getBackend(), sel.getBackendVoice(), sel.getSimilarity(), sel.getConditioningCacheHit(),
+        st.getEmbedMs(), st.getSynthesisMs(), st.getTotalMs());
+
+    // Check the file as written, not the bytes in memory: that is what a user plays.
+    step = "writing the WAV";
+    Path out = Paths.get(opts.get("out"));
+    Files.write(out, speech.getAudio().toByteArray());
+    byte[] written = Files.readAllBytes(out);
+    try {
+      Wav.Info info = Wav.parse(written);
+      System.out.printf("wav      %s: %d bytes, %d Hz, %d-bit, %d channel(s), %.2f s%n",
+          out, written.length, info.sampleRate, info.bitsPerSample, info.channels, info.durationSeconds());
+      check(info.sampleRate == speech.getSampleRate(),
+          "WAV header says %d Hz, the response %d Hz", info.sampleRate, speech.getSampleRate());
+      check(info.dataBytes > 0, "WAV has no samples");
+    } catch (IllegalArgumentException e) {
+      check(false, "%s: %s", out, e.getMessage());
+    }
+  }
+
+  private void checkServing(ManagedChannel channel, String service) {
+    try {
+      HealthCheckResponse.ServingStatus status = HealthGrpc.newBlockingStub(channel)
+          .withDeadlineAfter(5, TimeUnit.SECONDS)
+          .check(HealthCheckRequest.newBuilder().setService(service).build())
+          .getStatus();
+      check(status == HealthCheckResponse.ServingStatus.SERVING, "%s is %s", service, status);
+      System.out.printf("health   %-23s %s%n", service, status);
+    } catch (StatusRuntimeException e) {
+      check(false, "health of %s: %s", service, describe(e));
+    }
+  }
+
+  /** The status code and message, without the transport's stack trace. */
+  private static String describe(StatusRuntimeException e) {
+    String description = e.getStatus().getDescription();
+    return e.getStatus().getCode() + (description == null || description.isEmpty() ? "" : ": " + description);
+  }
+
+  private static ManagedChannel channel(String target) {
+    // Transport-agnostic: grpc-netty-shaded (Maven) or grpc-netty (Debian jars) is found at run time.
+    return ManagedChannelBuilder.forTarget(target)
+        .usePlaintext()
+        .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+        .build();
+  }
+
+  /** --name value pairs over defaults taken from the environment. */
+  private static Map<String, String> parseArgs(String[] args) {
+    Map<String, String> opts = new LinkedHashMap<>(); // ordered for the usage line
+    opts.put("embedder", envOr("VOXCACHE_EMBEDDER", "127.0.0.1:50051"));
+    opts.put("synthesizer", envOr("VOXCACHE_SYNTHESIZER", "127.0.0.1:50052"));
+    opts.put("reference", envOr("VOXCACHE_REFERENCE", ""));
+    opts.put("voice-id", "java-example");
+    opts.put("text", "Hello from the Java client of voxcache.");
+    opts.put("out", "voxcache-say.wav");
+    for (int i = 0; i < args.length; i += 2) {
+      String name = args[i].startsWith("--") ? args[i].substring(2) : "";
+      if (!opts.containsKey(name) || i + 1 == args.length) {
+        System.err.println("usage: VoxcacheSay [--" + String.join(" V] [--", opts.keySet()) + " V]");
+        System.exit(2);
+      }
+      opts.put(name, args[i + 1]);
+    }
+    return opts;
+  }
+
+  private static String envOr(String key, String fallback) {
+    String value = System.getenv(key);
+    return value == null || value.isEmpty() ? fallback : value;
+  }
+
+  private static String sourceName(CacheSource source) {
+    switch (source) {
+      case CACHE_SOURCE_LOCAL:
+        return "local";
+      case CACHE_SOURCE_REDIS:
+        return "redis";
+      case CACHE_SOURCE_COMPUTED:
+        return "computed";
+      default:
+        return source.toString();
+    }
+  }
+
+  private static double l2(float[] v) {
+    double sum = 0;
+    for (float x : v) {
+      sum += (double) x * x;
+    }
+    return Math.sqrt(sum);
+  }
+}
