@@ -47,10 +47,10 @@ def run(reference: Path, text: str, output: Path) -> None:
                     f"{attempt} Embed  {'HIT ' if result.cache_hit else 'MISS'} ({result.source:8}) "
                     f"round trip {rtts[-1]:8.2f} ms   server: {server}"
                 )
-            entry = redis.Redis.from_url(stack.redis.url).memory_usage(result.cache_key)
+            stored = redis.Redis.from_url(stack.redis.url, password=stack.redis.password).get(result.cache_key)
             print(
                 f"hit is {rtts[0] / rtts[1]:,.0f}x faster than the miss; speaker vector {result.speaker.dtype}"
-                f"{result.speaker.shape}, Redis entry {entry} bytes\n"
+                f"{result.speaker.shape}, stored in Redis as a {len(stored or b'')}-byte record\n"
             )
         with SynthesizerClient(stack.synthesizer, timeout=300) as synthesizer:
             speech = synthesizer.say(text, voice=audio)

@@ -4,6 +4,11 @@ Each service is its own process, started exactly as it is deployed, and the
 stack is only up once both answer their gRPC health checks. `voxcache up` and
 `make demo` use this; Ctrl-C (or SIGTERM) stops everything cleanly, services
 first (they drain), Redis last.
+
+Redis runs as compose.yaml runs it (deploy/redis: the same redis.conf, the default
+user disabled, an `embedder` ACL user limited to the commands the Embedder sends),
+with a random password made for this run. The Embedder gets it as
+VOXCACHE_EMBEDDER_REDIS_PASSWORD; the Synthesizer never sees it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.redis_server import LocalRedis, free_port
 from services.embedder.settings import REPO_ROOT
+
+#: Every name the services read a Redis password from (services/common/config.py: env_names).
+REDIS_PASSWORD_VARS = (
+    "VOXCACHE_REDIS_PASSWORD",
+    "VOXCACHE_EMBEDDER_REDIS_PASSWORD",
+    "VOXCACHE_SYNTHESIZER_REDIS_PASSWORD",
+)
 
 
 def wait_serving(target: str, service: str, process: subprocess.Popen[bytes], timeout_s: float = 180.0) -> None:
@@ -55,20 +67,25 @@ class Stack:
     def synthesizer(self) -> str:
         return f"127.0.0.1:{self.synthesizer_port}"
 
-    def _spawn(self, module: str, service: str, target: str, *args: str) -> None:
-        env = {**os.environ, "VOXCACHE_LOG_LEVEL": self.log_level}
+    def _spawn(self, module: str, service: str, target: str, *args: str, redis_password: str | None = None) -> None:
+        # Inherited Redis passwords (say, from a compose .env) must not reach either service.
+        env = {k: v for k, v in os.environ.items() if k not in REDIS_PASSWORD_VARS}
+        env["VOXCACHE_LOG_LEVEL"] = self.log_level
+        if redis_password is not None:
+            env["VOXCACHE_EMBEDDER_REDIS_PASSWORD"] = redis_password  # the most specific name wins
         process = subprocess.Popen([sys.executable, "-m", module, *args], env=env, cwd=REPO_ROOT)
         self.processes.append(process)
         wait_serving(target, service, process)
 
     def start(self) -> Stack:
         try:
-            self.redis = LocalRedis().start()
+            self.redis = LocalRedis(acl=True).start()
             self.embedder_port = self.embedder_port or free_port()
             self.synthesizer_port = self.synthesizer_port or free_port()
             self._spawn(
                 "services.embedder.server", "voxcache.v1.Embedder", self.embedder,
                 "--port", str(self.embedder_port), "--metrics-port", "0", "--redis-url", self.redis.url,
+                redis_password=self.redis.password,
             )  # fmt: skip
             self._spawn(
                 "services.synthesizer.server", "voxcache.v1.Synthesizer", self.synthesizer,
@@ -116,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, request_stop)
     with Stack(args.embedder_port, args.synthesizer_port, args.log_level) as stack:
         assert stack.redis is not None
-        print(f"redis-server  127.0.0.1:{stack.redis.port}", flush=True)
+        print(f"redis-server  127.0.0.1:{stack.redis.port} (ACL user {stack.redis.username})", flush=True)
         print(f"Embedder      {stack.embedder}", flush=True)
         print(f"Synthesizer   {stack.synthesizer}", flush=True)
         print("voxcache is up; Ctrl-C stops it", flush=True)

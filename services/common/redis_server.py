@@ -1,18 +1,33 @@
-"""A private redis-server process: for tests, benchmarks and `run` without a Redis URL.
+"""A private redis-server process: for tests, benchmarks, `voxcache up` and `run` without a Redis URL.
 
-Debian's redis-server, on a free loopback port, no persistence, its own temp
-directory; configured as a cache. `volatile-lfu` evicts only entries with a TTL,
-so pinned voices survive memory pressure while ordinary entries age out.
+Debian's redis-server on a free loopback port, in its own temp directory, started
+from the same deploy/redis/redis.conf that compose.yaml uses (a cache: maxmemory,
+`volatile-lfu`, no persistence; the file says why). Only the port, the loopback
+bind, the directory and the log file are set here.
+
+With `acl=True` (what `voxcache up` uses) it is started exactly as compose starts
+its Redis, through deploy/redis/start.sh: the default user is disabled and the
+only user is `embedder`, limited by deploy/redis/users.conf, with a random
+password made for this run. `url` then names that user and `password` holds the
+secret, to hand to the Embedder as VOXCACHE_REDIS_PASSWORD. Without it (tests,
+benchmarks) the default user stays open, as before.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+#: The Redis settings shared with compose.yaml: redis.conf, users.conf, start.sh.
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "deploy" / "redis"
+#: The ACL user of the Embedder (deploy/redis/users.conf).
+EMBEDDER_USER = "embedder"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -21,69 +36,117 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def read_conf(path: Path) -> dict[str, str]:
+    """The directives of a redis.conf-style file: name -> the rest of its line (last one wins)."""
+    directives = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, _, value = line.partition(" ")
+            directives[name.lower()] = value.strip()
+    return directives
+
+
+def _command(*args: str) -> bytes:
+    """One command in RESP (safe for any password)."""
+    out = [f"*{len(args)}\r\n".encode()]
+    for arg in args:
+        data = arg.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
 class LocalRedis:
     def __init__(
         self,
         *,
         port: int | None = None,
-        maxmemory: str = "256mb",
-        policy: str = "volatile-lfu",
+        acl: bool = False,
+        password: str | None = None,
         binary: str = "redis-server",
+        config_dir: Path = CONFIG_DIR,
     ) -> None:
         found = shutil.which(binary)
         if found is None:
             raise FileNotFoundError(f"{binary} not found; scripts/setup.sh installs it (apt-get install redis-server)")
+        for name in ("redis.conf", "users.conf", "start.sh"):
+            if not (config_dir / name).is_file():
+                raise FileNotFoundError(f"{config_dir / name} not found: the Redis settings shared with compose.yaml")
         self.binary = found
+        self.config_dir = config_dir
         self.port = port or free_port()
-        self.maxmemory = maxmemory
-        self.policy = policy
+        self.acl = acl
+        #: The embedder user's password (acl=True): random per instance, kept across stop()/start().
+        self.password = (password or secrets.token_urlsafe(24)) if acl else None
         self._dir = Path(tempfile.mkdtemp(prefix="voxcache-redis-"))
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
+    def username(self) -> str | None:
+        return EMBEDDER_USER if self.acl else None
+
+    @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """No secret in it: with acl=True pass `password` separately (VOXCACHE_REDIS_PASSWORD)."""
+        user = f"{self.username}@" if self.username else ""
+        return f"redis://{user}127.0.0.1:{self.port}/0"
+
+    @property
+    def command(self) -> list[str]:
+        """How redis-server is started: compose's start.sh (acl) or redis.conf directly; then the local overrides."""
+        local = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self._dir)]
+        local += ["--logfile", str(self._dir / "redis.log")]
+        if self.acl:
+            return ["sh", str(self.config_dir / "start.sh"), *local]
+        return [self.binary, str(self.config_dir / "redis.conf"), *local]
 
     def start(self, timeout_s: float = 10.0) -> LocalRedis:
-        self._proc = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self._dir),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "yes",
-                "--maxmemory",
-                self.maxmemory,
-                "--maxmemory-policy",
-                self.policy,
-                "--logfile",
-                str(self._dir / "redis.log"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        env = None
+        if self.acl:
+            assert self.password is not None
+            # Only what start.sh needs: no other secret of this process reaches redis-server.
+            env = {
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "REDIS_SERVER": self.binary,
+                "VOXCACHE_REDIS_PASSWORD": self.password,
+            }
+        with (self._dir / "stderr.log").open("ab") as stderr:
+            self._proc = subprocess.Popen(
+                self.command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, env=env
+            )
+        probe = b""
+        if self.password is not None:
+            probe += _command("AUTH", EMBEDDER_USER, self.password)
+        probe += _command("PING")
+        expected = (b"+OK\r\n" if self.password is not None else b"") + b"+PONG\r\n"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                log = (self._dir / "redis.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"redis-server exited with {self._proc.returncode}: {log}")
+                raise RuntimeError(f"redis-server exited with {self._proc.returncode}: {self._log()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return self
+                    sock.sendall(probe)
+                    reply = b""
+                    while reply.count(b"\r\n") < expected.count(b"\r\n") and (chunk := sock.recv(256)):
+                        reply += chunk
+                if reply == expected:
+                    return self
+                if reply.startswith(b"-") and not reply.startswith(b"-LOADING"):
+                    self.stop()
+                    raise RuntimeError(f"redis-server refused the probe: {reply.decode(errors='replace').strip()}")
             except OSError:
-                time.sleep(0.02)
+                pass
+            time.sleep(0.02)
         self.stop()
         raise TimeoutError(f"redis-server did not answer on port {self.port} within {timeout_s}s")
+
+    def _log(self) -> str:
+        text = ""
+        for name in ("stderr.log", "redis.log"):
+            path = self._dir / name
+            if path.exists():
+                text += path.read_text(errors="replace")
+        return text[-2000:]
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
