@@ -8,12 +8,14 @@ sending, then in-flight calls get `grace_s` to finish.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -152,3 +154,24 @@ class GrpcServer:
 
     async def wait(self) -> None:
         await self._server.wait_for_termination()
+
+
+class Stoppable(Protocol):
+    server: GrpcServer
+
+    async def stop(self) -> None: ...
+
+
+async def run_until_signalled(running: Stoppable) -> None:
+    """Serve until SIGINT/SIGTERM, then shut down gracefully (NOT_SERVING, drain, close)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: NOT_SERVING, draining for %.0fs", running.server.limits.grace_s)
+    await running.stop()
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

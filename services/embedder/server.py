@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from services.common.config import redact_url
-from services.common.grpc_server import GrpcServer, ServerLimits
+from services.common.grpc_server import GrpcServer, ServerLimits, configure_logging, run_until_signalled
 from services.common.redis_server import LocalRedis
 from services.embedder import settings as settings_mod
 from services.embedder.audio import AudioLimits
@@ -153,22 +152,15 @@ async def start(
     return running
 
 
-async def serve(settings: settings_mod.EmbedderSettings) -> None:
-    running = await start(settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("shutting down: NOT_SERVING, draining for %.0fs", running.server.limits.grace_s)
-    await running.stop()
-
-
 def main(argv: list[str] | None = None) -> None:
     settings = settings_mod.parse(argv)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
+
+    async def serve() -> None:
+        await run_until_signalled(await start(settings))
+
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve())
     except (StoreAuthError, WeightsError) as exc:
         raise SystemExit(f"voxcache-embedder: {exc}") from None
 
