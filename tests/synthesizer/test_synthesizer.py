@@ -234,3 +234,14 @@ def test_pcm_and_header_helpers() -> None:
     samples, rate = sf.read(io.BytesIO(data), dtype="int16")
     assert rate == 24_000 and samples.tolist() == [0, 32767, -32767, 32767, 0]
     assert encode(np.zeros(10, np.float32), 16_000)[:4] == b"RIFF"
+
+
+async def test_a_voice_given_twice_is_refused_by_the_core(services: Services, speech: dict[str, Any]) -> None:
+    """The proto's oneof cannot carry two voices; the domain request can, and must refuse it."""
+    from services.common.errors import InvalidInput
+    from services.synthesizer.core import SynthesisRequest
+
+    request = SynthesisRequest(text="Hi there.", reference_audio=speech["wav"], voice_id="reader")
+    with pytest.raises(InvalidInput, match="exactly one of") as caught:
+        await services.synthesizer.core.prepare(request)
+    assert caught.value.field == "voice"
