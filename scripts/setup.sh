@@ -14,6 +14,7 @@ missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+command -v npm >/dev/null || missing+=(npm)  # for buf; a machine with its own Node.js keeps it
 if ((${#missing[@]})); then
   say "apt-get install ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -48,11 +49,7 @@ fi
 
 # -- buf (protobuf lint / breaking-change check) ------------------------------------------
 if [ ! -x tools/node_modules/.bin/buf ]; then
-  if command -v npm >/dev/null; then
-    say "installing buf into tools/ (npm)"
-    (cd tools && npm install --no-audit --no-fund --silent)
-  else
-    say "npm not found: buf lint will be skipped"
-  fi
+  say "installing buf into tools/ (npm)"
+  (cd tools && npm ci --no-audit --no-fund --silent)
 fi
 say "ready"
