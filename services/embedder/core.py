@@ -301,8 +301,7 @@ class Embedder:
             found = await self._lookup(key, encoder, ttl)
             if found is not None:
                 conditioning, source = found
-                if pin and voice is None and key not in self._pinned:
-                    await self._store(conditioning, None)
+                await self._keep(conditioning, pin, voice)
                 cache_ms = (time.perf_counter() - started) * 1000
                 return EmbedResult(conditioning, source, Timings(cache_ms, cache_ms))
         cache_ms = (time.perf_counter() - started) * 1000
@@ -312,8 +311,6 @@ class Embedder:
             if not policy.bypass:
                 self.local.put(computed.conditioning)
                 await self._store(computed.conditioning, None if pin else ttl)
-                if voice is not None and voice.pinned.get(encoder.name) != key:
-                    await self._remember_pin(voice, encoder.name, key)
             return computed
 
         if policy.bypass:
@@ -322,6 +319,8 @@ class Embedder:
             computed, joined = await self._flights.run(key, lambda: self._admit(compute))
             if joined:
                 self.stats.coalesced += 1
+            # A joiner may want a pin the leader did not ask for.
+            await self._keep(computed.conditioning, pin, voice)
         total_ms = (time.perf_counter() - started) * 1000
         return EmbedResult(
             computed.conditioning,
@@ -394,6 +393,14 @@ class Embedder:
         task = asyncio.create_task(self._slide(key, ttl))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _keep(self, conditioning: Conditioning, pin: bool, voice: VoiceRecord | None) -> None:
+        """Make sure a pinned request's entry is pinned (once per key per process) and that a
+        voice records which entry it pins, whoever computed or stored the entry first."""
+        if pin and conditioning.cache_key not in self._pinned:
+            await self._store(conditioning, None)
+        if voice is not None and voice.pinned.get(conditioning.encoder) != conditioning.cache_key:
+            await self._remember_pin(voice, conditioning.encoder, conditioning.cache_key)
 
     async def _slide(self, key: str, ttl: int) -> None:
         if self.store is not None:

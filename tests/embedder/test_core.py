@@ -227,3 +227,22 @@ async def test_other_workers_see_a_deleted_voice_within_the_voice_cache_window(
             await other.embed(voice_id="frank")
     finally:
         await other.close()
+
+
+async def test_a_pinned_request_joining_an_unpinned_miss_still_pins(
+    core: Embedder, encoder: CountingEncoder, raw: redis.Redis, speech: dict[str, Any]
+) -> None:
+    plain, _ = await asyncio.gather(
+        core.embed(audio=speech["wav"]), core.embed(audio=speech["wav"], policy=CachePolicy(pin=True))
+    )
+    assert encoder.calls == 1 and core.stats.coalesced == 1
+    assert raw.ttl(plain.conditioning.cache_key) == -1
+
+
+async def test_registering_a_voice_whose_clip_is_already_cached_pins_it(
+    core: Embedder, raw: redis.Redis, speech: dict[str, Any]
+) -> None:
+    key = (await core.embed(audio=speech["wav"])).conditioning.cache_key
+    assert raw.ttl(key) > 0
+    voice, result = await core.register_voice("grace", speech["wav"])
+    assert result.cache_hit and raw.ttl(key) == -1 and voice.pinned == {"ecapa": key}
