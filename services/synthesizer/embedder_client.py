@@ -19,6 +19,7 @@ import numpy as np
 
 from services.common.errors import DeadlineExceeded, ServiceError, Unavailable
 from voxcache import tensors
+from voxcache.client import CHANNEL_OPTIONS as SDK_CHANNEL_OPTIONS
 from voxcache.errors import VoxcacheError
 from voxcache.v1 import embedder_pb2 as pb
 from voxcache.v1 import embedder_pb2_grpc
@@ -40,8 +41,7 @@ _SERVICE_CONFIG = json.dumps(
     }
 )
 CHANNEL_OPTIONS: tuple[tuple[str, int | str], ...] = (
-    ("grpc.max_send_message_length", 64 * 1024 * 1024),
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    *SDK_CHANNEL_OPTIONS,  # 64 MB messages: multi-MB IndexTTS2 bundles pass
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 0),

