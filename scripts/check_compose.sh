@@ -1,17 +1,13 @@
 #!/usr/bin/env bash
 # Validates compose.yaml with `docker-compose config` (Debian's docker-compose; no
-# container engine is needed or used). Installs docker-compose with apt if missing.
+# container engine is needed or used). Installs docker-compose at its pinned version if missing.
 # Checks that the file is valid with a password set, and that it refuses to render
 # without one. Exit status non-zero on any error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v docker-compose >/dev/null; then
-  echo "[compose] apt-get install docker-compose"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
-fi
+source scripts/lib/apt_pinned.sh
+apt_install_pinned compose
 
 # A throwaway environment: not the checkout's .env, a dummy password, no daemon needed.
 no_env=$(mktemp)

