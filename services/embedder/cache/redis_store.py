@@ -13,10 +13,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, RedisError, ResponseError
+
+from services.common.redis_client import make_client
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,15 +39,7 @@ class RedisStore:
         password: str | None = None,
         on_error: Callable[[], None] = lambda: None,
     ) -> None:
-        self._client = Redis.from_url(
-            url,
-            password=password or None,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
-            retry_on_timeout=False,
-            max_connections=64,
-        )
+        self._client = make_client(url, timeout_s=timeout_s, password=password)
         self._retry_interval_s = retry_interval_s
         self._down_until = 0.0
         self._down = False
