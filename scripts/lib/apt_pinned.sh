@@ -30,7 +30,7 @@ apt_install_pinned() {
   local pkg ver installed candidate
   local -a todo=() specs=()
   while read -r pkg ver; do
-    installed=$(dpkg-query -W -f='${Status}|${Version}' "$pkg" 2>/dev/null | sed -n 's/^install ok installed|//p')
+    installed=$(dpkg-query -W -f='${Status}|${Version}' "$pkg" 2>/dev/null | sed -n 's/^install ok installed|//p' || true)
     if [[ $installed == "$ver" ]]; then
       continue
     elif [[ -n $installed && $(_apt_upstream "$installed") == "$(_apt_upstream "$ver")" ]]; then
