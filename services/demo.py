@@ -15,7 +15,7 @@ from pathlib import Path
 
 import redis
 
-from services.embedder.settings import REPO_ROOT
+from services.common.paths import REPO_ROOT
 from services.launcher import Stack
 from voxcache import EmbedderClient, SynthesizerClient
 

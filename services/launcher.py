@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.paths import REPO_ROOT
 from services.common.redis_server import LocalRedis, free_port
-from services.embedder.settings import REPO_ROOT
 
 #: Every name the services read a Redis password from (services/common/config.py: env_names).
 REDIS_PASSWORD_VARS = (

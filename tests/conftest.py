@@ -21,15 +21,14 @@ import pytest
 import pytest_asyncio
 import torch
 
+from services.common.paths import REPO_ROOT
 from services.common.redis_server import LocalRedis
 from services.embedder import server as embedder_server
-from services.embedder.audio import AudioLimits
-from services.embedder.cache.local import LocalCache
 from services.embedder.cache.redis_store import RedisStore
-from services.embedder.core import Embedder, EmbedderConfig
+from services.embedder.core import Embedder
 from services.embedder.encoders.ecapa import EcapaEncoder
 from services.embedder.metrics import EmbedderStats
-from services.embedder.settings import REPO_ROOT, EmbedderSettings
+from services.embedder.settings import EmbedderSettings
 from services.synthesizer import server as synthesizer_server
 from services.synthesizer.backends.kokoro import KokoroBackend
 from services.synthesizer.settings import SynthesizerSettings
@@ -91,21 +90,17 @@ def other_speech() -> bytes:
     return encode(fit_duration(samples, rate, 3.0), rate)
 
 
-def make_core(encoder: Any, redis_url: str | None, prefix: str, *, retry_s: float = 0.2, **config: Any) -> Embedder:
+def make_core(encoder: Any, redis_url: str | None, prefix: str, *, retry_s: float = 0.2, **settings: Any) -> Embedder:
+    """The Embedder exactly as the server wires it, on the given Redis (or none), without gRPC."""
     stats = EmbedderStats()
 
     def count_error() -> None:
         stats.redis_errors += 1
 
     store = RedisStore(redis_url, timeout_s=0.25, retry_interval_s=retry_s, on_error=count_error) if redis_url else None
-    return Embedder(
-        {encoder.name: encoder},
-        default_encoder=encoder.name,
-        local=LocalCache(config.pop("local_bytes", 64 * 1024 * 1024)),
-        store=store,
-        model_pool=ThreadPoolExecutor(max_workers=1),
-        stats=stats,
-        config=EmbedderConfig(prefix=prefix, limits=config.pop("limits", AudioLimits()), **config),
+    configured = replace(EmbedderSettings(), cache_prefix=prefix, local_cache_mb=64, **settings)
+    return embedder_server.build_core(
+        configured, {encoder.name: encoder}, store, ThreadPoolExecutor(max_workers=1), stats
     )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from services.embedder.settings import REPO_ROOT
+from services.common.paths import REPO_ROOT
 
 UV = REPO_ROOT / "tools" / "uv" / "bin" / "uv"
 

@@ -22,10 +22,12 @@ import pytest
 import redis
 import yaml
 
+from services.common.paths import REPO_ROOT
 from services.common.redis_server import CONFIG_DIR, EMBEDDER_USER, LocalRedis, read_conf
 from services.embedder import server as embedder_server
-from services.embedder.cache.redis_store import RedisStore, StoreAuthError, StoreUnavailable
-from services.embedder.settings import REPO_ROOT, EmbedderSettings
+from services.embedder.cache.redis_store import RedisStore
+from services.embedder.cache.store import StoreAuthError, StoreUnavailable
+from services.embedder.settings import EmbedderSettings
 from services.launcher import REDIS_PASSWORD_VARS
 from tests.conftest import CountingEncoder
 from voxcache import AsyncEmbedderClient
@@ -63,7 +65,7 @@ async def test_embedder_works_as_the_acl_user(
 
             stored = as_embedder(acl_redis)
             assert stored.get(miss.cache_key) is not None  # the entry is in Redis
-            running.core.local.discard(miss.cache_key)
+            running.core.cache.local.discard(miss.cache_key)
             from_redis = await client.embed(speech["wav"])  # GET + EXPIRE XX, pipelined
             assert from_redis.source == "redis" and from_redis.speaker.tobytes() == miss.speaker.tobytes()
 

@@ -1,10 +1,11 @@
 """Settings dataclasses -> command-line flags with environment defaults.
 
-Precedence: `--flag`, then `VOXCACHE_<SERVICE>_<FIELD>`, then `VOXCACHE_<FIELD>`, then
-the dataclass default (so one environment can configure both services). Each
-service declares its settings once, as a frozen dataclass with a help text per
-field; fields listed as secrets come from the environment only (never a flag,
-never logged).
+Each service declares every setting once, as a field of a frozen dataclass made with
+`setting(default, help)`: the default, the help text and whether it is a secret live in
+the field, and everything else (the flag, the environment names, `--help`) is derived.
+Precedence: `--flag`, then `VOXCACHE_<SERVICE>_<FIELD>`, then `VOXCACHE_<FIELD>`, then the
+default (so one environment can configure both services). Secrets come from the
+environment only: never a flag, never logged.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -20,8 +21,14 @@ from urllib.parse import urlsplit, urlunsplit
 S = TypeVar("S")
 
 
-def env_names(field: str, service: str) -> tuple[str, str]:
+def setting(default: Any, help: str, *, secret: bool = False) -> Any:
+    """A settings field: its default, its `--help` text, and whether it is a secret."""
+    return dataclasses.field(default=default, metadata={"help": help, "secret": secret})
+
+
+def env_names(cls: type, field: str) -> tuple[str, str]:
     """Service-specific name first (VOXCACHE_EMBEDDER_PORT), then the shared one (VOXCACHE_PORT)."""
+    service: str = cls.SERVICE  # type: ignore[attr-defined]
     return f"VOXCACHE_{service.upper()}_{field.upper()}", f"VOXCACHE_{field.upper()}"
 
 
@@ -34,24 +41,16 @@ def parse_bool(raw: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {raw!r}")
 
 
-def parse_settings(
-    cls: type[S],
-    argv: Sequence[str] | None,
-    *,
-    prog: str,
-    service: str,
-    description: str,
-    help: Mapping[str, str],
-    secrets: Sequence[str] = (),
-) -> S:
+def parse_settings(cls: type[S], argv: Sequence[str] | None, *, prog: str, description: str) -> S:
+    """Build `cls` (a frozen dataclass with a SERVICE class attribute) from flags and environment."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     values: dict[str, Any] = {}
     for field in dataclasses.fields(cls):  # type: ignore[arg-type]
         default = field.default
         convert: Any = parse_bool if isinstance(default, bool) else Path if isinstance(default, Path) else type(default)
-        names = env_names(field.name, service)
+        names = env_names(cls, field.name)
         raw = next((os.environ[n] for n in names if n in os.environ), None)
-        if field.name in secrets:
+        if field.metadata.get("secret"):
             values[field.name] = raw if raw is not None else default
             continue
         parser.add_argument(
@@ -59,7 +58,7 @@ def parse_settings(
             dest=field.name,
             type=convert,
             default=convert(raw) if raw is not None else default,
-            help=f"{help.get(field.name, '')} [{names[0]} or {names[1]}, default: {default}]",
+            help=f"{field.metadata.get('help', '')} [{names[0]} or {names[1]}, default: {default}]",
         )
     values.update(vars(parser.parse_args(argv)))
     return cls(**values)

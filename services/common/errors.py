@@ -1,69 +1,63 @@
-"""Domain errors and their one mapping to gRPC status + google.rpc details.
+"""Domain errors: what went wrong, in the service's own words, with no transport in sight.
 
-Core classes raise these without knowing about gRPC; the servicer layer turns
-them into a status with a `BadRequest` naming the field, so Go/Java callers get
-structured details and grpcurl users get a readable message.
+Core classes raise these; only the gRPC layer (`services/common/grpc_errors.py`) knows
+which status code and `google.rpc` details each kind becomes. A kind says what the caller
+can do about it (fix the input, back off, register the voice first), not how it travels.
 """
 
 from __future__ import annotations
 
-import grpc
-from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+import enum
+
+
+class ErrorKind(enum.Enum):
+    INVALID_INPUT = "invalid_input"
+    TOO_LARGE = "too_large"
+    OVERLOADED = "overloaded"
+    NOT_FOUND = "not_found"
+    ALREADY_EXISTS = "already_exists"
+    UNAVAILABLE = "unavailable"
+    DEADLINE_EXCEEDED = "deadline_exceeded"
+    INTERNAL = "internal"
 
 
 class ServiceError(Exception):
-    """Base class: a request the service refuses for a reason the caller can act on."""
+    """A request the service refuses for a reason the caller can act on."""
 
-    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    kind: ErrorKind = ErrorKind.INTERNAL
 
-    def __init__(self, message: str, *, field: str | None = None, code: grpc.StatusCode | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, kind: ErrorKind | None = None) -> None:
         super().__init__(message)
         self.message = message
+        #: The request field at fault, when one is (becomes a BadRequest field violation).
         self.field = field
-        if code is not None:  # e.g. relaying a status from another service unchanged
-            self.code = code
+        if kind is not None:  # e.g. relaying another service's refusal unchanged
+            self.kind = kind
 
 
 class InvalidInput(ServiceError):
-    code = grpc.StatusCode.INVALID_ARGUMENT
+    kind = ErrorKind.INVALID_INPUT
 
 
 class TooLarge(ServiceError):
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    kind = ErrorKind.TOO_LARGE
 
 
 class Overloaded(ServiceError):
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    kind = ErrorKind.OVERLOADED
 
 
 class NotFound(ServiceError):
-    code = grpc.StatusCode.NOT_FOUND
+    kind = ErrorKind.NOT_FOUND
 
 
 class AlreadyExists(ServiceError):
-    code = grpc.StatusCode.ALREADY_EXISTS
+    kind = ErrorKind.ALREADY_EXISTS
 
 
 class Unavailable(ServiceError):
-    code = grpc.StatusCode.UNAVAILABLE
+    kind = ErrorKind.UNAVAILABLE
 
 
 class DeadlineExceeded(ServiceError):
-    code = grpc.StatusCode.DEADLINE_EXCEEDED
-
-
-def to_rpc_status(error: ServiceError) -> status_pb2.Status:
-    """Build the google.rpc.Status (with BadRequest when a field is named)."""
-    status = status_pb2.Status(code=getattr(code_pb2, error.code.name), message=error.message)
-    if error.field:
-        detail = any_pb2.Any()
-        detail.Pack(
-            error_details_pb2.BadRequest(
-                field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
-                ]
-            )
-        )
-        status.details.append(detail)
-    return status
+    kind = ErrorKind.DEADLINE_EXCEEDED

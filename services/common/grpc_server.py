@@ -22,7 +22,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from grpc_status import rpc_status
 
-from services.common.errors import ServiceError, to_rpc_status
+from services.common.errors import ServiceError
+from services.common.grpc_errors import to_rpc_status
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -151,9 +152,6 @@ class GrpcServer:
         for name in ("", *self._names):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self._server.stop(self.limits.grace_s)
-
-    async def wait(self) -> None:
-        await self._server.wait_for_termination()
 
 
 class Stoppable(Protocol):

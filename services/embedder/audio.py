@@ -25,9 +25,12 @@ ACCEPTED_FORMATS = {"WAV": "WAV", "WAVEX": "WAV", "RF64": "WAV", "FLAC": "FLAC",
 
 @dataclass(frozen=True)
 class AudioLimits:
-    max_bytes: int = 16 * 1024 * 1024
+    """What a clip must satisfy. The two configurable limits come from EmbedderSettings;
+    the rest are properties of a usable speaker reference, not deployment choices."""
+
+    max_bytes: int
+    max_duration_s: float
     min_duration_s: float = 1.0
-    max_duration_s: float = 30.0
     min_rate_hz: int = 8_000
     max_rate_hz: int = 96_000
     #: Clips whose RMS is below this level are treated as silence.
@@ -47,7 +50,11 @@ class DecodedAudio:
 def check_size(data: bytes, limits: AudioLimits, field: str = "audio") -> None:
     """The checks a cache hit still needs: they do not look inside the bytes."""
     if not data:
-        raise InvalidInput("audio is empty: send WAV, FLAC or OGG bytes of 1-30 s of speech", field=field)
+        raise InvalidInput(
+            f"audio is empty: send WAV, FLAC or OGG bytes of {limits.min_duration_s:g}-{limits.max_duration_s:g} s "
+            "of speech",
+            field=field,
+        )
     if len(data) > limits.max_bytes:
         raise TooLarge(f"audio is {len(data):,} bytes; the limit is {limits.max_bytes:,}", field=field)
 

@@ -7,8 +7,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Conditioning:
+    """One cache entry's value. Compared and hashed by identity: an entry is one object,
+    shared by L1 and every request it answers, so per-object memos (the wire message) live
+    exactly as long as the entry does."""
+
     encoder: str
     weights_digest: str
     cache_key: str

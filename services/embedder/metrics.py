@@ -1,8 +1,9 @@
-"""Counters and latency distributions of one Embedder, and their Prometheus view.
+"""Counters and latency distributions of one Embedder, its snapshot, and the Prometheus view.
 
-One source of truth: `EmbedderStats` is plain Python that GetStats reads and a
-custom collector exports, so the RPC and the /metrics page can never disagree.
-A per-instance registry keeps several servers in one process (tests) apart.
+One source of truth: `EmbedderStats` is plain Python; `Embedder.snapshot()` freezes it
+together with the cache's gauges into an `EmbedderSnapshot`, which both GetStats and the
+/metrics collector read, so the RPC and the page can never disagree. A per-instance
+registry keeps several servers in one process (tests) apart.
 """
 
 from __future__ import annotations
@@ -10,15 +11,20 @@ from __future__ import annotations
 import bisect
 from collections import deque
 from collections.abc import Callable, Iterator
+from copy import deepcopy
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
+from services.embedder.cache.tiered import CacheSource
+
 #: Latency buckets (seconds): sub-ms hits to multi-second cold extractions.
 BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 OUTCOMES = ("hit_local", "hit_redis", "miss", "error")
+#: Prometheus outcome label of each answering tier; None (no answer) is "error".
+_OUTCOME = {CacheSource.LOCAL: "hit_local", CacheSource.REDIS: "hit_redis", CacheSource.COMPUTED: "miss", None: "error"}
 
 
 @dataclass
@@ -63,12 +69,75 @@ class EmbedderStats:
     misses: int = 0
     errors: int = 0
     extractions: int = 0
-    coalesced: int = 0
     redis_errors: int = 0
-    corrupt_entries: int = 0
     extraction_latency: LatencyWindow = field(default_factory=LatencyWindow)
     extraction_histogram: Histogram = field(default_factory=Histogram)
     request_histograms: dict[str, Histogram] = field(default_factory=lambda: {o: Histogram() for o in OUTCOMES})
+
+    def record_request(self, source: CacheSource | None, seconds: float) -> None:
+        """One finished request: the tier that answered it, or None when it failed."""
+        self.requests += 1
+        if source is CacheSource.LOCAL:
+            self.local_hits += 1
+        elif source is CacheSource.REDIS:
+            self.redis_hits += 1
+        elif source is CacheSource.COMPUTED:
+            self.misses += 1
+        else:
+            self.errors += 1
+        self.request_histograms[_OUTCOME[source]].observe(seconds)
+
+    def record_extraction(self, seconds: float) -> None:
+        self.extractions += 1
+        self.extraction_latency.add(seconds * 1000)
+        self.extraction_histogram.observe(seconds)
+
+    def snapshot(self, **gauges: int | float | bool) -> EmbedderSnapshot:
+        """These counters, frozen, plus the cache's counters and gauges the caller adds."""
+        p50, p95, p99, samples = self.extraction_latency.percentiles()
+        return EmbedderSnapshot(
+            requests=self.requests,
+            local_hits=self.local_hits,
+            redis_hits=self.redis_hits,
+            misses=self.misses,
+            errors=self.errors,
+            extractions=self.extractions,
+            redis_errors=self.redis_errors,
+            extraction_p50_ms=p50,
+            extraction_p95_ms=p95,
+            extraction_p99_ms=p99,
+            extraction_samples=samples,
+            extraction_histogram=deepcopy(self.extraction_histogram),
+            request_histograms=deepcopy(self.request_histograms),
+            **gauges,  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True)
+class EmbedderSnapshot:
+    """Everything GetStats and /metrics report, at one instant."""
+
+    requests: int
+    local_hits: int
+    redis_hits: int
+    misses: int
+    errors: int
+    extractions: int
+    redis_errors: int
+    coalesced: int
+    corrupt_entries: int
+    redis_available: bool
+    local_entries: int
+    local_bytes: int
+    local_capacity_bytes: int
+    extraction_p50_ms: float
+    extraction_p95_ms: float
+    extraction_p99_ms: float
+    extraction_samples: int
+    extraction_histogram: Histogram
+    request_histograms: dict[str, Histogram]
+    #: Keys in the shared store; -1 when not counted (Prometheus snapshots) or unreachable.
+    redis_entries: int = -1
 
     @property
     def hits(self) -> int:
@@ -79,31 +148,13 @@ class EmbedderStats:
         looked_up = self.hits + self.misses
         return self.hits / looked_up if looked_up else 0.0
 
-    def record_request(self, outcome: str, seconds: float) -> None:
-        self.requests += 1
-        if outcome == "hit_local":
-            self.local_hits += 1
-        elif outcome == "hit_redis":
-            self.redis_hits += 1
-        elif outcome == "miss":
-            self.misses += 1
-        else:
-            self.errors += 1
-        self.request_histograms[outcome].observe(seconds)
-
-    def record_extraction(self, seconds: float) -> None:
-        self.extractions += 1
-        self.extraction_latency.add(seconds * 1000)
-        self.extraction_histogram.observe(seconds)
-
 
 class StatsCollector(Collector):
-    def __init__(self, stats: EmbedderStats, gauges: Callable[[], dict[str, float]]) -> None:
-        self._stats = stats
-        self._gauges = gauges
+    def __init__(self, snapshot: Callable[[], EmbedderSnapshot]) -> None:
+        self._snapshot = snapshot
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
-        s = self._stats
+        s = self._snapshot()
         requests = CounterMetricFamily("voxcache_embed_requests", "Embed requests by outcome", labels=["outcome"])
         latency = HistogramMetricFamily(
             "voxcache_embed_latency_seconds", "Embed latency by outcome", labels=["outcome"]
@@ -124,12 +175,16 @@ class StatsCollector(Collector):
         ):
             yield CounterMetricFamily(name, doc, value=value)
         yield GaugeMetricFamily("voxcache_cache_hit_ratio", "hits / (hits + misses) since start", value=s.hit_ratio)
-        for name, value in self._gauges().items():
+        for name, value in (
+            ("local_cache_entries", s.local_entries),
+            ("local_cache_bytes", s.local_bytes),
+            ("redis_available", float(s.redis_available)),
+        ):
             yield GaugeMetricFamily(f"voxcache_{name}", name.replace("_", " "), value=value)
 
 
-def serve_metrics(port: int, stats: EmbedderStats, gauges: Callable[[], dict[str, float]], host: str = "0.0.0.0"):
+def serve_metrics(port: int, snapshot: Callable[[], EmbedderSnapshot], host: str = "0.0.0.0"):
     """Expose /metrics on its own HTTP port (a scrape must never queue behind model work)."""
     registry = CollectorRegistry()
-    registry.register(StatsCollector(stats, gauges))
+    registry.register(StatsCollector(snapshot))
     return start_http_server(port, addr=host, registry=registry)

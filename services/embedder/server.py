@@ -14,14 +14,17 @@ from dataclasses import dataclass, field
 from services.common.config import redact_url
 from services.common.grpc_server import GrpcServer, ServerLimits, configure_logging, run_until_signalled
 from services.common.redis_server import LocalRedis
+from services.common.weights import WeightsError
 from services.embedder import settings as settings_mod
-from services.embedder.audio import AudioLimits
 from services.embedder.cache.local import LocalCache
-from services.embedder.cache.redis_store import RedisStore, StoreAuthError, StoreUnavailable
-from services.embedder.core import Embedder, EmbedderConfig
-from services.embedder.encoders.base import Encoder, WeightsError
+from services.embedder.cache.redis_store import RedisStore
+from services.embedder.cache.store import NoStore, Store, StoreAuthError, StoreUnavailable
+from services.embedder.cache.tiered import TieredCache
+from services.embedder.core import Embedder
+from services.embedder.encoders.base import Encoder
 from services.embedder.metrics import EmbedderStats, serve_metrics
 from services.embedder.servicer import EmbedderServicer
+from services.embedder.voices import MemoryVoiceRegistry, RedisVoiceRegistry, VoiceRegistry
 from voxcache.v1 import embedder_pb2, embedder_pb2_grpc
 
 log = logging.getLogger("voxcache.embedder")
@@ -69,6 +72,7 @@ class RunningEmbedder:
 def _redis_store(
     settings: settings_mod.EmbedderSettings, stats: EmbedderStats
 ) -> tuple[RedisStore | None, LocalRedis | None]:
+    """The configured Redis, a private redis-server when none is configured, or None."""
     url, private = settings.redis_url, None
     if url.lower() == "none":
         log.warning("Redis disabled: in-process cache only, nothing is shared between workers")
@@ -96,58 +100,62 @@ def _redis_store(
     return store, private
 
 
+def build_core(
+    settings: settings_mod.EmbedderSettings,
+    encoders: Mapping[str, Encoder],
+    redis: RedisStore | None,
+    pool: ThreadPoolExecutor,
+    stats: EmbedderStats,
+) -> Embedder:
+    """The Embedder over its cache and registry: shared through Redis, or this process's own."""
+    store: Store = redis if redis is not None else NoStore()
+    voices: VoiceRegistry = (
+        RedisVoiceRegistry(redis, prefix=settings.cache_prefix, trust_s=settings.voice_cache_s)
+        if redis is not None
+        else MemoryVoiceRegistry()
+    )
+    return Embedder(
+        encoders,
+        default_encoder="ecapa" if "ecapa" in encoders else next(iter(encoders)),
+        cache=TieredCache(
+            LocalCache(settings.local_cache_mb * 1024 * 1024), store, default_ttl_s=settings.default_ttl_s
+        ),
+        voices=voices,
+        model_pool=pool,
+        settings=settings,
+        stats=stats,
+    )
+
+
 async def start(
     settings: settings_mod.EmbedderSettings, encoders: Mapping[str, Encoder] | None = None
 ) -> RunningEmbedder:
     """Build and start everything; `encoders` lets tests share one loaded model."""
     stats = EmbedderStats()
     encoders = dict(encoders) if encoders is not None else load_encoders(settings)
-    store, private = _redis_store(settings, stats)
-    max_bytes = int(settings.max_audio_mb * 1024 * 1024)
+    redis, private = _redis_store(settings, stats)
     pool = ThreadPoolExecutor(max_workers=settings.model_workers, thread_name_prefix="model")
-    core = Embedder(
-        encoders,
-        default_encoder="ecapa" if "ecapa" in encoders else next(iter(encoders)),
-        local=LocalCache(settings.local_cache_mb * 1024 * 1024),
-        store=store,
-        model_pool=pool,
-        stats=stats,
-        config=EmbedderConfig(
-            prefix=settings.cache_prefix,
-            default_ttl_s=settings.default_ttl_s,
-            max_pending_extractions=settings.max_pending,
-            limits=AudioLimits(max_bytes=max_bytes, max_duration_s=settings.max_duration_s),
-        ),
-    )
-    if store is not None:
-        try:
-            await store.check()
-        except StoreUnavailable:
-            log.warning("Redis not reachable at start; serving from the in-process cache until it is")
-        except StoreAuthError:
-            await store.close()
-            pool.shutdown()
-            if private is not None:
-                private.close()
-            raise
+    core = build_core(settings, encoders, redis, pool, stats)
+    try:
+        await core.cache.store.check()
+    except StoreUnavailable:
+        log.warning("Redis not reachable at start; serving from the in-process cache until it is")
+    except StoreAuthError:
+        await core.close()
+        pool.shutdown()
+        if private is not None:
+            private.close()
+        raise
     server = GrpcServer(
         f"{settings.host}:{settings.port}",
         [(SERVICE_NAME, lambda s: embedder_pb2_grpc.add_EmbedderServicer_to_server(EmbedderServicer(core), s))],
         # Room for the largest accepted clip plus framing; bigger messages get RESOURCE_EXHAUSTED from gRPC itself.
-        ServerLimits(max_receive_bytes=max_bytes + 1024 * 1024),
+        ServerLimits(max_receive_bytes=settings.max_audio_bytes + 1024 * 1024),
     )
     await server.start()
     running = RunningEmbedder(server, core, pool, private)
     if settings.metrics_port:
-        running.metrics = serve_metrics(
-            settings.metrics_port,
-            stats,
-            lambda: {
-                "local_cache_entries": len(core.local),
-                "local_cache_bytes": core.local.nbytes,
-                "redis_available": float(core.redis_available),
-            },
-        )
+        running.metrics = serve_metrics(settings.metrics_port, core.snapshot)
     log.info("Embedder serving on %s:%d (encoders: %s)", settings.host, server.port, ", ".join(encoders))
     return running
 

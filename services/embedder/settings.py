@@ -1,72 +1,69 @@
-"""Embedder settings: one frozen dataclass; flags and VOXCACHE_* variables are derived from it."""
+"""Embedder settings: the one place each setting, its default and its help text live.
+
+Flags and VOXCACHE_* variables are derived from the fields (services/common/config.py);
+the domain objects receive this dataclass and keep no defaults of their own.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
-from services.common.config import parse_settings
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from services.common.config import parse_settings, setting
+from services.common.paths import MODELS_DIR
+from services.embedder.audio import AudioLimits
 
 
 @dataclass(frozen=True)
 class EmbedderSettings:
-    host: str = "127.0.0.1"
-    port: int = 50051
-    metrics_port: int = 9464
-    redis_url: str = ""
-    redis_password: str = ""
-    redis_timeout_ms: int = 250
-    redis_retry_s: float = 1.0
-    cache_prefix: str = "voxcache"
-    default_ttl_s: int = 7 * 24 * 3600
-    local_cache_mb: int = 256
-    model_dir: Path = REPO_ROOT / "models"
-    device: str = "auto"
-    threads: int = 0
-    model_workers: int = 1
-    max_audio_mb: float = 16.0
-    max_duration_s: float = 30.0
-    max_pending: int = 64
-    indextts2_checkpoints: str = ""
-    indextts2_float16: bool = False
-    log_level: str = "INFO"
+    SERVICE: ClassVar[str] = "embedder"
 
+    host: str = setting("127.0.0.1", "bind address")
+    port: int = setting(50051, "gRPC port (0 = any free port)")
+    metrics_port: int = setting(9464, "Prometheus /metrics port (0 = off)")
+    redis_url: str = setting(
+        "",
+        "redis:// or rediss://[user[:password]@]host[:port][/db]; empty starts a private redis-server; "
+        "'none' keeps the in-process cache only",
+    )
+    redis_password: str = setting("", "Redis password (environment only)", secret=True)
+    redis_timeout_ms: int = setting(250, "per-operation Redis timeout before the request is served without it")
+    redis_retry_s: float = setting(1.0, "how long Redis is skipped after a failure before it is tried again")
+    cache_prefix: str = setting("voxcache", "namespace of every Redis key")
+    default_ttl_s: int = setting(7 * 24 * 3600, "TTL of cache entries; every hit slides it")
+    local_cache_mb: int = setting(256, "size of the in-process LRU in front of Redis")
+    model_dir: Path = setting(MODELS_DIR, "root of the verified model weights (scripts/setup.sh installs them)")
+    device: str = setting("auto", "auto, cpu or cuda[:N]")
+    threads: int = setting(0, "CPU threads for the model (0 = torch default)")
+    model_workers: int = setting(1, "concurrent model forward passes")
+    max_audio_mb: float = setting(16.0, "largest accepted upload")
+    max_duration_s: float = setting(30.0, "longest accepted clip")
+    max_pending: int = setting(64, "queued extractions before new misses get RESOURCE_EXHAUSTED")
+    preload_concurrency: int = setting(4, "Preload clips in flight at once (the model pool still serialises them)")
+    voice_cache_s: float = setting(
+        1.0, "how long a voice fetched from Redis is trusted; a delete on another worker reaches this one within it"
+    )
+    indextts2_checkpoints: str = setting(
+        "", "IndexTTS2 checkpoint directory; set it to add the indextts2 encoder (GPU box)"
+    )
+    indextts2_float16: bool = setting(False, "store and serve IndexTTS2 bundles as float16 (half the bytes)")
+    log_level: str = setting("INFO", "DEBUG, INFO, WARNING or ERROR")
 
-HELP = {
-    "host": "bind address",
-    "port": "gRPC port (0 = any free port)",
-    "metrics_port": "Prometheus /metrics port (0 = off)",
-    "redis_url": "redis:// or rediss://[user[:password]@]host[:port][/db]; empty starts a private "
-    "redis-server; 'none' keeps the in-process cache only",
-    "redis_password": "Redis password (environment only)",
-    "redis_timeout_ms": "per-operation Redis timeout before the request is served without it",
-    "redis_retry_s": "how long Redis is skipped after a failure before it is tried again",
-    "cache_prefix": "namespace of every Redis key",
-    "default_ttl_s": "TTL of cache entries; every hit slides it",
-    "local_cache_mb": "size of the in-process LRU in front of Redis",
-    "model_dir": "root of the verified model weights (scripts/setup.sh installs them)",
-    "device": "auto, cpu or cuda[:N]",
-    "threads": "CPU threads for the model (0 = torch default)",
-    "model_workers": "concurrent model forward passes",
-    "max_audio_mb": "largest accepted upload",
-    "max_duration_s": "longest accepted clip",
-    "max_pending": "queued extractions before new misses get RESOURCE_EXHAUSTED",
-    "indextts2_checkpoints": "IndexTTS2 checkpoint directory; set it to add the indextts2 encoder (GPU box)",
-    "indextts2_float16": "store and serve IndexTTS2 bundles as float16 (half the bytes)",
-    "log_level": "DEBUG, INFO, WARNING or ERROR",
-}
+    @property
+    def max_audio_bytes(self) -> int:
+        return int(self.max_audio_mb * 1024 * 1024)
+
+    @property
+    def audio_limits(self) -> AudioLimits:
+        return AudioLimits(max_bytes=self.max_audio_bytes, max_duration_s=self.max_duration_s)
 
 
 def parse(argv: Sequence[str] | None = None) -> EmbedderSettings:
     return parse_settings(
         EmbedderSettings,
         argv,
-        service="embedder",
         prog="voxcache-embedder",
         description="voxcache Embedder: reference audio -> cached speaker conditioning over gRPC",
-        help=HELP,
-        secrets=("redis_password",),
     )

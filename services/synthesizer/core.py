@@ -3,12 +3,14 @@
 Plain asyncio, no gRPC. Everything that can be wrong with a request is checked
 before the Embedder is asked or a model runs; the conditioning always comes
 from the Embedder (or from the caller, inline), never from a local computation.
-Unary and streaming calls share `render`, so their audio is byte-identical.
+Unary and streaming calls share `_render`, so their audio is byte-identical, and both
+are framed (WAV or raw PCM) and timed here, not in the transport.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import math
 import time
@@ -23,7 +25,8 @@ from services.common.errors import DeadlineExceeded, InvalidInput
 from services.synthesizer import text as text_mod
 from services.synthesizer.backends.base import Backend, Segment, VoicePlan
 from services.synthesizer.embedder_client import EmbedderGateway
-from services.synthesizer.wav import to_pcm16
+from services.synthesizer.settings import SynthesizerSettings
+from services.synthesizer.wav import to_pcm16, wav_header
 
 log = logging.getLogger(__name__)
 
@@ -42,31 +45,83 @@ class SynthesisRequest:
     options: Mapping[str, str] = field(default_factory=dict)
 
 
+#: Speaking rates every backend can honour (0 in a request means 1.0).
+MIN_SPEED, MAX_SPEED = 0.5, 2.0
+
+
+class AudioFormat(enum.Enum):
+    WAV = "wav"
+    PCM16 = "pcm16"
+
+
 @dataclass(frozen=True)
-class SynthesizerConfig:
-    max_text_chars: int = 2000
-    min_speed: float = 0.5
-    max_speed: float = 2.0
+class VoiceSelection:
+    """Which voice a request is spoken in, and where its conditioning came from."""
+
+    backend: str
+    backend_voice: str
+    similarity: float
+    conditioning_cache_hit: bool
+    cache_key: str
+
+
+@dataclass(frozen=True)
+class SynthesisTimings:
+    embed_ms: float
+    synthesis_ms: float
+    total_ms: float
 
 
 @dataclass
-class Prepared:
+class RequestPlan:
+    """A checked request, its voice decided: all that is left is to speak it."""
+
     backend: Backend
     segments: list[Segment]
-    plan: VoicePlan
+    voice: VoicePlan
     language: str
     speed: float
-    cache_hit: bool
-    cache_key: str
+    selection: VoiceSelection
     embed_ms: float
     started: float
+
+    def timings(self) -> SynthesisTimings:
+        total_ms = (time.perf_counter() - self.started) * 1000
+        return SynthesisTimings(self.embed_ms, max(0.0, total_ms - self.embed_ms), total_ms)
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    """A whole answer: the audio framed as asked."""
+
+    audio: bytes
+    sample_rate: int
+    format: AudioFormat
+    selection: VoiceSelection
+    timings: SynthesisTimings
+    duration_s: float
 
 
 @dataclass(frozen=True)
 class Chunk:
+    """One sentence of a streamed answer; the first carries the voice selection."""
+
     index: int
     sentence: str
     pcm16: bytes
+    sample_rate: int
+    selection: VoiceSelection | None = None
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    """The end of a stream: how many sentences, timings, and the WAV header for the whole PCM."""
+
+    sentences: int
+    sample_rate: int
+    timings: SynthesisTimings
+    #: Empty for raw PCM; else the header a client prepends to the concatenated chunks.
+    wav_header: bytes
 
 
 class Synthesizer:
@@ -77,66 +132,88 @@ class Synthesizer:
         default_backend: str,
         embedder: EmbedderGateway,
         model_pool: ThreadPoolExecutor,
-        config: SynthesizerConfig = SynthesizerConfig(),
+        settings: SynthesizerSettings,
     ) -> None:
         if default_backend not in backends:
             raise ValueError(f"default backend {default_backend!r} is not among {sorted(backends)}")
         self.backends = dict(backends)
         self.default_backend = default_backend
         self.embedder = embedder
-        self.config = config
+        self.settings = settings
         self._pool = model_pool
-        self._prepared: dict[str, asyncio.Task[None]] = {}
+        self._warm: dict[str, asyncio.Task[None]] = {}
 
     # -- public API -------------------------------------------------------------------
     async def warm_up(self) -> None:
-        """Prepare every backend now (tolerating an Embedder that is not up yet)."""
+        """Warm every backend now (tolerating an Embedder that is not up yet)."""
         for name in self.backends:
             try:
-                await self._ensure_prepared(self.backends[name])
+                await self._ensure_warm(self.backends[name])
             except Exception as exc:  # retried on the first request that needs it
-                log.warning("backend %s not prepared yet (%s); will retry on first use", name, exc)
+                log.warning("backend %s not warmed up yet (%s); will retry on first use", name, exc)
 
-    async def prepare(self, request: SynthesisRequest, deadline: float | None = None) -> Prepared:
+    async def synthesize(
+        self, request: SynthesisRequest, audio_format: AudioFormat, deadline: float | None = None
+    ) -> Synthesis:
+        plan = await self.plan(request, deadline)
+        pcm = b"".join([chunk.pcm16 async for chunk in self._render(plan, deadline)])
+        rate = plan.backend.sample_rate
+        framed = wav_header(len(pcm), rate) + pcm if audio_format is AudioFormat.WAV else pcm
+        return Synthesis(framed, rate, audio_format, plan.selection, plan.timings(), len(pcm) / 2 / rate)
+
+    async def stream(
+        self, request: SynthesisRequest, audio_format: AudioFormat, deadline: float | None = None
+    ) -> AsyncIterator[Chunk | StreamEnd]:
+        plan = await self.plan(request, deadline)
+        total = 0
+        async for chunk in self._render(plan, deadline):
+            total += len(chunk.pcm16)
+            yield chunk
+        header = wav_header(total, plan.backend.sample_rate) if audio_format is AudioFormat.WAV else b""
+        yield StreamEnd(len(plan.segments), plan.backend.sample_rate, plan.timings(), header)
+
+    async def plan(self, request: SynthesisRequest, deadline: float | None = None) -> RequestPlan:
+        """Check the request and decide its voice (asking the Embedder): everything but speaking."""
         started = time.perf_counter()
         backend = self._backend(request.backend)
         language = self._language(backend, request.language)
         speed = self._speed(request.speed)
-        segments = backend.segments(text_mod.normalise(request.text, self.config.max_text_chars), language)
+        segments = backend.segments(text_mod.normalise(request.text, self.settings.max_text_chars), language)
         sources = [x is not None for x in (request.reference_audio, request.voice_id, request.conditioning)]
         if sum(sources) != 1:
             raise InvalidInput("set exactly one of reference_audio, voice_id or conditioning", field="voice")
         if request.conditioning is not None:
             self._check_inline(backend, request)
-        # Conditioning time includes a backend's one-time set-up through the Embedder (first request only).
+        # Conditioning time includes a backend's one-time warm-up through the Embedder (first request only).
         conditioning_started = time.perf_counter()
-        await self._ensure_prepared(backend)
+        await self._ensure_warm(backend)
         if request.conditioning is not None:
-            plan = backend.plan(request.conditioning, request.options)
-            embed_ms = (time.perf_counter() - conditioning_started) * 1000
-            return Prepared(backend, segments, plan, language, speed, False, "", embed_ms, started)
-        answer = await self.embedder.embed(
-            audio=request.reference_audio, voice_id=request.voice_id, encoder=backend.encoder, deadline=deadline
-        )
-        plan = backend.plan(answer.tensors, request.options)
+            conditioning, cache_hit, cache_key = request.conditioning, False, ""
+        else:
+            answer = await self.embedder.embed(
+                audio=request.reference_audio, voice_id=request.voice_id, encoder=backend.encoder, deadline=deadline
+            )
+            conditioning, cache_hit, cache_key = answer.tensors, answer.cache_hit, answer.cache_key
+        voice = backend.plan(conditioning, request.options)
         embed_ms = (time.perf_counter() - conditioning_started) * 1000
-        return Prepared(backend, segments, plan, language, speed, answer.cache_hit, answer.cache_key, embed_ms, started)
-
-    async def render(self, prepared: Prepared, deadline: float | None = None) -> AsyncIterator[Chunk]:
-        loop = asyncio.get_running_loop()
-        backend = prepared.backend
-        for index, segment in enumerate(prepared.segments):
-            if deadline is not None and time.monotonic() >= deadline:
-                raise DeadlineExceeded(f"deadline passed after {index} of {len(prepared.segments)} sentences")
-            work = partial(backend.synthesize, segment, prepared.plan, language=prepared.language, speed=prepared.speed)
-            samples = await loop.run_in_executor(self._pool, work)
-            yield Chunk(index, segment.text, to_pcm16(samples))
+        selection = VoiceSelection(backend.name, voice.backend_voice, voice.similarity, cache_hit, cache_key)
+        return RequestPlan(backend, segments, voice, language, speed, selection, embed_ms, started)
 
     async def close(self) -> None:
-        for task in self._prepared.values():
+        for task in self._warm.values():
             task.cancel()
-        await asyncio.gather(*self._prepared.values(), return_exceptions=True)
+        await asyncio.gather(*self._warm.values(), return_exceptions=True)
         await self.embedder.close()
+
+    async def _render(self, plan: RequestPlan, deadline: float | None) -> AsyncIterator[Chunk]:
+        loop = asyncio.get_running_loop()
+        backend, rate = plan.backend, plan.backend.sample_rate
+        for index, segment in enumerate(plan.segments):
+            if deadline is not None and time.monotonic() >= deadline:
+                raise DeadlineExceeded(f"deadline passed after {index} of {len(plan.segments)} sentences")
+            work = partial(backend.synthesize, segment, plan.voice, language=plan.language, speed=plan.speed)
+            samples = await loop.run_in_executor(self._pool, work)
+            yield Chunk(index, segment.text, to_pcm16(samples), rate, plan.selection if index == 0 else None)
 
     # -- validation -------------------------------------------------------------------
     def _backend(self, name: str) -> Backend:
@@ -157,13 +234,12 @@ class Synthesizer:
             )
         return language
 
-    def _speed(self, speed: float) -> float:
+    @staticmethod
+    def _speed(speed: float) -> float:
         if speed == 0:
             return 1.0
-        if not (math.isfinite(speed) and self.config.min_speed <= speed <= self.config.max_speed):
-            raise InvalidInput(
-                f"speed {speed:g} is outside {self.config.min_speed:g}-{self.config.max_speed:g}", field="speed"
-            )
+        if not (math.isfinite(speed) and MIN_SPEED <= speed <= MAX_SPEED):
+            raise InvalidInput(f"speed {speed:g} is outside {MIN_SPEED:g}-{MAX_SPEED:g}", field="speed")
         return speed
 
     @staticmethod
@@ -186,12 +262,12 @@ class Synthesizer:
             if not np.isfinite(array).all():
                 raise InvalidInput(f"tensor {name!r} contains NaN or infinity", field=where)
 
-    async def _ensure_prepared(self, backend: Backend) -> None:
-        """Run backend.prepare once; a failed attempt is forgotten so the next request retries."""
-        task = self._prepared.get(backend.name)
+    async def _ensure_warm(self, backend: Backend) -> None:
+        """Run backend.warm_up once; a failed attempt is forgotten so the next request retries."""
+        task = self._warm.get(backend.name)
         if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
-            task = asyncio.ensure_future(backend.prepare(self._embed_audio))
-            self._prepared[backend.name] = task
+            task = asyncio.ensure_future(backend.warm_up(self._embed_audio))
+            self._warm[backend.name] = task
         await asyncio.shield(task)
 
     async def _embed_audio(self, audio: bytes, encoder: str) -> Mapping[str, np.ndarray]:

@@ -18,6 +18,7 @@ import grpc
 import numpy as np
 
 from services.common.errors import DeadlineExceeded, ServiceError, Unavailable
+from services.common.grpc_errors import kind_of
 from voxcache import tensors
 from voxcache.client import CHANNEL_OPTIONS as SDK_CHANNEL_OPTIONS
 from voxcache.errors import VoxcacheError
@@ -56,14 +57,12 @@ _FIELD_NAMES = {"audio": "reference_audio", "voice_id": "voice_id", "encoder": "
 @dataclass(frozen=True)
 class EmbedderAnswer:
     tensors: dict[str, np.ndarray]
-    encoder: str
     cache_hit: bool
     cache_key: str
-    elapsed_ms: float
 
 
 class EmbedderGateway:
-    def __init__(self, address: str, *, margin_s: float = 0.05, default_timeout_s: float = 30.0) -> None:
+    def __init__(self, address: str, *, margin_s: float, default_timeout_s: float) -> None:
         self.address = address
         self.margin_s = margin_s
         self.default_timeout_s = default_timeout_s
@@ -91,17 +90,14 @@ class EmbedderGateway:
             request = pb.EmbedRequest(voice_id=voice_id, encoder=encoder, cache=pb.CacheOptions(pin=pin))
         else:
             request = pb.EmbedRequest(audio=audio or b"", encoder=encoder, cache=pb.CacheOptions(pin=pin))
-        started = time.perf_counter()
         try:
             response = await self._stub.Embed(request, timeout=self._timeout(deadline))
         except grpc.aio.AioRpcError as error:
             raise self._translate(error) from None
         return EmbedderAnswer(
             tensors=tensors.map_from_proto(response.conditioning.tensors),
-            encoder=response.conditioning.encoder,
             cache_hit=response.cache_hit,
             cache_key=response.conditioning.cache_key,
-            elapsed_ms=(time.perf_counter() - started) * 1000,
         )
 
     def _translate(self, error: grpc.aio.AioRpcError) -> ServiceError:
@@ -112,7 +108,7 @@ class EmbedderGateway:
             return DeadlineExceeded(f"Embedder at {self.address} did not answer before the deadline")
         relayed = VoxcacheError.from_rpc_error(error)
         field = _FIELD_NAMES.get(relayed.field or "", relayed.field)
-        return ServiceError(f"Embedder: {relayed.message}", field=field, code=code)
+        return ServiceError(f"Embedder: {relayed.message}", field=field, kind=kind_of(code))
 
     async def close(self) -> None:
         await self._channel.close()

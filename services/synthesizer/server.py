@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from services.common.grpc_server import GrpcServer, ServerLimits, configure_logging, run_until_signalled
-from services.embedder.encoders.base import WeightsError
+from services.common.weights import WeightsError
 from services.synthesizer import settings as settings_mod
 from services.synthesizer.backends.base import Backend
-from services.synthesizer.core import Synthesizer, SynthesizerConfig
+from services.synthesizer.core import Synthesizer
 from services.synthesizer.embedder_client import EmbedderGateway
 from services.synthesizer.servicer import SynthesizerServicer
 from voxcache.v1 import synthesizer_pb2, synthesizer_pb2_grpc
@@ -63,9 +63,13 @@ async def start(
     core = Synthesizer(
         backends,
         default_backend=settings.backend if settings.backend in backends else next(iter(backends)),
-        embedder=EmbedderGateway(settings.embedder_address, margin_s=settings.embedder_margin_ms / 1000),
+        embedder=EmbedderGateway(
+            settings.embedder_address,
+            margin_s=settings.embedder_margin_ms / 1000,
+            default_timeout_s=settings.embedder_timeout_s,
+        ),
         model_pool=pool,
-        config=SynthesizerConfig(max_text_chars=settings.max_text_chars),
+        settings=settings,
     )
     server = GrpcServer(
         f"{settings.host}:{settings.port}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -10,9 +11,10 @@ from scipy.signal import resample_poly
 
 from services.common.errors import InvalidInput, TooLarge
 from services.embedder import audio
+from services.embedder.settings import EmbedderSettings
 from tests.audio_fixtures import encode
 
-LIMITS = audio.AudioLimits()
+LIMITS = EmbedderSettings().audio_limits
 
 
 def at_rate(speech: dict[str, Any], rate: int) -> np.ndarray:
@@ -102,7 +104,7 @@ def test_too_long_and_too_big_are_resource_exhausted(speech: dict[str, Any]) -> 
     rate = speech["rate"]
     long = np.tile(speech["samples"], 8)  # 32 s
     rejects(encode(long, rate), TooLarge, "32.0 s long; the limit is 30 s")
-    small = audio.AudioLimits(max_bytes=50_000)
+    small = replace(LIMITS, max_bytes=50_000)
     rejects(encode(speech["samples"], rate), TooLarge, "the limit is 50,000", small)
 
 

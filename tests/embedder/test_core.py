@@ -14,7 +14,8 @@ from services.common.errors import InvalidInput, NotFound, Overloaded
 from services.common.redis_server import LocalRedis
 from services.embedder import audio as audio_mod
 from services.embedder.cache import keys
-from services.embedder.core import CachePolicy, Embedder
+from services.embedder.cache.tiered import CacheSource
+from services.embedder.core import CacheOptions, Embedder
 from tests.conftest import CountingEncoder, make_core
 
 
@@ -27,7 +28,7 @@ async def test_miss_then_hit_is_bit_identical_and_skips_model_and_decoder(
     core: Embedder, encoder: CountingEncoder, speech: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = await core.embed(audio=speech["wav"])
-    assert first.source == "computed" and not first.cache_hit and encoder.calls == 1
+    assert first.source is CacheSource.COMPUTED and not first.cache_hit and encoder.calls == 1
     vector = first.conditioning.tensors["speaker"]
     assert vector.shape == (192,) and vector.dtype == np.float32
     assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
@@ -42,7 +43,7 @@ async def test_miss_then_hit_is_bit_identical_and_skips_model_and_decoder(
 
     monkeypatch.setattr(audio_mod, "decode", counting_decode)
     second = await core.embed(audio=speech["wav"])
-    assert second.cache_hit and second.source == "local"
+    assert second.cache_hit and second.source is CacheSource.LOCAL
     assert second.conditioning.tensors["speaker"].tobytes() == vector.tobytes()
     assert encoder.calls == 1 and decodes == 0
     assert second.timings.decode_ms == 0 and second.timings.extract_ms == 0
@@ -57,7 +58,7 @@ async def test_hit_from_redis_in_a_second_process_is_bit_identical(
         again = await other_worker.embed(audio=speech["wav"])
     finally:
         await other_worker.close()
-    assert again.source == "redis" and encoder.calls == 1
+    assert again.source is CacheSource.REDIS and encoder.calls == 1
     assert again.conditioning.tensors["speaker"].tobytes() == first.conditioning.tensors["speaker"].tobytes()
     assert again.conditioning.cache_key == first.conditioning.cache_key
 
@@ -66,44 +67,45 @@ async def test_key_depends_on_bytes_encoder_and_weights(core: Embedder, speech: 
     result = await core.embed(audio=speech["wav"])
     key = result.conditioning.cache_key
     digest = keys.audio_sha256(speech["wav"])
-    assert key == keys.conditioning(core.config.prefix, "ecapa", result.conditioning.weights_digest, digest)
-    assert key.startswith(f"{core.config.prefix}:cond:ecapa:{result.conditioning.weights_digest[:16]}:")
+    expected = keys.conditioning(core.settings.cache_prefix, "ecapa", result.conditioning.weights_digest, digest)
+    assert key == expected.redis_key
+    assert key.startswith(f"{core.settings.cache_prefix}:cond:ecapa:{result.conditioning.weights_digest[:16]}:")
     assert keys.conditioning("p", "ecapa", "0" * 64, digest) != keys.conditioning("p", "ecapa", "1" * 64, digest)
 
 
 async def test_default_ttl_custom_ttl_and_sliding(core: Embedder, raw: redis.Redis, speech: dict[str, Any]) -> None:
     key = (await core.embed(audio=speech["wav"])).conditioning.cache_key
-    assert core.config.default_ttl_s - 5 <= raw.ttl(key) <= core.config.default_ttl_s
+    assert core.settings.default_ttl_s - 5 <= raw.ttl(key) <= core.settings.default_ttl_s
     raw.expire(key, 50)
-    core.local.discard(key)  # force the Redis path
-    await core.embed(audio=speech["wav"], policy=CachePolicy(ttl_s=600))
+    core.cache.local.discard(key)  # force the Redis path
+    await core.embed(audio=speech["wav"], options=CacheOptions(ttl_s=600))
     assert 590 <= raw.ttl(key) <= 600  # the hit slid the TTL forward
 
 
 async def test_pin_removes_expiry_and_hits_do_not_unpin(
     core: Embedder, raw: redis.Redis, speech: dict[str, Any]
 ) -> None:
-    key = (await core.embed(audio=speech["wav"], policy=CachePolicy(pin=True))).conditioning.cache_key
+    key = (await core.embed(audio=speech["wav"], options=CacheOptions(pin=True))).conditioning.cache_key
     assert raw.ttl(key) == -1
-    core.local.discard(key)
-    hit = await core.embed(audio=speech["wav"], policy=CachePolicy(ttl_s=60))
-    assert hit.source == "redis" and raw.ttl(key) == -1
+    core.cache.local.discard(key)
+    hit = await core.embed(audio=speech["wav"], options=CacheOptions(ttl_s=60))
+    assert hit.source is CacheSource.REDIS and raw.ttl(key) == -1
 
 
 async def test_pin_on_a_hit_pins_the_existing_entry(core: Embedder, raw: redis.Redis, speech: dict[str, Any]) -> None:
     key = (await core.embed(audio=speech["wav"])).conditioning.cache_key
     assert raw.ttl(key) > 0
-    await core.embed(audio=speech["wav"], policy=CachePolicy(pin=True))
+    await core.embed(audio=speech["wav"], options=CacheOptions(pin=True))
     assert raw.ttl(key) == -1
 
 
 async def test_bypass_runs_the_model_and_stores_nothing(
     core: Embedder, encoder: CountingEncoder, raw: redis.Redis, speech: dict[str, Any]
 ) -> None:
-    first = await core.embed(audio=speech["wav"], policy=CachePolicy(bypass=True))
-    second = await core.embed(audio=speech["wav"], policy=CachePolicy(bypass=True))
-    assert first.source == second.source == "computed" and encoder.calls == 2
-    assert raw.exists(first.conditioning.cache_key) == 0 and len(core.local) == 0
+    first = await core.embed(audio=speech["wav"], options=CacheOptions(bypass=True))
+    second = await core.embed(audio=speech["wav"], options=CacheOptions(bypass=True))
+    assert first.source == second.source is CacheSource.COMPUTED and encoder.calls == 2
+    assert raw.exists(first.conditioning.cache_key) == 0 and len(core.cache.local) == 0
 
 
 async def test_corrupt_redis_value_is_detected_and_recomputed(
@@ -114,28 +116,28 @@ async def test_corrupt_redis_value_is_detected_and_recomputed(
     value = bytearray(raw.get(key))
     value[100] ^= 0xFF
     raw.set(key, bytes(value))
-    core.local.discard(key)
+    core.cache.local.discard(key)
 
     again = await core.embed(audio=speech["wav"])
-    assert again.source == "computed" and encoder.calls == 2
-    assert core.stats.corrupt_entries == 1
+    assert again.source is CacheSource.COMPUTED and encoder.calls == 2
+    assert core.cache.counters.corrupt_entries == 1
     assert np.allclose(again.conditioning.tensors["speaker"], first.conditioning.tensors["speaker"], atol=1e-6)
-    core.local.discard(key)
-    assert (await core.embed(audio=speech["wav"])).source == "redis"  # the bad value was replaced
+    core.cache.local.discard(key)
+    assert (await core.embed(audio=speech["wav"])).source is CacheSource.REDIS  # the bad value was replaced
 
 
 async def test_64_concurrent_identical_misses_run_the_model_once(
     core: Embedder, encoder: CountingEncoder, speech: dict[str, Any]
 ) -> None:
     results = await asyncio.gather(*(core.embed(audio=speech["wav"]) for _ in range(64)))
-    assert encoder.calls == 1 and core.stats.extractions == 1 and core.stats.coalesced == 63
+    assert encoder.calls == 1 and core.stats.extractions == 1 and core.cache.counters.coalesced == 63
     assert len({r.conditioning.tensors["speaker"].tobytes() for r in results}) == 1
 
 
 async def test_queue_limit_answers_resource_exhausted(
     encoder: CountingEncoder, redis_server: LocalRedis, prefix: str, speech: dict[str, Any], other_speech: bytes
 ) -> None:
-    core = make_core(encoder, redis_server.url, prefix, max_pending_extractions=1)
+    core = make_core(encoder, redis_server.url, prefix, max_pending=1)
     gate = threading.Event()
     encoder.before = lambda: gate.wait(10)
     try:
@@ -144,7 +146,7 @@ async def test_queue_limit_answers_resource_exhausted(
         with pytest.raises(Overloaded, match="extractions already queued"):
             await core.embed(audio=other_speech)
         gate.set()
-        assert (await slow).source == "computed"
+        assert (await slow).source is CacheSource.COMPUTED
     finally:
         gate.set()
         await core.close()
@@ -166,7 +168,7 @@ async def test_voice_lifecycle(
 
     deleted = await core.delete_voice("alice")
     assert deleted.voice_id == "alice" and await core.list_voices() == []
-    assert 0 < raw.ttl(key) <= core.config.default_ttl_s  # unpinned, not deleted
+    assert 0 < raw.ttl(key) <= core.settings.default_ttl_s  # unpinned, not deleted
     with pytest.raises(InvalidInput, match="unknown voice_id 'alice'"):
         await core.embed(voice_id="alice")
     with pytest.raises(NotFound):
@@ -178,20 +180,20 @@ async def test_voice_is_rederived_from_stored_audio_when_its_entry_is_gone(
 ) -> None:
     _, result = await core.register_voice("bob", speech["wav"])
     raw.delete(result.conditioning.cache_key)
-    core.local.discard(result.conditioning.cache_key)
+    core.cache.local.discard(result.conditioning.cache_key)
     again = await core.embed(voice_id="bob")
-    assert again.source == "computed" and encoder.calls == 2 and raw.ttl(result.conditioning.cache_key) == -1
+    assert again.source is CacheSource.COMPUTED and encoder.calls == 2 and raw.ttl(result.conditioning.cache_key) == -1
 
 
 async def test_in_process_only_mode_without_redis(encoder: CountingEncoder, speech: dict[str, Any]) -> None:
     core = make_core(encoder, None, "local")
     try:
-        assert (await core.embed(audio=speech["wav"])).source == "computed"
-        assert (await core.embed(audio=speech["wav"])).source == "local"
+        assert (await core.embed(audio=speech["wav"])).source is CacheSource.COMPUTED
+        assert (await core.embed(audio=speech["wav"])).source is CacheSource.LOCAL
         await core.register_voice("carol", speech["wav"])
         assert (await core.embed(voice_id="carol")).cache_hit
         assert [v.voice_id for v in await core.list_voices()] == ["carol"]
-        assert await core.redis_entries() == -1 and not core.redis_available
+        assert (await core.full_snapshot()).redis_entries == -1 and not core.cache.shared_available
     finally:
         await core.close()
 
@@ -233,9 +235,9 @@ async def test_a_pinned_request_joining_an_unpinned_miss_still_pins(
     core: Embedder, encoder: CountingEncoder, raw: redis.Redis, speech: dict[str, Any]
 ) -> None:
     plain, _ = await asyncio.gather(
-        core.embed(audio=speech["wav"]), core.embed(audio=speech["wav"], policy=CachePolicy(pin=True))
+        core.embed(audio=speech["wav"]), core.embed(audio=speech["wav"], options=CacheOptions(pin=True))
     )
-    assert encoder.calls == 1 and core.stats.coalesced == 1
+    assert encoder.calls == 1 and core.cache.counters.coalesced == 1
     assert raw.ttl(plain.conditioning.cache_key) == -1
 
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from services.common.paths import REPO_ROOT
+from services.common.weights import WeightsError
 from services.embedder import audio
-from services.embedder.encoders.base import WeightsError
 from services.embedder.encoders.ecapa import MANIFEST, EcapaEncoder
-from services.embedder.settings import REPO_ROOT
+from services.embedder.settings import EmbedderSettings
 from tests.audio_fixtures import SENTENCES, encode, espeak
 
 VOICES = ("en-us", "en-us+f3", "en-gb", "en-us+m7")
@@ -24,7 +25,7 @@ def test_same_speaker_is_closer_than_cross_speaker(ecapa: EcapaEncoder) -> None:
     for voice in VOICES:
         for sentence in SENTENCES:
             samples, rate = espeak(sentence, voice)
-            decoded = audio.decode(encode(samples, rate), audio.AudioLimits())
+            decoded = audio.decode(encode(samples, rate), EmbedderSettings().audio_limits)
             vectors.setdefault(voice, []).append(ecapa.encode(decoded.samples)["speaker"])
     same = [float(a @ b) for vs in vectors.values() for a, b in itertools.combinations(vs, 2)]
     cross = [float(a @ b) for v1, v2 in itertools.combinations(VOICES, 2) for a in vectors[v1] for b in vectors[v2]]

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from services.embedder.encoders.base import WeightsError
+from services.common.weights import WeightsError
 from services.embedder.encoders.indextts2 import ENCODER_FILES, IndexTTS2Encoder
 from services.synthesizer.backends.indextts2_generate import generate, generate_segments
 from tests.audio_fixtures import SENTENCES, espeak, fit_duration

@@ -215,7 +215,7 @@ async def test_unreachable_embedder_is_unavailable_and_names_it(kokoro: Any, spe
 
 
 async def test_gateway_gives_the_embedder_the_deadline_minus_a_margin() -> None:
-    gateway = EmbedderGateway("127.0.0.1:1", margin_s=0.05)
+    gateway = EmbedderGateway("127.0.0.1:1", margin_s=0.05, default_timeout_s=30.0)
     try:
         assert gateway._timeout(None) == gateway.default_timeout_s
         assert 0.9 < gateway._timeout(time.monotonic() + 1.0) <= 0.95
@@ -243,5 +243,5 @@ async def test_a_voice_given_twice_is_refused_by_the_core(services: Services, sp
 
     request = SynthesisRequest(text="Hi there.", reference_audio=speech["wav"], voice_id="reader")
     with pytest.raises(InvalidInput, match="exactly one of") as caught:
-        await services.synthesizer.core.prepare(request)
+        await services.synthesizer.core.plan(request)
     assert caught.value.field == "voice"

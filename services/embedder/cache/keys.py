@@ -8,22 +8,33 @@ and can never serve vectors from the old weights.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 #: Hex characters of the weights digest kept in the key (64 bits: collisions
 #: between two weight sets of one encoder are not a practical concern).
 DIGEST_CHARS = 16
 
 
+@dataclass(frozen=True)
+class ConditioningKey:
+    """A cache entry's key plus what it was derived from, so a value read back can be labelled."""
+
+    redis_key: str
+    encoder: str
+    weights_digest: str
+
+
 def audio_sha256(audio: bytes) -> str:
     return hashlib.sha256(audio).hexdigest()
 
 
-def conditioning(prefix: str, encoder: str, weights_digest: str, audio_digest: str) -> str:
-    return f"{prefix}:cond:{encoder}:{weights_digest[:DIGEST_CHARS]}:{audio_digest}"
+def conditioning(prefix: str, encoder: str, weights_digest: str, audio_digest: str) -> ConditioningKey:
+    redis_key = f"{prefix}:cond:{encoder}:{weights_digest[:DIGEST_CHARS]}:{audio_digest}"
+    return ConditioningKey(redis_key, encoder, weights_digest)
 
 
 def voices(prefix: str) -> str:
-    """Hash of voice_id -> voice record (JSON metadata, no floats)."""
+    """Hash of voice_id -> voice (JSON metadata, no floats)."""
     return f"{prefix}:voices"
 
 

@@ -16,20 +16,15 @@ from typing import TypeVar
 from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
 from services.common.redis_client import make_client
+from services.embedder.cache.store import StoreAuthError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class StoreUnavailable(Exception):
-    """Redis did not answer (down, slow, refused); the caller should carry on without it."""
-
-
-class StoreAuthError(Exception):
-    """Redis refused our credentials: a configuration error, not an outage."""
-
-
 class RedisStore:
+    """The `Store` over one Redis server."""
+
     def __init__(
         self,
         url: str,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from services.embedder.encoders.base import WeightFile, WeightsError, WeightsManifest
+from services.common.weights import WeightFile, WeightsError, WeightsManifest
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,6 @@ MANIFEST = WeightsManifest(
         WeightFile("label_encoder.txt", "e13c3a167bb4112685670ee896d20e2b565af16b3a4ceeaa8689fa4d22adb8b9"),
     ),
 )
-
-EMBEDDING_DIM = 192
 
 
 def resolve_device(device: str) -> str:

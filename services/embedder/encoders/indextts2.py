@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from services.common.indextts2 import load_indextts2
-from services.embedder.encoders.base import WeightFile, WeightsError, WeightsManifest, sha256_file
+from services.common.weights import WeightFile, WeightsError, WeightsManifest, sha256_file
 
 if TYPE_CHECKING:
     import torch

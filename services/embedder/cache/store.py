@@ -1,0 +1,72 @@
+"""The shared tier's interface, and the stand-in used when there is no shared tier.
+
+`TieredCache` and the Redis voice registry talk to a `Store`; `RedisStore` is the real
+one. `NoStore` answers as an always-unreachable store would, so a deployment without Redis
+runs the very same code paths as one whose Redis is down, and nothing above this module
+asks "is there a store?".
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class StoreUnavailable(Exception):
+    """The store did not answer (down, slow, refused, or absent); carry on without it."""
+
+
+class StoreAuthError(Exception):
+    """The store refused our credentials: a configuration error, not an outage."""
+
+
+class Store(Protocol):
+    @property
+    def available(self) -> bool: ...
+
+    async def get_sliding(self, key: str, ttl_s: int) -> bytes | None:
+        """GET and reset the TTL of an entry that has one, in one round trip."""
+        ...
+
+    async def put(self, key: str, value: bytes, ttl_s: int | None) -> None:
+        """Store an entry; ttl_s=None pins it."""
+        ...
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def slide(self, key: str, ttl_s: int) -> None: ...
+
+    async def expire(self, key: str, ttl_s: int) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def hget(self, key: str, field: str) -> bytes | None: ...
+
+    async def hset(self, key: str, field: str, value: bytes, *, only_new: bool) -> bool: ...
+
+    async def hdel(self, key: str, field: str) -> bool: ...
+
+    async def hgetall(self, key: str) -> dict[bytes, bytes]: ...
+
+    async def dbsize(self) -> int: ...
+
+    async def check(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class NoStore:
+    """No shared tier at all: every operation is 'unavailable', at no cost."""
+
+    available = False
+
+    async def _absent(self, *_args: object, **_kwargs: object) -> None:
+        raise StoreUnavailable("no shared store is configured")
+
+    get_sliding = put = get = slide = expire = delete = _absent
+    hget = hset = hdel = hgetall = dbsize = _absent
+
+    async def check(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None

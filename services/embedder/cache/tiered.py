@@ -1,0 +1,201 @@
+"""One object for the whole cache: L1, the shared store, single-flight and fail-open.
+
+It knows keys and records and nothing of models or gRPC: a miss is filled by whatever
+`compute` the caller passes. Rules it keeps, so nobody else has to:
+- a hit never decodes audio or touches the model; an L1 hit refreshes the shared TTL in
+  the background now and then, so a voice hot in every worker's L1 never expires in Redis;
+- concurrent misses of one key run `compute` once (unless the caller bypasses the cache);
+- a pinned request's entry is pinned, once per key per process, whoever stored it first;
+- a store that is down, slow or absent costs at most one short timeout: the request is
+  served from L1 or the model, never failed;
+- a stored value that fails verification is counted, deleted and recomputed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from services.embedder.cache import record
+from services.embedder.cache.keys import ConditioningKey
+from services.embedder.cache.local import LocalCache
+from services.embedder.cache.singleflight import SingleFlight
+from services.embedder.cache.store import Store, StoreUnavailable
+from services.embedder.conditioning import Conditioning
+
+log = logging.getLogger(__name__)
+
+#: Bound on the per-process bookkeeping sets; past it they are simply cleared (a lost entry
+#: costs one redundant, idempotent Redis write).
+_BOOKKEEPING_LIMIT = 100_000
+
+
+class CacheSource(enum.Enum):
+    """Which tier answered: used end to end, from the cache to the wire."""
+
+    LOCAL = "local"
+    REDIS = "redis"
+    COMPUTED = "computed"
+
+
+class Filled(Protocol):
+    """What a miss's `compute` returns: the conditioning, plus whatever the caller wants back."""
+
+    @property
+    def conditioning(self) -> Conditioning: ...
+
+
+T = TypeVar("T", bound=Filled)
+
+
+@dataclass(frozen=True)
+class Fetched(Generic[T]):
+    conditioning: Conditioning
+    source: CacheSource
+    #: Time spent looking the key up before the answer (or the miss) was known.
+    cache_ms: float
+    #: The fill that produced the value, when it was computed (by this caller or one it joined).
+    filled: T | None = None
+    #: True when this caller waited for another caller's identical miss.
+    joined: bool = False
+
+
+@dataclass
+class CacheCounters:
+    coalesced: int = 0
+    corrupt_entries: int = 0
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    ttl_s: int
+    pin: bool = False
+    bypass: bool = False
+
+
+class TieredCache:
+    def __init__(self, local: LocalCache, store: Store, *, default_ttl_s: int) -> None:
+        self.local = local
+        self.store = store
+        self.default_ttl_s = default_ttl_s
+        self.counters = CacheCounters()
+        self._flights: SingleFlight[Any] = SingleFlight()
+        #: Keys this process has already pinned in the store, so pinned hits do not rewrite them.
+        self._pinned: set[str] = set()
+        #: When this process last refreshed each L1-hit key's shared TTL.
+        self._touched: dict[str, float] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def fetch(self, key: ConditioningKey, compute: Callable[[], Awaitable[T]], policy: CachePolicy) -> Fetched[T]:
+        """The value for `key` from the fastest tier that has it, else from `compute` (once per key)."""
+        started = time.perf_counter()
+        if not policy.bypass:
+            found = await self.lookup(key, policy.ttl_s)
+            if found is not None:
+                conditioning, source = found
+                await self._ensure_pinned(conditioning, policy.pin)
+                return Fetched(conditioning, source, (time.perf_counter() - started) * 1000)
+        cache_ms = (time.perf_counter() - started) * 1000
+
+        async def fill() -> T:
+            filled = await compute()
+            if not policy.bypass:
+                self.local.put(filled.conditioning)
+                await self._write(filled.conditioning, None if policy.pin else policy.ttl_s)
+            return filled
+
+        if policy.bypass:
+            filled, joined = await fill(), False
+        else:
+            filled, joined = await self._flights.run(key.redis_key, fill)
+        if joined:
+            self.counters.coalesced += 1
+            await self._ensure_pinned(filled.conditioning, policy.pin)  # the leader may not have pinned
+        return Fetched(filled.conditioning, CacheSource.COMPUTED, cache_ms, filled, joined)
+
+    async def lookup(self, key: ConditioningKey, ttl_s: int) -> tuple[Conditioning, CacheSource] | None:
+        conditioning = self.local.get(key.redis_key)
+        if conditioning is not None:
+            self._slide_later(key.redis_key, ttl_s)
+            return conditioning, CacheSource.LOCAL
+        try:
+            raw = await self.store.get_sliding(key.redis_key, ttl_s)
+        except StoreUnavailable:
+            return None
+        if raw is None:
+            return None
+        try:
+            tensors = record.decode(key.redis_key, raw)
+        except record.RecordError as exc:
+            self.counters.corrupt_entries += 1
+            log.warning("corrupt cache entry %s (%s); recomputing", key.redis_key, exc)
+            await self._best_effort(self.store.delete(key.redis_key))
+            return None
+        conditioning = Conditioning(key.encoder, key.weights_digest, key.redis_key, tensors)
+        self.local.put(conditioning)
+        return conditioning, CacheSource.REDIS
+
+    async def unpin(self, redis_key: str) -> None:
+        """Give a once-pinned entry the default TTL again (nothing references it any more)."""
+        self._pinned.discard(redis_key)
+        await self._best_effort(self.store.expire(redis_key, self.default_ttl_s))
+
+    async def count_shared_entries(self) -> int:
+        """Keys in the shared store, or -1 when it cannot be asked."""
+        try:
+            return await self.store.dbsize()
+        except StoreUnavailable:
+            return -1
+
+    @property
+    def shared_available(self) -> bool:
+        return self.store.available
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.store.close()
+
+    # -- internals ------------------------------------------------------------------------
+    async def _ensure_pinned(self, conditioning: Conditioning, pin: bool) -> None:
+        if pin and conditioning.cache_key not in self._pinned:
+            await self._write(conditioning, None)
+
+    async def _write(self, conditioning: Conditioning, ttl_s: int | None) -> None:
+        value = record.encode(conditioning.cache_key, conditioning.tensors)
+        try:
+            await self.store.put(conditioning.cache_key, value, ttl_s)
+        except StoreUnavailable:
+            return  # counted and logged by the store; the request is served regardless
+        if ttl_s is None:
+            if len(self._pinned) > _BOOKKEEPING_LIMIT:
+                self._pinned.clear()
+            self._pinned.add(conditioning.cache_key)
+
+    def _slide_later(self, redis_key: str, ttl_s: int) -> None:
+        """An L1 hit skips the store, so refresh the shared TTL now and then, in the background."""
+        now = time.monotonic()
+        if now - self._touched.get(redis_key, 0.0) < min(60.0, ttl_s / 10):
+            return
+        if len(self._touched) > _BOOKKEEPING_LIMIT:
+            self._touched.clear()
+        self._touched[redis_key] = now
+        task = asyncio.create_task(self._slide(redis_key, ttl_s))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _slide(self, redis_key: str, ttl_s: int) -> None:
+        await self._best_effort(self.store.slide(redis_key, ttl_s))
+
+    @staticmethod
+    async def _best_effort(operation: Awaitable[object]) -> None:
+        try:
+            await operation
+        except StoreUnavailable:
+            pass  # counted and logged by the store; the request is served regardless

@@ -1,0 +1,136 @@
+"""Proto <-> domain for the Embedder: the only module that knows both shapes.
+
+The servicer is converter -> one core call -> converter; the core never sees protobuf,
+and nothing here makes a decision.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TypedDict
+
+from services.common.grpc_errors import STATUS_OF_KIND
+from services.embedder.cache.tiered import CacheSource
+from services.embedder.conditioning import Conditioning
+from services.embedder.core import CacheOptions, EmbedResult, PreloadItem, PreloadSummary
+from services.embedder.metrics import EmbedderSnapshot
+from services.embedder.voices import Voice
+from voxcache import tensors
+from voxcache.v1 import embedder_pb2 as pb
+from voxcache.v1 import tensor_pb2
+
+SOURCE_TO_PROTO: dict[CacheSource, pb.CacheSource.ValueType] = {
+    CacheSource.LOCAL: pb.CACHE_SOURCE_LOCAL,
+    CacheSource.REDIS: pb.CACHE_SOURCE_REDIS,
+    CacheSource.COMPUTED: pb.CACHE_SOURCE_COMPUTED,
+}
+
+
+#: Each entry's wire message, built once and kept exactly as long as the entry object lives
+#: (in L1 or in a request): a hot voice's hit copies no tensor bytes into protobuf again.
+_MESSAGES: weakref.WeakKeyDictionary[Conditioning, tensor_pb2.Conditioning] = weakref.WeakKeyDictionary()
+
+
+def conditioning_to_proto(conditioning: Conditioning) -> tensor_pb2.Conditioning:
+    message = _MESSAGES.get(conditioning)
+    if message is None:
+        message = tensor_pb2.Conditioning(
+            encoder=conditioning.encoder, weights_digest=conditioning.weights_digest, cache_key=conditioning.cache_key
+        )
+        tensors.map_to_proto(conditioning.tensors, message.tensors)
+        _MESSAGES[conditioning] = message
+    return message
+
+
+def voice_to_proto(voice: Voice) -> pb.Voice:
+    return pb.Voice(
+        voice_id=voice.voice_id,
+        audio_sha256=voice.audio_sha256,
+        encoders=sorted(voice.pinned),
+        duration_s=voice.duration_s,
+        created_unix_ms=voice.created_unix_ms,
+    )
+
+
+def options_from_proto(options: pb.CacheOptions) -> CacheOptions:
+    return CacheOptions(ttl_s=options.ttl_seconds, bypass=options.bypass, pin=options.pin)
+
+
+class EmbedArgs(TypedDict):
+    """Keyword arguments of `Embedder.embed`."""
+
+    audio: bytes | None
+    voice_id: str | None
+    encoder: str
+    options: CacheOptions
+
+
+def embed_from_proto(request: pb.EmbedRequest) -> EmbedArgs:
+    which = request.WhichOneof("source")
+    return {
+        "audio": request.audio if which == "audio" else None,
+        "voice_id": request.voice_id if which == "voice_id" else None,
+        "encoder": request.encoder,
+        "options": options_from_proto(request.cache),
+    }
+
+
+def embed_to_proto(result: EmbedResult) -> pb.EmbedResponse:
+    t = result.timings
+    return pb.EmbedResponse(
+        conditioning=conditioning_to_proto(result.conditioning),
+        cache_hit=result.cache_hit,
+        source=SOURCE_TO_PROTO[result.source],
+        timings=pb.Timings(total_ms=t.total_ms, cache_ms=t.cache_ms, decode_ms=t.decode_ms, extract_ms=t.extract_ms),
+    )
+
+
+def register_to_proto(voice: Voice, result: EmbedResult) -> pb.RegisterVoiceResponse:
+    return pb.RegisterVoiceResponse(
+        voice=voice_to_proto(voice), conditioning=conditioning_to_proto(result.conditioning), cache_hit=result.cache_hit
+    )
+
+
+def preload_item_from_proto(request: pb.PreloadRequest) -> PreloadItem:
+    return PreloadItem(request.audio, request.label, request.encoder, options_from_proto(request.cache))
+
+
+def preload_to_proto(summary: PreloadSummary) -> pb.PreloadResponse:
+    return pb.PreloadResponse(
+        received=summary.received,
+        computed=summary.computed,
+        cached=summary.cached,
+        failed=len(summary.failures),
+        failures=[
+            pb.PreloadFailure(index=f.index, label=f.label, code=STATUS_OF_KIND[f.kind].name, message=f.message)
+            for f in summary.failures
+        ],
+        total_ms=summary.total_ms,
+    )
+
+
+def stats_to_proto(s: EmbedderSnapshot) -> pb.GetStatsResponse:
+    return pb.GetStatsResponse(
+        requests=s.requests,
+        hits=s.hits,
+        misses=s.misses,
+        hit_ratio=s.hit_ratio,
+        local_hits=s.local_hits,
+        redis_hits=s.redis_hits,
+        extractions=s.extractions,
+        coalesced=s.coalesced,
+        errors=s.errors,
+        redis_errors=s.redis_errors,
+        corrupt_entries=s.corrupt_entries,
+        redis_available=s.redis_available,
+        local_entries=s.local_entries,
+        local_bytes=s.local_bytes,
+        local_capacity_bytes=s.local_capacity_bytes,
+        redis_entries=s.redis_entries,
+        extraction_latency=pb.LatencyPercentiles(
+            p50_ms=s.extraction_p50_ms,
+            p95_ms=s.extraction_p95_ms,
+            p99_ms=s.extraction_p99_ms,
+            samples=s.extraction_samples,
+        ),
+    )
