@@ -1,8 +1,9 @@
 """Typed sync and async clients for voxcache.v1.Embedder.
 
 Both classes share request building and response parsing; they differ only in
-how the stub is called. Every call has a deadline (no call can hang forever),
-and results come back as numpy arrays, never protobuf.
+how the stub is called. The channel, deadlines and error mapping come from
+voxcache.channel (shared with the Synthesizer client), and results come back as
+numpy arrays, never protobuf.
 """
 
 from __future__ import annotations
@@ -17,17 +18,13 @@ import grpc
 import numpy as np
 
 from voxcache import tensors
-from voxcache.errors import VoxcacheError
+from voxcache.channel import CHANNEL_OPTIONS as CHANNEL_OPTIONS  # re-exported: the old home of the name
+from voxcache.channel import AsyncChannelClient, ChannelClient
 from voxcache.v1 import embedder_pb2 as pb
 from voxcache.v1 import embedder_pb2_grpc
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 DEFAULT_TIMEOUT_S = 10.0
-#: Conditioning bundles of richer encoders run to several MB; audio uploads to 16 MB.
-CHANNEL_OPTIONS = [
-    ("grpc.max_send_message_length", 64 * 1024 * 1024),
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-]
 AudioInput = bytes | str | os.PathLike[str]
 _SOURCES = {pb.CACHE_SOURCE_LOCAL: "local", pb.CACHE_SOURCE_REDIS: "redis", pb.CACHE_SOURCE_COMPUTED: "computed"}
 
@@ -133,21 +130,14 @@ def _preload_requests(
         yield pb.PreloadRequest(audio=read_audio(audio), label=label, encoder=encoder, cache=options)
 
 
-class EmbedderClient:
+class EmbedderClient(ChannelClient):
     """Blocking client. Use as a context manager, or call close()."""
 
     def __init__(
         self, target: str = DEFAULT_TARGET, *, timeout: float = DEFAULT_TIMEOUT_S, channel: grpc.Channel | None = None
     ) -> None:
-        self._channel = channel or grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        super().__init__(target, timeout, channel)
         self._stub = embedder_pb2_grpc.EmbedderStub(self._channel)
-        self.timeout = timeout
-
-    def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
-        try:
-            return method(request, timeout=timeout or self.timeout)
-        except grpc.RpcError as error:
-            raise VoxcacheError.from_rpc_error(error) from None
 
     def embed(
         self,
@@ -200,17 +190,8 @@ class EmbedderClient:
     def stats(self, *, timeout: float | None = None) -> dict[str, Any]:
         return _stats(self._call(self._stub.GetStats, pb.GetStatsRequest(), timeout))
 
-    def close(self) -> None:
-        self._channel.close()
 
-    def __enter__(self) -> EmbedderClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-
-class AsyncEmbedderClient:
+class AsyncEmbedderClient(AsyncChannelClient):
     """asyncio client with the same methods as EmbedderClient, as coroutines."""
 
     def __init__(
@@ -220,15 +201,8 @@ class AsyncEmbedderClient:
         timeout: float = DEFAULT_TIMEOUT_S,
         channel: grpc.aio.Channel | None = None,
     ) -> None:
-        self._channel = channel or grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+        super().__init__(target, timeout, channel)
         self._stub = embedder_pb2_grpc.EmbedderStub(self._channel)
-        self.timeout = timeout
-
-    async def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
-        try:
-            return await method(request, timeout=timeout or self.timeout)
-        except grpc.RpcError as error:
-            raise VoxcacheError.from_rpc_error(error) from None
 
     async def embed(
         self,
@@ -290,12 +264,3 @@ class AsyncEmbedderClient:
 
     async def stats(self, *, timeout: float | None = None) -> dict[str, Any]:
         return _stats(await self._call(self._stub.GetStats, pb.GetStatsRequest(), timeout))
-
-    async def close(self) -> None:
-        await self._channel.close()
-
-    async def __aenter__(self) -> AsyncEmbedderClient:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.close()

@@ -1,4 +1,9 @@
-"""Typed sync and async clients for voxcache.v1.Synthesizer."""
+"""Typed sync and async clients for voxcache.v1.Synthesizer.
+
+The channel, deadlines and error mapping come from voxcache.channel (shared with
+the Embedder client); audio input and Embedding come from the Embedder client, since
+a voice can be given as either.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,8 @@ import grpc
 import numpy as np
 
 from voxcache import tensors
-from voxcache.client import CHANNEL_OPTIONS, AudioInput, Embedding, read_audio
-from voxcache.errors import VoxcacheError
+from voxcache.channel import AsyncChannelClient, ChannelClient, rpc_errors
+from voxcache.client import AudioInput, Embedding, read_audio
 from voxcache.v1 import synthesizer_pb2 as pb
 from voxcache.v1 import synthesizer_pb2_grpc, tensor_pb2
 
@@ -129,7 +134,7 @@ def _chunk(message: pb.SynthesizeStreamResponse) -> SpeechChunk:
     )
 
 
-class SynthesizerClient:
+class SynthesizerClient(ChannelClient):
     """Blocking client for the Synthesizer."""
 
     def __init__(
@@ -139,9 +144,8 @@ class SynthesizerClient:
         timeout: float = DEFAULT_SYNTH_TIMEOUT_S,
         channel: grpc.Channel | None = None,
     ) -> None:
-        self._channel = channel or grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        super().__init__(target, timeout, channel)
         self._stub = synthesizer_pb2_grpc.SynthesizerStub(self._channel)
-        self.timeout = timeout
 
     def say(
         self,
@@ -158,10 +162,7 @@ class SynthesizerClient:
         timeout: float | None = None,
     ) -> Speech:
         request = _request(text, voice, voice_id, conditioning, language, speed, format, backend, options)
-        try:
-            return _speech(self._stub.Synthesize(request, timeout=timeout or self.timeout))
-        except grpc.RpcError as error:
-            raise VoxcacheError.from_rpc_error(error) from None
+        return _speech(self._call(self._stub.Synthesize, request, timeout))
 
     def stream(
         self,
@@ -179,23 +180,12 @@ class SynthesizerClient:
     ) -> Iterator[SpeechChunk]:
         """Sentences as they are ready; same arguments as say()."""
         request = _request(text, voice, voice_id, conditioning, language, speed, format, backend, options)
-        try:
-            for message in self._stub.SynthesizeStream(request, timeout=timeout or self.timeout):
+        with rpc_errors():
+            for message in self._stub.SynthesizeStream(request, timeout=self._deadline(timeout)):
                 yield _chunk(message)
-        except grpc.RpcError as error:
-            raise VoxcacheError.from_rpc_error(error) from None
-
-    def close(self) -> None:
-        self._channel.close()
-
-    def __enter__(self) -> SynthesizerClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
 
-class AsyncSynthesizerClient:
+class AsyncSynthesizerClient(AsyncChannelClient):
     """asyncio client with the same methods as SynthesizerClient."""
 
     def __init__(
@@ -205,9 +195,8 @@ class AsyncSynthesizerClient:
         timeout: float = DEFAULT_SYNTH_TIMEOUT_S,
         channel: grpc.aio.Channel | None = None,
     ) -> None:
-        self._channel = channel or grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+        super().__init__(target, timeout, channel)
         self._stub = synthesizer_pb2_grpc.SynthesizerStub(self._channel)
-        self.timeout = timeout
 
     async def say(
         self,
@@ -224,10 +213,7 @@ class AsyncSynthesizerClient:
         timeout: float | None = None,
     ) -> Speech:
         request = _request(text, voice, voice_id, conditioning, language, speed, format, backend, options)
-        try:
-            return _speech(await self._stub.Synthesize(request, timeout=timeout or self.timeout))
-        except grpc.RpcError as error:
-            raise VoxcacheError.from_rpc_error(error) from None
+        return _speech(await self._call(self._stub.Synthesize, request, timeout))
 
     async def stream(
         self,
@@ -244,17 +230,6 @@ class AsyncSynthesizerClient:
         timeout: float | None = None,
     ) -> AsyncIterator[SpeechChunk]:
         request = _request(text, voice, voice_id, conditioning, language, speed, format, backend, options)
-        try:
-            async for message in self._stub.SynthesizeStream(request, timeout=timeout or self.timeout):
+        with rpc_errors():
+            async for message in self._stub.SynthesizeStream(request, timeout=self._deadline(timeout)):
                 yield _chunk(message)
-        except grpc.RpcError as error:
-            raise VoxcacheError.from_rpc_error(error) from None
-
-    async def close(self) -> None:
-        await self._channel.close()
-
-    async def __aenter__(self) -> AsyncSynthesizerClient:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.close()
