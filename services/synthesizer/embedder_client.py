@@ -20,7 +20,7 @@ import numpy as np
 from services.common.errors import DeadlineExceeded, ServiceError, Unavailable
 from services.common.grpc_errors import kind_of
 from voxcache import tensors
-from voxcache.client import CHANNEL_OPTIONS as SDK_CHANNEL_OPTIONS
+from voxcache.channel import CHANNEL_OPTIONS as SDK_CHANNEL_OPTIONS
 from voxcache.errors import VoxcacheError
 from voxcache.v1 import embedder_pb2 as pb
 from voxcache.v1 import embedder_pb2_grpc

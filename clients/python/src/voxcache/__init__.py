@@ -1,8 +1,12 @@
-"""voxcache Python SDK: typed clients for the Embedder and the Synthesizer (no torch)."""
+"""voxcache Python SDK: typed clients for the Embedder and the Synthesizer (no torch).
 
-from voxcache.client import AsyncEmbedderClient, EmbedderClient, Embedding, PreloadSummary, Voice
+Modules are named for their service: voxcache.embedder, voxcache.synthesizer, and
+voxcache.channel for what both share. Import the clients from here or from those.
+"""
+
+from voxcache.embedder import AsyncEmbedderClient, EmbedderClient, Embedding, PreloadSummary, Voice
 from voxcache.errors import VoxcacheError
-from voxcache.synthesis import AsyncSynthesizerClient, Speech, SpeechChunk, SynthesizerClient
+from voxcache.synthesizer import AsyncSynthesizerClient, Speech, SpeechChunk, SynthesizerClient
 
 __all__ = [
     "AsyncEmbedderClient",

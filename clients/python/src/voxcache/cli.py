@@ -22,9 +22,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from voxcache.client import DEFAULT_TARGET, EmbedderClient
+from voxcache.embedder import DEFAULT_TARGET, EmbedderClient
 from voxcache.errors import VoxcacheError
-from voxcache.synthesis import DEFAULT_SYNTH_TARGET, SynthesizerClient
+from voxcache.synthesizer import DEFAULT_SYNTH_TARGET, SynthesizerClient
 
 
 def _say(args: argparse.Namespace) -> int:

@@ -1,301 +1,47 @@
-"""Typed sync and async clients for voxcache.v1.Embedder.
+"""Deprecated old home of the Embedder client: import from voxcache.embedder instead.
 
-Both classes share request building and response parsing; they differ only in
-how the stub is called. Every call has a deadline (no call can hang forever),
-and results come back as numpy arrays, never protobuf.
+Modules are now named for their service. This shim keeps `from voxcache.client import
+...` working for one release; importing it warns once per process. Its names are the
+very objects of voxcache.embedder and voxcache.channel (not copies), so isinstance
+checks and monkeypatches still agree. `from voxcache import EmbedderClient` never warns.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+import warnings
 
-import grpc
-import numpy as np
-
-from voxcache import tensors
+from voxcache.channel import CHANNEL_OPTIONS
+from voxcache.embedder import (
+    DEFAULT_TARGET,
+    DEFAULT_TIMEOUT_S,
+    AsyncEmbedderClient,
+    AudioInput,
+    EmbedderClient,
+    Embedding,
+    PreloadSummary,
+    Voice,
+    read_audio,
+)
 from voxcache.errors import VoxcacheError
-from voxcache.v1 import embedder_pb2 as pb
-from voxcache.v1 import embedder_pb2_grpc
 
-DEFAULT_TARGET = "127.0.0.1:50051"
-DEFAULT_TIMEOUT_S = 10.0
-#: Conditioning bundles of richer encoders run to several MB; audio uploads to 16 MB.
-CHANNEL_OPTIONS = [
-    ("grpc.max_send_message_length", 64 * 1024 * 1024),
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+__all__ = [
+    "CHANNEL_OPTIONS",
+    "DEFAULT_TARGET",
+    "DEFAULT_TIMEOUT_S",
+    "AsyncEmbedderClient",
+    "AudioInput",
+    "EmbedderClient",
+    "Embedding",
+    "PreloadSummary",
+    "Voice",
+    "VoxcacheError",
+    "read_audio",
 ]
-AudioInput = bytes | str | os.PathLike[str]
-_SOURCES = {pb.CACHE_SOURCE_LOCAL: "local", pb.CACHE_SOURCE_REDIS: "redis", pb.CACHE_SOURCE_COMPUTED: "computed"}
 
-
-@dataclass(frozen=True)
-class Embedding:
-    """Conditioning for one voice, as numpy arrays."""
-
-    tensors: dict[str, np.ndarray]
-    encoder: str
-    weights_digest: str
-    cache_key: str
-    cache_hit: bool = False
-    #: "local", "redis" or "computed"
-    source: str = ""
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def speaker(self) -> np.ndarray:
-        """The ECAPA speaker vector, float32 (192,), L2-normalised."""
-        return self.tensors["speaker"]
-
-
-@dataclass(frozen=True)
-class Voice:
-    voice_id: str
-    audio_sha256: str
-    encoders: list[str]
-    duration_s: float
-    created_unix_ms: int
-
-
-@dataclass(frozen=True)
-class PreloadSummary:
-    received: int
-    computed: int
-    cached: int
-    failed: int
-    failures: list[dict[str, Any]]
-    total_ms: float
-
-
-def read_audio(audio: AudioInput) -> bytes:
-    return audio if isinstance(audio, bytes) else Path(audio).read_bytes()
-
-
-def _cache_options(ttl_seconds: int, bypass: bool, pin: bool) -> pb.CacheOptions:
-    return pb.CacheOptions(ttl_seconds=ttl_seconds, bypass=bypass, pin=pin)
-
-
-def _embed_request(
-    audio: AudioInput | None, voice_id: str | None, encoder: str, options: pb.CacheOptions
-) -> pb.EmbedRequest:
-    if (audio is None) == (voice_id is None):
-        raise ValueError("pass exactly one of audio or voice_id")
-    if voice_id is not None:
-        return pb.EmbedRequest(voice_id=voice_id, encoder=encoder, cache=options)
-    return pb.EmbedRequest(audio=read_audio(audio), encoder=encoder, cache=options)  # type: ignore[arg-type]
-
-
-def _embedding(conditioning: Any, cache_hit: bool = False, source: int = 0, timings: Any = None) -> Embedding:
-    return Embedding(
-        tensors=tensors.map_from_proto(conditioning.tensors),
-        encoder=conditioning.encoder,
-        weights_digest=conditioning.weights_digest,
-        cache_key=conditioning.cache_key,
-        cache_hit=cache_hit,
-        source=_SOURCES.get(source, ""),
-        timings_ms={f.name.removesuffix("_ms"): v for f, v in timings.ListFields()} if timings else {},
-    )
-
-
-def _from_embed(response: pb.EmbedResponse) -> Embedding:
-    return _embedding(response.conditioning, response.cache_hit, response.source, response.timings)
-
-
-def _voice(message: pb.Voice) -> Voice:
-    return Voice(
-        message.voice_id, message.audio_sha256, list(message.encoders), message.duration_s, message.created_unix_ms
-    )
-
-
-def _summary(response: pb.PreloadResponse) -> PreloadSummary:
-    failures = [{"index": f.index, "label": f.label, "code": f.code, "message": f.message} for f in response.failures]
-    return PreloadSummary(
-        response.received, response.computed, response.cached, response.failed, failures, response.total_ms
-    )
-
-
-def _stats(response: pb.GetStatsResponse) -> dict[str, Any]:
-    """Plain Python numbers (MessageToDict would turn 64-bit counters into strings)."""
-    stats: dict[str, Any] = {f.name: getattr(response, f.name) for f in response.DESCRIPTOR.fields}
-    latency = response.extraction_latency
-    stats["extraction_latency"] = {f.name: getattr(latency, f.name) for f in latency.DESCRIPTOR.fields}
-    return stats
-
-
-def _preload_requests(
-    clips: Iterable[AudioInput | tuple[str, AudioInput]], encoder: str, options: pb.CacheOptions
-) -> Iterator[pb.PreloadRequest]:
-    for clip in clips:
-        label, audio = clip if isinstance(clip, tuple) else (str(clip) if not isinstance(clip, bytes) else "", clip)
-        yield pb.PreloadRequest(audio=read_audio(audio), label=label, encoder=encoder, cache=options)
-
-
-class EmbedderClient:
-    """Blocking client. Use as a context manager, or call close()."""
-
-    def __init__(
-        self, target: str = DEFAULT_TARGET, *, timeout: float = DEFAULT_TIMEOUT_S, channel: grpc.Channel | None = None
-    ) -> None:
-        self._channel = channel or grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
-        self._stub = embedder_pb2_grpc.EmbedderStub(self._channel)
-        self.timeout = timeout
-
-    def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
-        try:
-            return method(request, timeout=timeout or self.timeout)
-        except grpc.RpcError as error:
-            raise VoxcacheError.from_rpc_error(error) from None
-
-    def embed(
-        self,
-        audio: AudioInput | None = None,
-        *,
-        voice_id: str | None = None,
-        encoder: str = "",
-        ttl_seconds: int = 0,
-        bypass: bool = False,
-        pin: bool = False,
-        timeout: float | None = None,
-    ) -> Embedding:
-        request = _embed_request(audio, voice_id, encoder, _cache_options(ttl_seconds, bypass, pin))
-        return _from_embed(self._call(self._stub.Embed, request, timeout))
-
-    def register_voice(
-        self,
-        voice_id: str,
-        audio: AudioInput,
-        *,
-        encoder: str = "",
-        overwrite: bool = False,
-        timeout: float | None = None,
-    ) -> tuple[Voice, Embedding]:
-        request = pb.RegisterVoiceRequest(
-            voice_id=voice_id, audio=read_audio(audio), encoder=encoder, overwrite=overwrite
-        )
-        response = self._call(self._stub.RegisterVoice, request, timeout)
-        return _voice(response.voice), _embedding(response.conditioning, response.cache_hit)
-
-    def delete_voice(self, voice_id: str, *, timeout: float | None = None) -> Voice:
-        return _voice(self._call(self._stub.DeleteVoice, pb.DeleteVoiceRequest(voice_id=voice_id), timeout).voice)
-
-    def list_voices(self, *, timeout: float | None = None) -> list[Voice]:
-        return [_voice(v) for v in self._call(self._stub.ListVoices, pb.ListVoicesRequest(), timeout).voices]
-
-    def preload(
-        self,
-        clips: Iterable[AudioInput | tuple[str, AudioInput]],
-        *,
-        encoder: str = "",
-        ttl_seconds: int = 0,
-        pin: bool = False,
-        timeout: float | None = None,
-    ) -> PreloadSummary:
-        """Stream many clips (bytes, paths, or (label, clip) pairs); the deadline covers the whole stream."""
-        requests = _preload_requests(clips, encoder, _cache_options(ttl_seconds, False, pin))
-        return _summary(self._call(self._stub.Preload, requests, timeout))
-
-    def stats(self, *, timeout: float | None = None) -> dict[str, Any]:
-        return _stats(self._call(self._stub.GetStats, pb.GetStatsRequest(), timeout))
-
-    def close(self) -> None:
-        self._channel.close()
-
-    def __enter__(self) -> EmbedderClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-
-class AsyncEmbedderClient:
-    """asyncio client with the same methods as EmbedderClient, as coroutines."""
-
-    def __init__(
-        self,
-        target: str = DEFAULT_TARGET,
-        *,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        channel: grpc.aio.Channel | None = None,
-    ) -> None:
-        self._channel = channel or grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
-        self._stub = embedder_pb2_grpc.EmbedderStub(self._channel)
-        self.timeout = timeout
-
-    async def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
-        try:
-            return await method(request, timeout=timeout or self.timeout)
-        except grpc.RpcError as error:
-            raise VoxcacheError.from_rpc_error(error) from None
-
-    async def embed(
-        self,
-        audio: AudioInput | None = None,
-        *,
-        voice_id: str | None = None,
-        encoder: str = "",
-        ttl_seconds: int = 0,
-        bypass: bool = False,
-        pin: bool = False,
-        timeout: float | None = None,
-    ) -> Embedding:
-        request = _embed_request(audio, voice_id, encoder, _cache_options(ttl_seconds, bypass, pin))
-        return _from_embed(await self._call(self._stub.Embed, request, timeout))
-
-    async def register_voice(
-        self,
-        voice_id: str,
-        audio: AudioInput,
-        *,
-        encoder: str = "",
-        overwrite: bool = False,
-        timeout: float | None = None,
-    ) -> tuple[Voice, Embedding]:
-        request = pb.RegisterVoiceRequest(
-            voice_id=voice_id, audio=read_audio(audio), encoder=encoder, overwrite=overwrite
-        )
-        response = await self._call(self._stub.RegisterVoice, request, timeout)
-        return _voice(response.voice), _embedding(response.conditioning, response.cache_hit)
-
-    async def delete_voice(self, voice_id: str, *, timeout: float | None = None) -> Voice:
-        response = await self._call(self._stub.DeleteVoice, pb.DeleteVoiceRequest(voice_id=voice_id), timeout)
-        return _voice(response.voice)
-
-    async def list_voices(self, *, timeout: float | None = None) -> list[Voice]:
-        return [_voice(v) for v in (await self._call(self._stub.ListVoices, pb.ListVoicesRequest(), timeout)).voices]
-
-    async def preload(
-        self,
-        clips: Iterable[AudioInput | tuple[str, AudioInput]] | AsyncIterable[AudioInput | tuple[str, AudioInput]],
-        *,
-        encoder: str = "",
-        ttl_seconds: int = 0,
-        pin: bool = False,
-        timeout: float | None = None,
-    ) -> PreloadSummary:
-        options = _cache_options(ttl_seconds, False, pin)
-
-        async def requests() -> AsyncIterator[pb.PreloadRequest]:
-            if isinstance(clips, AsyncIterable):
-                async for clip in clips:
-                    for request in _preload_requests([clip], encoder, options):
-                        yield request
-            else:
-                for request in _preload_requests(clips, encoder, options):
-                    yield request
-
-        return _summary(await self._call(self._stub.Preload, requests(), timeout))
-
-    async def stats(self, *, timeout: float | None = None) -> dict[str, Any]:
-        return _stats(await self._call(self._stub.GetStats, pb.GetStatsRequest(), timeout))
-
-    async def close(self) -> None:
-        await self._channel.close()
-
-    async def __aenter__(self) -> AsyncEmbedderClient:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.close()
+# stacklevel=2 names the importing module: warnings skips the import machinery's own frames.
+warnings.warn(
+    "voxcache.client is deprecated and will be removed in the next release; "
+    "import from voxcache.embedder (CHANNEL_OPTIONS: voxcache.channel)",
+    DeprecationWarning,
+    stacklevel=2,
+)

@@ -1,260 +1,45 @@
-"""Typed sync and async clients for voxcache.v1.Synthesizer."""
+"""Deprecated old home of the Synthesizer client: import from voxcache.synthesizer instead.
+
+Modules are now named for their service. This shim keeps `from voxcache.synthesis
+import ...` working for one release; importing it warns once per process. Its names
+are the very objects of voxcache.synthesizer (and of voxcache.embedder and
+voxcache.channel for the names the old module imported from voxcache.client), not
+copies. `from voxcache import SynthesizerClient` never warns.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+import warnings
 
-import grpc
-import numpy as np
-
-from voxcache import tensors
-from voxcache.client import CHANNEL_OPTIONS, AudioInput, Embedding, read_audio
+from voxcache.channel import CHANNEL_OPTIONS
+from voxcache.embedder import AudioInput, Embedding, read_audio
 from voxcache.errors import VoxcacheError
-from voxcache.v1 import synthesizer_pb2 as pb
-from voxcache.v1 import synthesizer_pb2_grpc, tensor_pb2
+from voxcache.synthesizer import (
+    DEFAULT_SYNTH_TARGET,
+    DEFAULT_SYNTH_TIMEOUT_S,
+    AsyncSynthesizerClient,
+    Speech,
+    SpeechChunk,
+    SynthesizerClient,
+)
 
-DEFAULT_SYNTH_TARGET = "127.0.0.1:50052"
-#: Synthesis of a paragraph on CPU takes seconds; the first call after start-up longer.
-DEFAULT_SYNTH_TIMEOUT_S = 120.0
-_FORMATS = {"wav": pb.AUDIO_FORMAT_WAV, "pcm16": pb.AUDIO_FORMAT_PCM16}
+__all__ = [
+    "CHANNEL_OPTIONS",
+    "DEFAULT_SYNTH_TARGET",
+    "DEFAULT_SYNTH_TIMEOUT_S",
+    "AsyncSynthesizerClient",
+    "AudioInput",
+    "Embedding",
+    "Speech",
+    "SpeechChunk",
+    "SynthesizerClient",
+    "VoxcacheError",
+    "read_audio",
+]
 
-
-@dataclass(frozen=True)
-class Speech:
-    """A synthesized utterance and how it was made."""
-
-    audio: bytes
-    sample_rate: int
-    #: "wav" or "pcm16"
-    format: str
-    duration_s: float
-    backend: str
-    #: The voice actually spoken (kokoro: the nearest bundled voice).
-    backend_voice: str
-    #: Cosine between the reference and backend_voice (kokoro), else 0.
-    similarity: float
-    conditioning_cache_hit: bool
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-    def save(self, path: str | Path) -> Path:
-        target = Path(path)
-        target.write_bytes(self.audio)
-        return target
-
-
-@dataclass(frozen=True)
-class SpeechChunk:
-    """One streamed sentence: 16-bit PCM. The last chunk carries timings and, for WAV, the header."""
-
-    audio: bytes
-    sample_rate: int
-    index: int
-    sentence: str
-    last: bool
-    wav_header: bytes = b""
-    backend_voice: str = ""
-    similarity: float = 0.0
-    conditioning_cache_hit: bool = False
-    timings_ms: dict[str, float] = field(default_factory=dict)
-
-
-def _request(
-    text: str,
-    voice: AudioInput | None,
-    voice_id: str | None,
-    conditioning: Embedding | Mapping[str, np.ndarray] | None,
-    language: str,
-    speed: float,
-    format: str,
-    backend: str,
-    options: Mapping[str, str] | None,
-) -> pb.SynthesizeRequest:
-    if sum(x is not None for x in (voice, voice_id, conditioning)) != 1:
-        raise ValueError("pass exactly one of voice (reference audio), voice_id or conditioning")
-    if format not in _FORMATS:
-        raise ValueError(f"format must be one of {sorted(_FORMATS)}")
-    request = pb.SynthesizeRequest(
-        text=text,
-        language=language,
-        speed=speed,
-        format=_FORMATS[format],
-        backend=backend,
-        backend_options=dict(options or {}),
-    )
-    if voice is not None:
-        request.reference_audio = read_audio(voice)
-    elif voice_id is not None:
-        request.voice_id = voice_id
-    else:
-        arrays = conditioning.tensors if isinstance(conditioning, Embedding) else conditioning
-        message = tensor_pb2.Conditioning(encoder=conditioning.encoder if isinstance(conditioning, Embedding) else "")
-        tensors.map_to_proto(arrays or {}, message.tensors)
-        request.conditioning.CopyFrom(message)
-    return request
-
-
-def _timings(message: pb.SynthesisTimings) -> dict[str, float]:
-    return {f.name.removesuffix("_ms"): value for f, value in message.ListFields()}
-
-
-def _speech(response: pb.SynthesizeResponse) -> Speech:
-    voice = response.voice
-    return Speech(
-        audio=response.audio,
-        sample_rate=response.sample_rate,
-        format="pcm16" if response.format == pb.AUDIO_FORMAT_PCM16 else "wav",
-        duration_s=response.duration_s,
-        backend=voice.backend,
-        backend_voice=voice.backend_voice,
-        similarity=voice.similarity,
-        conditioning_cache_hit=voice.conditioning_cache_hit,
-        timings_ms=_timings(response.timings),
-    )
-
-
-def _chunk(message: pb.SynthesizeStreamResponse) -> SpeechChunk:
-    return SpeechChunk(
-        audio=message.audio,
-        sample_rate=message.sample_rate,
-        index=message.sentence_index,
-        sentence=message.sentence,
-        last=message.last,
-        wav_header=message.wav_header,
-        backend_voice=message.voice.backend_voice,
-        similarity=message.voice.similarity,
-        conditioning_cache_hit=message.voice.conditioning_cache_hit,
-        timings_ms=_timings(message.timings),
-    )
-
-
-class SynthesizerClient:
-    """Blocking client for the Synthesizer."""
-
-    def __init__(
-        self,
-        target: str = DEFAULT_SYNTH_TARGET,
-        *,
-        timeout: float = DEFAULT_SYNTH_TIMEOUT_S,
-        channel: grpc.Channel | None = None,
-    ) -> None:
-        self._channel = channel or grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
-        self._stub = synthesizer_pb2_grpc.SynthesizerStub(self._channel)
-        self.timeout = timeout
-
-    def say(
-        self,
-        text: str,
-        *,
-        voice: AudioInput | None = None,
-        voice_id: str | None = None,
-        conditioning: Embedding | Mapping[str, np.ndarray] | None = None,
-        language: str = "",
-        speed: float = 0.0,
-        format: str = "wav",
-        backend: str = "",
-        options: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-    ) -> Speech:
-        request = _request(text, voice, voice_id, conditioning, language, speed, format, backend, options)
-        try:
-            return _speech(self._stub.Synthesize(request, timeout=timeout or self.timeout))
-        except grpc.RpcError as error:
-            raise VoxcacheError.from_rpc_error(error) from None
-
-    def stream(
-        self,
-        text: str,
-        *,
-        voice: AudioInput | None = None,
-        voice_id: str | None = None,
-        conditioning: Embedding | Mapping[str, np.ndarray] | None = None,
-        language: str = "",
-        speed: float = 0.0,
-        format: str = "wav",
-        backend: str = "",
-        options: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-    ) -> Iterator[SpeechChunk]:
-        """Sentences as they are ready; same arguments as say()."""
-        request = _request(text, voice, voice_id, conditioning, language, speed, format, backend, options)
-        try:
-            for message in self._stub.SynthesizeStream(request, timeout=timeout or self.timeout):
-                yield _chunk(message)
-        except grpc.RpcError as error:
-            raise VoxcacheError.from_rpc_error(error) from None
-
-    def close(self) -> None:
-        self._channel.close()
-
-    def __enter__(self) -> SynthesizerClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-
-class AsyncSynthesizerClient:
-    """asyncio client with the same methods as SynthesizerClient."""
-
-    def __init__(
-        self,
-        target: str = DEFAULT_SYNTH_TARGET,
-        *,
-        timeout: float = DEFAULT_SYNTH_TIMEOUT_S,
-        channel: grpc.aio.Channel | None = None,
-    ) -> None:
-        self._channel = channel or grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
-        self._stub = synthesizer_pb2_grpc.SynthesizerStub(self._channel)
-        self.timeout = timeout
-
-    async def say(
-        self,
-        text: str,
-        *,
-        voice: AudioInput | None = None,
-        voice_id: str | None = None,
-        conditioning: Embedding | Mapping[str, np.ndarray] | None = None,
-        language: str = "",
-        speed: float = 0.0,
-        format: str = "wav",
-        backend: str = "",
-        options: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-    ) -> Speech:
-        request = _request(text, voice, voice_id, conditioning, language, speed, format, backend, options)
-        try:
-            return _speech(await self._stub.Synthesize(request, timeout=timeout or self.timeout))
-        except grpc.RpcError as error:
-            raise VoxcacheError.from_rpc_error(error) from None
-
-    async def stream(
-        self,
-        text: str,
-        *,
-        voice: AudioInput | None = None,
-        voice_id: str | None = None,
-        conditioning: Embedding | Mapping[str, np.ndarray] | None = None,
-        language: str = "",
-        speed: float = 0.0,
-        format: str = "wav",
-        backend: str = "",
-        options: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-    ) -> AsyncIterator[SpeechChunk]:
-        request = _request(text, voice, voice_id, conditioning, language, speed, format, backend, options)
-        try:
-            async for message in self._stub.SynthesizeStream(request, timeout=timeout or self.timeout):
-                yield _chunk(message)
-        except grpc.RpcError as error:
-            raise VoxcacheError.from_rpc_error(error) from None
-
-    async def close(self) -> None:
-        await self._channel.close()
-
-    async def __aenter__(self) -> AsyncSynthesizerClient:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.close()
+# stacklevel=2 names the importing module: warnings skips the import machinery's own frames.
+warnings.warn(
+    "voxcache.synthesis is deprecated and will be removed in the next release; import from voxcache.synthesizer",
+    DeprecationWarning,
+    stacklevel=2,
+)
