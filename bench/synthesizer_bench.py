@@ -12,7 +12,6 @@ bench/results/synthesizer.json and are printed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -24,7 +23,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.embedder_bench import RESULTS_DIR, distinct_clips, summarize, synthesize
+from bench.clips import distinct_clips, synthesize
+from bench.harness import ratio, summarize
+from bench.report import RESULTS_DIR, write_json
 from services.common.redis_server import LocalRedis, free_port
 from services.embedder.settings import REPO_ROOT
 from services.launcher import wait_serving
@@ -114,13 +115,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             tree.stop()
     with_cache, bypassed = results["with_cache"]["end_to_end"], results["cache_bypassed"]["end_to_end"]
     results["speedup"] = {
-        "p50": round(bypassed["p50_ms"] / with_cache["p50_ms"], 3),
-        "p95": round(bypassed["p95_ms"] / with_cache["p95_ms"], 3),
+        "p50": ratio(bypassed["p50_ms"], with_cache["p50_ms"]),
+        "p95": ratio(bypassed["p95_ms"], with_cache["p95_ms"]),
     }
     results["workload"] = {"requests": args.requests, "reuse_share": 0.8, "text": TEXT, "backend": "kokoro"}
     results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "synthesizer.json").write_text(json.dumps(results, indent=2) + "\n")
+    json_path = write_json(RESULTS_DIR / "synthesizer.json", results)
 
     print(f"Synthesizer, seed workload: {args.requests} requests, 80 % one voice, kokoro, {os.cpu_count()} CPUs")
     print(f"{'':16}{'p50 ms':>10}{'p95 ms':>10}{'cond. p50':>11}{'cond. share':>13}{'hits':>6}")
@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{r['conditioning']['p50_ms']:11.1f}{r['conditioning_share']:13.1%}{r['cache_hits']:6d}"
         )
     print(f"speed-up with the cache: p50 {results['speedup']['p50']:.2f}x, p95 {results['speedup']['p95']:.2f}x")
-    print(f"wrote {RESULTS_DIR / 'synthesizer.json'}")
+    print(f"wrote {json_path}")
     return 0
 
 

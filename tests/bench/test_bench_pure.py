@@ -1,0 +1,92 @@
+"""The benchmark's pure pieces: the numbers in bench/results/*.json and the README come from these."""
+
+import math
+
+import numpy as np
+
+from bench.clips import distinct_clips
+from bench.embedder_bench import memory_breakdown, seed_sequence, seed_summary
+from bench.harness import LoadResult, aggregate_rounds, ratio, summarize
+from bench.report import missed_targets, targets
+from voxcache.v1 import embedder_pb2 as pb
+
+
+def test_summarize_reports_milliseconds_and_handles_no_samples() -> None:
+    assert summarize([]) == {"n": 0}
+    s = summarize([0.001, 0.002, 0.003, 0.004])
+    assert s["n"] == 4
+    assert (s["p50_ms"], s["min_ms"], s["max_ms"], s["mean_ms"]) == (2.5, 1.0, 4.0, 2.5)
+
+
+def test_ratio_rounds_and_is_nan_for_an_empty_denominator() -> None:
+    assert ratio(2.0, 3.0) == 0.667
+    assert math.isnan(ratio(1.0, 0.0))
+
+
+def test_aggregate_rounds_counts_the_window_but_divides_cpu_by_every_request() -> None:
+    rounds = [(LoadResult(100, 130, 1, [0.01, 0.02], 0.5, "x"), 0.3), (LoadResult(90, 120, 0, [0.015], 0.4), 0.2)]
+    out = aggregate_rounds(rounds, duration_s=1.0)
+    assert out["rps"] == 95.0 and out["rps_per_round"] == [100.0, 90.0]
+    assert out["completed"] == 250 and out["errors"] == 1 and out["latency"]["n"] == 3
+    assert out["server_cpu_us_per_request"] == 2000.0  # 0.5 s / 250 requests
+    assert out["client_cpu_us_per_request"] == 3600.0
+
+
+def test_targets_and_check_ignore_the_informational_one() -> None:
+    latency = {
+        name: {"p50_ms": p50}
+        for name, p50 in {
+            "floor_voice_size": 1.0,
+            "hit_voice_id": 1.1,
+            "floor_upload_size": 1.0,
+            "hit_upload": 2.0,  # fails its 1.2x target, which is informational
+            "miss_voice_id": 200.0,
+            "miss_upload": 100.0,  # 50x a hit: fails
+        }.items()
+    }
+    throughput = {name: {"rps": 100.0} for name in ("floor_voice_size", "hit_voice_id", "floor_upload_size")}
+    throughput["hit_upload"] = {"rps": 90.0}
+    results = {"targets": targets(latency, throughput)}
+    assert results["targets"]["upload_hit_vs_floor_p50"] == {
+        "value": 2.0,
+        "target": "<= 1.2",
+        "pass": False,
+        "what": "upload hit p50 / floor p50",
+        "informational": True,
+    }
+    assert missed_targets(results) == ["upload_miss_over_hit_p50"]
+
+
+def test_seed_sequence_sends_each_new_clip_once_and_is_reproducible() -> None:
+    clips = [b"reused", b"a", b"b", b"c"]
+    sequence = seed_sequence(clips, 20, np.random.default_rng(1234))
+    assert len(sequence) == 20 and sequence.count(b"reused") == 17
+    assert sorted(c for c in sequence if c != b"reused") == [b"a", b"b", b"c"]
+    assert sequence == seed_sequence(clips, 20, np.random.default_rng(1234))
+
+
+def test_seed_summary_splits_hits_from_misses() -> None:
+    computed, local = pb.CACHE_SOURCE_COMPUTED, pb.CACHE_SOURCE_LOCAL
+    out = seed_summary([0.001, 0.5, 0.002, 0.003], [local, computed, local, local], wall_s=2.0)
+    assert out["computed"] == 1 and out["hit_ratio"] == 0.75 and out["requests_per_s"] == 2.0
+    assert out["by_outcome"]["hits"]["n"] == 3 and out["by_outcome"]["misses"]["max_ms"] == 500.0
+
+
+def test_memory_breakdown_is_per_entry_except_client_buffers() -> None:
+    before = {"dataset.bytes": 1000, "clients.normal": 50, "db.0": {"overhead.hashtable.main": 64}}
+    after = {
+        "dataset.bytes": 3000,
+        "clients.normal": 80,
+        "db.0": {"overhead.hashtable.main": 128, "overhead.hashtable.expires": 16},
+    }
+    assert memory_breakdown(before, after, entries=10) == {
+        "dataset_delta_per_entry_bytes": 200.0,
+        "hashtables_delta_per_entry_bytes": 8.0,
+        "client_buffers_delta_bytes": 30,
+    }
+
+
+def test_distinct_clips_differ_in_bytes_but_not_in_size() -> None:
+    base = (np.sin(np.arange(16_000) / 10) * 10_000).astype(np.int16)
+    clips = distinct_clips(base, 5)
+    assert len(set(clips)) == 5 and len({len(c) for c in clips}) == 1
