@@ -26,8 +26,8 @@ from typing import Any
 from bench.clips import distinct_clips, synthesize
 from bench.harness import ratio, summarize
 from bench.report import RESULTS_DIR, write_json
+from services.common.paths import REPO_ROOT
 from services.common.redis_server import LocalRedis, free_port
-from services.embedder.settings import REPO_ROOT
 from services.launcher import wait_serving
 from voxcache import SynthesizerClient
 

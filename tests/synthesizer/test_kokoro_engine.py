@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.common.weights import WeightsError
 from services.common.paths import REPO_ROOT
+from services.common.weights import WeightsError
 from services.synthesizer.backends.kokoro_engine import MANIFEST, MODEL_FILE, VOCAB_FILE, KokoroEngine
 
 MODEL_DIR = REPO_ROOT / "models" / "kokoro"
