@@ -21,6 +21,7 @@ from services.embedder.cache.redis_store import RedisStore
 from services.embedder.cache.store import NoStore, Store, StoreAuthError, StoreUnavailable
 from services.embedder.cache.tiered import TieredCache
 from services.embedder.core import Embedder
+from services.embedder.encoders import load_encoders
 from services.embedder.encoders.base import Encoder
 from services.embedder.metrics import EmbedderStats, serve_metrics
 from services.embedder.servicer import EmbedderServicer
@@ -29,22 +30,6 @@ from voxcache.v1 import embedder_pb2, embedder_pb2_grpc
 
 log = logging.getLogger("voxcache.embedder")
 SERVICE_NAME = embedder_pb2.DESCRIPTOR.services_by_name["Embedder"].full_name
-
-
-def load_encoders(settings: settings_mod.EmbedderSettings) -> dict[str, Encoder]:
-    from services.embedder.encoders.ecapa import EcapaEncoder
-
-    encoders: dict[str, Encoder] = {
-        "ecapa": EcapaEncoder(settings.model_dir / "ecapa", device=settings.device, threads=settings.threads)
-    }
-    if settings.indextts2_checkpoints:
-        from services.embedder.encoders.indextts2 import IndexTTS2Encoder
-        from services.embedder.encoders.storage import Float16Storage
-
-        device = None if settings.device == "auto" else settings.device
-        indextts2: Encoder = IndexTTS2Encoder.from_checkpoints(settings.indextts2_checkpoints, device=device)
-        encoders["indextts2"] = Float16Storage(indextts2) if settings.indextts2_float16 else indextts2
-    return encoders
 
 
 @dataclass

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from services.common.grpc_server import GrpcServer, ServerLimits, configure_logging, run_until_signalled
 from services.common.weights import WeightsError
 from services.synthesizer import settings as settings_mod
+from services.synthesizer.backends import load_backend
 from services.synthesizer.backends.base import Backend
 from services.synthesizer.core import Synthesizer
 from services.synthesizer.embedder_client import EmbedderGateway
@@ -22,18 +23,6 @@ from voxcache.v1 import synthesizer_pb2, synthesizer_pb2_grpc
 
 log = logging.getLogger("voxcache.synthesizer")
 SERVICE_NAME = synthesizer_pb2.DESCRIPTOR.services_by_name["Synthesizer"].full_name
-
-
-def load_backend(settings: settings_mod.SynthesizerSettings) -> Backend:
-    if settings.backend == "kokoro":
-        from services.synthesizer.backends.kokoro import KokoroBackend
-
-        return KokoroBackend.load(settings.model_dir / "kokoro", threads=settings.threads)
-    if settings.backend == "indextts2":
-        from services.synthesizer.backends.indextts2 import IndexTTS2Backend
-
-        return IndexTTS2Backend.from_checkpoints(settings.indextts2_checkpoints, use_fp16=settings.indextts2_fp16)
-    raise SystemExit(f"unknown backend {settings.backend!r}; choose kokoro or indextts2")
 
 
 @dataclass

@@ -9,10 +9,14 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from services.common.weights import WeightFile, WeightsError, WeightsManifest
+
+if TYPE_CHECKING:
+    from services.embedder.settings import EmbedderSettings
 
 log = logging.getLogger(__name__)
 
@@ -84,3 +88,8 @@ class EcapaEncoder:
         if not np.isfinite(norm) or norm == 0.0:
             raise RuntimeError("ECAPA produced a degenerate embedding")
         return {"speaker": (embedding / norm).astype(np.float32)}
+
+
+def from_settings(settings: EmbedderSettings) -> EcapaEncoder:
+    """Always on: ECAPA is the default encoder and its weights ship with setup."""
+    return EcapaEncoder(settings.model_dir / "ecapa", device=settings.device, threads=settings.threads)

@@ -46,6 +46,9 @@ from services.common.weights import WeightFile, WeightsError, WeightsManifest, s
 if TYPE_CHECKING:
     import torch
 
+    from services.embedder.encoders.base import Encoder
+    from services.embedder.settings import EmbedderSettings
+
 log = logging.getLogger(__name__)
 
 #: Upstream's reference-clip limit (``_load_and_cut_audio(spk_audio_prompt, 15, ...)``).
@@ -174,3 +177,14 @@ class IndexTTS2Encoder:
 
 def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(tensor.detach().float().cpu().numpy(), dtype=np.float32)
+
+
+def from_settings(settings: EmbedderSettings) -> Encoder | None:
+    """Only with --indextts2-checkpoints (a GPU box); float16 storage when asked for."""
+    if not settings.indextts2_checkpoints:
+        return None
+    from services.embedder.encoders.storage import Float16Storage
+
+    device = None if settings.device == "auto" else settings.device
+    encoder: Encoder = IndexTTS2Encoder.from_checkpoints(settings.indextts2_checkpoints, device=device)
+    return Float16Storage(encoder) if settings.indextts2_float16 else encoder

@@ -22,6 +22,7 @@ from services.common.indextts2 import load_indextts2
 from services.synthesizer import text as text_mod
 from services.synthesizer.backends.base import EmbedAudio, Segment, VoicePlan
 from services.synthesizer.backends.indextts2_generate import SAMPLE_RATE, generate, load_bundle
+from services.synthesizer.settings import SynthesizerSettings
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +88,7 @@ class IndexTTS2Backend:
         bundle, kwargs = plan.payload
         _, audio = generate(self.tts, segment.payload, bundle, **kwargs)
         return audio
+
+
+def from_settings(settings: SynthesizerSettings) -> IndexTTS2Backend:
+    return IndexTTS2Backend.from_checkpoints(settings.indextts2_checkpoints, use_fp16=settings.indextts2_fp16)

@@ -24,6 +24,7 @@ from services.common.errors import InvalidInput
 from services.synthesizer import text as text_mod
 from services.synthesizer.backends.base import EmbedAudio, Segment, VoicePlan
 from services.synthesizer.backends.kokoro_engine import KokoroEngine
+from services.synthesizer.settings import SynthesizerSettings
 
 log = logging.getLogger(__name__)
 
@@ -117,3 +118,7 @@ class KokoroBackend:
 
     def synthesize(self, segment: Segment, plan: VoicePlan, *, language: str, speed: float) -> np.ndarray:
         return self.engine.synthesize(segment.payload, plan.payload, speed)
+
+
+def from_settings(settings: SynthesizerSettings) -> KokoroBackend:
+    return KokoroBackend.load(settings.model_dir / "kokoro", threads=settings.threads)
