@@ -37,3 +37,54 @@ async def test_rediss_and_acl_urls_are_accepted() -> None:
     assert (kwargs["username"], kwargs["password"], kwargs["db"]) == ("embedder", "pw", 1)
     assert store._client.connection_pool.connection_class.__name__ == "SSLConnection"
     await store.close()
+
+
+def test_every_setting_has_help_and_the_help_shows_env_names_and_defaults(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import dataclasses
+
+    from services.synthesizer import settings as synth_settings
+
+    for cls in (settings.EmbedderSettings, synth_settings.SynthesizerSettings):
+        for field in dataclasses.fields(cls):
+            assert field.metadata.get("help"), f"{cls.__name__}.{field.name} has no help text"
+    with pytest.raises(SystemExit):
+        settings.parse(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "VOXCACHE_EMBEDDER_MAX_PENDING or VOXCACHE_MAX_PENDING, default: 64" in shown
+    assert "queued extractions before new misses get RESOURCE_EXHAUSTED" in shown
+
+
+def test_every_domain_error_kind_has_one_status() -> None:
+    from services.common.errors import ErrorKind
+    from services.common.grpc_errors import STATUS_OF_KIND, kind_of
+
+    assert set(STATUS_OF_KIND) == set(ErrorKind)
+    for code in STATUS_OF_KIND.values():
+        assert STATUS_OF_KIND[kind_of(code)] == code  # a relayed status keeps its code
+
+
+def test_domain_layers_do_not_import_grpc() -> None:
+    """Errors, cores, caches and registries stay free of the transport (the grpc layer maps them)."""
+    import ast
+    from pathlib import Path
+
+    from services.common.paths import REPO_ROOT
+
+    domain = [
+        "services/common/errors.py",
+        "services/embedder/core.py",
+        "services/embedder/cache",
+        "services/embedder/voices",
+        "services/embedder/audio.py",
+        "services/synthesizer/core.py",
+        "services/synthesizer/backends",
+    ]
+    files = [p for d in domain for p in ([REPO_ROOT / d] if d.endswith(".py") else (REPO_ROOT / d).rglob("*.py"))]
+    for path in files:
+        tree = ast.parse(Path(path).read_text())
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        leaks = {m for m in imported if m.split(".")[0] == "grpc" or m.startswith("voxcache.v1")}
+        assert not leaks, f"{path.relative_to(REPO_ROOT)} imports {sorted(leaks)}"
