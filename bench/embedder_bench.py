@@ -298,7 +298,7 @@ class Bench:
     async def _misses(self, rig: Rig, requests: Requests) -> list[Series]:
         """Sequential misses (bypass: the model runs every time), one at a time in alternation."""
         c = self.config
-        computed = (pb.CACHE_SOURCE_COMPUTED,)
+        computed = (pb.CACHE_TIER_COMPUTED,)
         misses = [
             Series("miss_upload", rig.embed, requests.upload_miss, computed),
             Series("miss_voice_id", rig.embed, requests.voice_miss, computed),
@@ -311,7 +311,7 @@ class Bench:
         c = self.config
         floor_channel = grpc.aio.insecure_channel(floor.target, options=CHANNEL_OPTIONS)
         echo = floor_channel.unary_unary(FLOOR_METHOD)
-        local = (pb.CACHE_SOURCE_LOCAL,)
+        local = (pb.CACHE_TIER_LOCAL,)
         hits = [
             Series("floor_voice_size", echo, rng.bytes(len(requests.voice))),
             Series("hit_voice_id", rig.embed, requests.voice, local),
@@ -451,10 +451,10 @@ def seed_summary(latencies: Sequence[float], sources: Sequence[int], wall_s: flo
 
     A hit waiting behind a forward pass for CPU shows up in `by_outcome`.
     """
-    computed = sum(s == pb.CACHE_SOURCE_COMPUTED for s in sources)
+    computed = sum(s == pb.CACHE_TIER_COMPUTED for s in sources)
     split = {
         kind: summarize(
-            [x for x, s in zip(latencies, sources, strict=True) if is_miss == (s == pb.CACHE_SOURCE_COMPUTED)]
+            [x for x, s in zip(latencies, sources, strict=True) if is_miss == (s == pb.CACHE_TIER_COMPUTED)]
         )
         for kind, is_miss in (("hits", False), ("misses", True))
     }

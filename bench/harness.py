@@ -368,8 +368,8 @@ async def timed_call(series: Series, timeout_s: float, record: bool = True) -> N
     elapsed = time.perf_counter() - t0
     if series.expect:
         response = pb.EmbedResponse.FromString(raw)
-        if response.source not in series.expect:
-            raise AssertionError(f"{series.name}: unexpected source {pb.CacheSource.Name(response.source)}")
+        if response.tier not in series.expect:
+            raise AssertionError(f"{series.name}: unexpected source {pb.CacheTier.Name(response.tier)}")
         if record:
             series.server_total_ms.append(response.timings.total_ms)
             series.server_extract_ms.append(response.timings.extract_ms)
@@ -401,7 +401,7 @@ async def run_concurrently(
             t0 = time.perf_counter()
             raw = await call(request, timeout=timeout_s)
             latencies.append(time.perf_counter() - t0)
-            sources.append(pb.EmbedResponse.FromString(raw).source)
+            sources.append(pb.EmbedResponse.FromString(raw).tier)
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))

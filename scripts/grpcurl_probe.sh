@@ -28,9 +28,9 @@ first, second = (json.load(open(path)) for path in sys.argv[1:])
 speaker = first["conditioning"]["tensors"]["speaker"]
 values = len(base64.b64decode(speaker["data"])) // 4
 assert speaker["dtype"] == "DTYPE_FLOAT32" and speaker["shape"] == ["192"] and values == 192, speaker["shape"]
-assert not first.get("cache_hit", False) or first["source"] != "CACHE_SOURCE_COMPUTED"
+assert not first.get("cache_hit", False) or first["tier"] != "CACHE_TIER_COMPUTED"
 assert second.get("cache_hit") is True, "second Embed was not a cache hit"
-print(f"grpcurl: Embed -> {values} float32 values; second call cache_hit={second['cache_hit']} ({second['source']})")
+print(f"grpcurl: Embed -> {values} float32 values; second call cache_hit={second['cache_hit']} ({second['tier']})")
 PY
 
 printf '{"text": "grpcurl speaks too.", "reference_audio": "%s"}' "$(base64 -w0 "$VOXCACHE_REFERENCE")" > "$work/say.json"

@@ -44,7 +44,7 @@ def run(reference: Path, text: str, output: Path) -> None:
                 rtts.append((time.perf_counter() - t0) * 1000)
                 server = ", ".join(f"{k} {v:.2f} ms" for k, v in result.timings_ms.items())
                 print(
-                    f"{attempt} Embed  {'HIT ' if result.cache_hit else 'MISS'} ({result.source:8}) "
+                    f"{attempt} Embed  {'HIT ' if result.cache_hit else 'MISS'} ({result.tier:8}) "
                     f"round trip {rtts[-1]:8.2f} ms   server: {server}"
                 )
             stored = redis.Redis.from_url(stack.redis.url, password=stack.redis.password).get(result.cache_key)

@@ -60,14 +60,14 @@ async def test_embedder_works_as_the_acl_user(
         async with AsyncEmbedderClient(f"127.0.0.1:{running.port}", timeout=60) as client:
             miss = await client.embed(speech["wav"])
             hit = await client.embed(speech["wav"])
-            assert (miss.source, hit.source) == ("computed", "local") and encoder.calls == 1
+            assert (miss.tier, hit.tier) == ("computed", "local") and encoder.calls == 1
             assert miss.cache_key.startswith(f"{PREFIX}:cond:ecapa:")
 
             stored = as_embedder(acl_redis)
             assert stored.get(miss.cache_key) is not None  # the entry is in Redis
             running.core.cache.local.discard(miss.cache_key)
             from_redis = await client.embed(speech["wav"])  # GET + EXPIRE XX, pipelined
-            assert from_redis.source == "redis" and from_redis.speaker.tobytes() == miss.speaker.tobytes()
+            assert from_redis.tier == "redis" and from_redis.speaker.tobytes() == miss.speaker.tobytes()
 
             # The voice registry: HSETNX/HSET/HGET/HGETALL/HDEL, pinned SET, reference audio, DEL, EXPIRE.
             await client.register_voice("acl-voice", other_speech)

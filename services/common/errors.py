@@ -8,6 +8,7 @@ can do about it (fix the input, back off, register the voice first), not how it 
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 
 class ErrorKind(enum.Enum):
@@ -21,16 +22,36 @@ class ErrorKind(enum.Enum):
     INTERNAL = "internal"
 
 
+@dataclass(frozen=True)
+class Resource:
+    """The thing a request named that is missing or taken: its type and name."""
+
+    type: str
+    name: str
+
+
 class ServiceError(Exception):
     """A request the service refuses for a reason the caller can act on."""
 
     kind: ErrorKind = ErrorKind.INTERNAL
 
-    def __init__(self, message: str, *, field: str | None = None, kind: ErrorKind | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        fields: tuple[str, ...] = (),
+        resource: Resource | None = None,
+        kind: ErrorKind | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
-        #: The request field at fault, when one is (becomes a BadRequest field violation).
-        self.field = field
+        #: The request fields at fault, as field paths (each becomes a BadRequest violation);
+        #: several when the fault is a choice among them (a oneof left empty).
+        self.fields = (field, *fields) if field else fields
+        self.field = self.fields[0] if self.fields else None
+        #: For NOT_FOUND / ALREADY_EXISTS: which resource (becomes a ResourceInfo detail).
+        self.resource = resource
         if kind is not None:  # e.g. relaying another service's refusal unchanged
             self.kind = kind
 

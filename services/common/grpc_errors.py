@@ -41,14 +41,23 @@ def kind_of(code: grpc.StatusCode) -> ErrorKind:
 
 
 def to_rpc_status(error: ServiceError) -> status_pb2.Status:
-    """Build the google.rpc.Status (with BadRequest when a field is named)."""
+    """Build the google.rpc.Status: BadRequest when fields are named, ResourceInfo when a resource is."""
     status = status_pb2.Status(code=getattr(code_pb2, status_code(error).name), message=error.message)
-    if error.field:
+    if error.resource is not None:
+        detail = any_pb2.Any()
+        detail.Pack(
+            error_details_pb2.ResourceInfo(
+                resource_type=error.resource.type, resource_name=error.resource.name, description=error.message
+            )
+        )
+        status.details.append(detail)
+    if error.fields:
         detail = any_pb2.Any()
         detail.Pack(
             error_details_pb2.BadRequest(
                 field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
+                    error_details_pb2.BadRequest.FieldViolation(field=field, description=error.message)
+                    for field in error.fields
                 ]
             )
         )

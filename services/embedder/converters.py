@@ -10,7 +10,7 @@ import weakref
 from typing import TypedDict
 
 from services.common.grpc_errors import STATUS_OF_KIND
-from services.embedder.cache.tiered import CacheSource
+from services.embedder.cache.tiered import CacheTier
 from services.embedder.conditioning import Conditioning
 from services.embedder.core import CacheOptions, EmbedResult, PreloadItem, PreloadSummary
 from services.embedder.metrics import EmbedderSnapshot
@@ -19,10 +19,10 @@ from voxcache import tensors
 from voxcache.v1 import embedder_pb2 as pb
 from voxcache.v1 import tensor_pb2
 
-SOURCE_TO_PROTO: dict[CacheSource, pb.CacheSource.ValueType] = {
-    CacheSource.LOCAL: pb.CACHE_SOURCE_LOCAL,
-    CacheSource.REDIS: pb.CACHE_SOURCE_REDIS,
-    CacheSource.COMPUTED: pb.CACHE_SOURCE_COMPUTED,
+TIER_TO_PROTO: dict[CacheTier, pb.CacheTier.ValueType] = {
+    CacheTier.LOCAL: pb.CACHE_TIER_LOCAL,
+    CacheTier.REDIS: pb.CACHE_TIER_REDIS,
+    CacheTier.COMPUTED: pb.CACHE_TIER_COMPUTED,
 }
 
 
@@ -66,7 +66,7 @@ class EmbedArgs(TypedDict):
 
 
 def embed_from_proto(request: pb.EmbedRequest) -> EmbedArgs:
-    which = request.WhichOneof("source")
+    which = request.WhichOneof("input")
     return {
         "audio": request.audio if which == "audio" else None,
         "voice_id": request.voice_id if which == "voice_id" else None,
@@ -80,7 +80,7 @@ def embed_to_proto(result: EmbedResult) -> pb.EmbedResponse:
     return pb.EmbedResponse(
         conditioning=conditioning_to_proto(result.conditioning),
         cache_hit=result.cache_hit,
-        source=SOURCE_TO_PROTO[result.source],
+        tier=TIER_TO_PROTO[result.tier],
         timings=pb.Timings(total_ms=t.total_ms, cache_ms=t.cache_ms, decode_ms=t.decode_ms, extract_ms=t.extract_ms),
     )
 

@@ -17,11 +17,11 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-from services.common.errors import AlreadyExists, ErrorKind, InvalidInput, NotFound, ServiceError
+from services.common.errors import AlreadyExists, ErrorKind, InvalidInput, NotFound, Resource, ServiceError
 from services.embedder import audio as audio_mod
 from services.embedder.admission import Admission
 from services.embedder.cache import keys
-from services.embedder.cache.tiered import CachePolicy, CacheSource, TieredCache
+from services.embedder.cache.tiered import CachePolicy, CacheTier, TieredCache
 from services.embedder.conditioning import Conditioning
 from services.embedder.encoders.base import Encoder
 from services.embedder.metrics import EmbedderSnapshot, EmbedderStats
@@ -29,6 +29,13 @@ from services.embedder.settings import EmbedderSettings
 from services.embedder.voices import Voice, VoiceRegistry, validate_voice_id
 
 log = logging.getLogger(__name__)
+
+#: ResourceInfo.resource_type of a registered voice: the proto message that describes one.
+VOICE_RESOURCE_TYPE = "voxcache.v1.Voice"
+
+
+def voice_resource(voice_id: str) -> Resource:
+    return Resource(VOICE_RESOURCE_TYPE, voice_id)
 
 
 @dataclass(frozen=True)
@@ -51,12 +58,12 @@ class Timings:
 @dataclass(frozen=True)
 class EmbedResult:
     conditioning: Conditioning
-    source: CacheSource
+    tier: CacheTier
     timings: Timings
 
     @property
     def cache_hit(self) -> bool:
-        return self.source is not CacheSource.COMPUTED
+        return self.tier is not CacheTier.COMPUTED
 
 
 @dataclass(frozen=True)
@@ -127,13 +134,13 @@ class Embedder:
         options: CacheOptions = CacheOptions(),
     ) -> EmbedResult:
         started = time.perf_counter()
-        source: CacheSource | None = None
+        tier: CacheTier | None = None
         try:
             result = await self._embed(audio, voice_id, self._encoder(encoder), options, started)
-            source = result.source
+            tier = result.tier
             return result
         finally:
-            self.stats.record_request(source, time.perf_counter() - started)
+            self.stats.record_request(tier, time.perf_counter() - started)
 
     async def register_voice(
         self, voice_id: str, audio: bytes, *, encoder: str = "", overwrite: bool = False
@@ -142,7 +149,11 @@ class Embedder:
         audio_mod.check_size(audio, self.limits)
         previous = await self.voices.find(voice_id)
         if previous is not None and not overwrite:
-            raise AlreadyExists(f"voice {voice_id!r} already exists; set overwrite to replace it", field="voice_id")
+            raise AlreadyExists(
+                f"voice {voice_id!r} already exists; set overwrite to replace it",
+                field="voice_id",
+                resource=voice_resource(voice_id),
+            )
         result = await self.embed(audio=audio, encoder=encoder, options=CacheOptions(pin=True))
         voice = Voice(
             voice_id=voice_id,
@@ -160,7 +171,7 @@ class Embedder:
         validate_voice_id(voice_id)
         voice = await self.voices.find(voice_id)
         if voice is None:
-            raise NotFound(f"voice {voice_id!r} is not registered", field="voice_id")
+            raise NotFound(f"voice {voice_id!r} is not registered", field="voice_id", resource=voice_resource(voice_id))
         await self.voices.remove(voice_id)
         await self._release(voice)
         return voice
@@ -248,7 +259,7 @@ class Embedder:
 
             pin = options.pin
         else:
-            raise InvalidInput("set exactly one of audio or voice_id", field="source")
+            raise InvalidInput("set exactly one of audio or voice_id", fields=("audio", "voice_id"))
         key = keys.conditioning(self.settings.cache_prefix, encoder.name, encoder.weights_digest, digest)
         policy = CachePolicy(ttl_s=options.ttl_s or self.settings.default_ttl_s, pin=pin, bypass=options.bypass)
 
@@ -260,10 +271,10 @@ class Embedder:
             await self._record_pin(voice, fetched.conditioning)
         total_ms = (time.perf_counter() - started) * 1000
         if fetched.filled is None:
-            return EmbedResult(fetched.conditioning, fetched.source, Timings(total_ms, fetched.cache_ms))
+            return EmbedResult(fetched.conditioning, fetched.tier, Timings(total_ms, fetched.cache_ms))
         filled = fetched.filled
         timings = Timings(total_ms, fetched.cache_ms, filled.decode_ms, filled.extract_ms)
-        return EmbedResult(fetched.conditioning, fetched.source, timings)
+        return EmbedResult(fetched.conditioning, fetched.tier, timings)
 
     async def _extract(
         self, key: keys.ConditioningKey, encoder: Encoder, load_audio: Callable[[], Awaitable[bytes]]
@@ -287,7 +298,11 @@ class Embedder:
         validate_voice_id(voice_id)
         voice = await self.voices.resolve(voice_id)
         if voice is None:
-            raise InvalidInput(f"unknown voice_id {voice_id!r}; register it with RegisterVoice first", field="voice_id")
+            raise NotFound(
+                f"voice {voice_id!r} is not registered; register it first (voxcache voices register)",
+                field="voice_id",
+                resource=voice_resource(voice_id),
+            )
         return voice
 
     async def _record_pin(self, voice: Voice, conditioning: Conditioning) -> None:

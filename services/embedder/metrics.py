@@ -18,13 +18,13 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from services.embedder.cache.tiered import CacheSource
+from services.embedder.cache.tiered import CacheTier
 
 #: Latency buckets (seconds): sub-ms hits to multi-second cold extractions.
 BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 OUTCOMES = ("hit_local", "hit_redis", "miss", "error")
 #: Prometheus outcome label of each answering tier; None (no answer) is "error".
-_OUTCOME = {CacheSource.LOCAL: "hit_local", CacheSource.REDIS: "hit_redis", CacheSource.COMPUTED: "miss", None: "error"}
+_OUTCOME = {CacheTier.LOCAL: "hit_local", CacheTier.REDIS: "hit_redis", CacheTier.COMPUTED: "miss", None: "error"}
 
 
 @dataclass
@@ -74,18 +74,18 @@ class EmbedderStats:
     extraction_histogram: Histogram = field(default_factory=Histogram)
     request_histograms: dict[str, Histogram] = field(default_factory=lambda: {o: Histogram() for o in OUTCOMES})
 
-    def record_request(self, source: CacheSource | None, seconds: float) -> None:
+    def record_request(self, tier: CacheTier | None, seconds: float) -> None:
         """One finished request: the tier that answered it, or None when it failed."""
         self.requests += 1
-        if source is CacheSource.LOCAL:
+        if tier is CacheTier.LOCAL:
             self.local_hits += 1
-        elif source is CacheSource.REDIS:
+        elif tier is CacheTier.REDIS:
             self.redis_hits += 1
-        elif source is CacheSource.COMPUTED:
+        elif tier is CacheTier.COMPUTED:
             self.misses += 1
         else:
             self.errors += 1
-        self.request_histograms[_OUTCOME[source]].observe(seconds)
+        self.request_histograms[_OUTCOME[tier]].observe(seconds)
 
     def record_extraction(self, seconds: float) -> None:
         self.extractions += 1

@@ -62,7 +62,7 @@ def synthesis_to_proto(result: Synthesis) -> pb.SynthesizeResponse:
         audio=result.audio,
         sample_rate=result.sample_rate,
         format=FORMAT_TO_PROTO[result.format],
-        voice=selection_to_proto(result.selection),
+        selection=selection_to_proto(result.selection),
         timings=timings_to_proto(result.timings),
         duration_s=result.duration_s,
     )
@@ -82,5 +82,5 @@ def stream_event_to_proto(event: Chunk | StreamEnd) -> pb.SynthesizeStreamRespon
         sample_rate=event.sample_rate,
         sentence_index=event.index,
         sentence=event.sentence,
-        voice=selection_to_proto(event.selection) if event.selection is not None else None,
+        selection=selection_to_proto(event.selection) if event.selection is not None else None,
     )

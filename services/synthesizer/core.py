@@ -181,7 +181,10 @@ class Synthesizer:
         segments = backend.segments(text_mod.normalise(request.text, self.settings.max_text_chars), language)
         sources = [x is not None for x in (request.reference_audio, request.voice_id, request.conditioning)]
         if sum(sources) != 1:
-            raise InvalidInput("set exactly one of reference_audio, voice_id or conditioning", field="voice")
+            raise InvalidInput(
+                "set exactly one of reference_audio, voice_id or conditioning",
+                fields=("reference_audio", "voice_id", "conditioning"),
+            )
         if request.conditioning is not None:
             self._check_inline(backend, request)
         # Conditioning time includes a backend's one-time warm-up through the Embedder (first request only).

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
-from services.common.errors import DeadlineExceeded, ServiceError, Unavailable
+from services.common.errors import DeadlineExceeded, Resource, ServiceError, Unavailable
 from services.common.grpc_errors import kind_of
 from voxcache import tensors
 from voxcache.channel import CHANNEL_OPTIONS as SDK_CHANNEL_OPTIONS
@@ -107,8 +107,12 @@ class EmbedderGateway:
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             return DeadlineExceeded(f"Embedder at {self.address} did not answer before the deadline")
         relayed = VoxcacheError.from_rpc_error(error)
-        field = _FIELD_NAMES.get(relayed.field or "", relayed.field)
-        return ServiceError(f"Embedder: {relayed.message}", field=field, kind=kind_of(code))
+        return ServiceError(
+            f"Embedder: {relayed.message}",
+            fields=tuple(_FIELD_NAMES.get(field, field) for field in relayed.fields),
+            resource=Resource(*relayed.resource) if relayed.resource else None,
+            kind=kind_of(code),
+        )
 
     async def close(self) -> None:
         await self._channel.close()

@@ -66,7 +66,7 @@ def test_seed_sequence_sends_each_new_clip_once_and_is_reproducible() -> None:
 
 
 def test_seed_summary_splits_hits_from_misses() -> None:
-    computed, local = pb.CACHE_SOURCE_COMPUTED, pb.CACHE_SOURCE_LOCAL
+    computed, local = pb.CACHE_TIER_COMPUTED, pb.CACHE_TIER_LOCAL
     out = seed_summary([0.001, 0.5, 0.002, 0.003], [local, computed, local, local], wall_s=2.0)
     assert out["computed"] == 1 and out["hit_ratio"] == 0.75 and out["requests_per_s"] == 2.0
     assert out["by_outcome"]["hits"]["n"] == 3 and out["by_outcome"]["misses"]["max_ms"] == 500.0

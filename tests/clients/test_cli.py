@@ -63,7 +63,7 @@ async def test_errors_are_readable_and_exit_non_zero(
     services: Services, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert await voxcache(services, "say", "Hi.", "--voice-id", "nobody", "-o", str(tmp_path / "x.wav")) == 1
-    assert "INVALID_ARGUMENT: Embedder: unknown voice_id 'nobody'" in capsys.readouterr().err
+    assert "NOT_FOUND: Embedder: voice 'nobody' is not registered" in capsys.readouterr().err
     assert await voxcache(services, "say", "Hi.", "--voice", str(tmp_path / "missing.wav")) == 2
     missing_list = tmp_path / "list.txt"
     missing_list.write_text("/does/not/exist.wav\n")

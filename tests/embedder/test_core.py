@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import redis
 
-from services.common.errors import InvalidInput, NotFound, Overloaded
+from services.common.errors import InvalidInput, NotFound, Overloaded, Resource
 from services.common.redis_server import LocalRedis
 from services.embedder import audio as audio_mod
 from services.embedder.cache import keys
-from services.embedder.cache.tiered import CacheSource
+from services.embedder.cache.tiered import CacheTier
 from services.embedder.core import CacheOptions, Embedder
 from tests.conftest import CountingEncoder, make_core
 
@@ -28,7 +28,7 @@ async def test_miss_then_hit_is_bit_identical_and_skips_model_and_decoder(
     core: Embedder, encoder: CountingEncoder, speech: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = await core.embed(audio=speech["wav"])
-    assert first.source is CacheSource.COMPUTED and not first.cache_hit and encoder.calls == 1
+    assert first.tier is CacheTier.COMPUTED and not first.cache_hit and encoder.calls == 1
     vector = first.conditioning.tensors["speaker"]
     assert vector.shape == (192,) and vector.dtype == np.float32
     assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
@@ -43,7 +43,7 @@ async def test_miss_then_hit_is_bit_identical_and_skips_model_and_decoder(
 
     monkeypatch.setattr(audio_mod, "decode", counting_decode)
     second = await core.embed(audio=speech["wav"])
-    assert second.cache_hit and second.source is CacheSource.LOCAL
+    assert second.cache_hit and second.tier is CacheTier.LOCAL
     assert second.conditioning.tensors["speaker"].tobytes() == vector.tobytes()
     assert encoder.calls == 1 and decodes == 0
     assert second.timings.decode_ms == 0 and second.timings.extract_ms == 0
@@ -58,7 +58,7 @@ async def test_hit_from_redis_in_a_second_process_is_bit_identical(
         again = await other_worker.embed(audio=speech["wav"])
     finally:
         await other_worker.close()
-    assert again.source is CacheSource.REDIS and encoder.calls == 1
+    assert again.tier is CacheTier.REDIS and encoder.calls == 1
     assert again.conditioning.tensors["speaker"].tobytes() == first.conditioning.tensors["speaker"].tobytes()
     assert again.conditioning.cache_key == first.conditioning.cache_key
 
@@ -89,7 +89,7 @@ async def test_pin_removes_expiry_and_hits_do_not_unpin(
     assert raw.ttl(key) == -1
     core.cache.local.discard(key)
     hit = await core.embed(audio=speech["wav"], options=CacheOptions(ttl_s=60))
-    assert hit.source is CacheSource.REDIS and raw.ttl(key) == -1
+    assert hit.tier is CacheTier.REDIS and raw.ttl(key) == -1
 
 
 async def test_pin_on_a_hit_pins_the_existing_entry(core: Embedder, raw: redis.Redis, speech: dict[str, Any]) -> None:
@@ -104,7 +104,7 @@ async def test_bypass_runs_the_model_and_stores_nothing(
 ) -> None:
     first = await core.embed(audio=speech["wav"], options=CacheOptions(bypass=True))
     second = await core.embed(audio=speech["wav"], options=CacheOptions(bypass=True))
-    assert first.source == second.source is CacheSource.COMPUTED and encoder.calls == 2
+    assert first.tier == second.tier is CacheTier.COMPUTED and encoder.calls == 2
     assert raw.exists(first.conditioning.cache_key) == 0 and len(core.cache.local) == 0
 
 
@@ -119,11 +119,11 @@ async def test_corrupt_redis_value_is_detected_and_recomputed(
     core.cache.local.discard(key)
 
     again = await core.embed(audio=speech["wav"])
-    assert again.source is CacheSource.COMPUTED and encoder.calls == 2
+    assert again.tier is CacheTier.COMPUTED and encoder.calls == 2
     assert core.cache.counters.corrupt_entries == 1
     assert np.allclose(again.conditioning.tensors["speaker"], first.conditioning.tensors["speaker"], atol=1e-6)
     core.cache.local.discard(key)
-    assert (await core.embed(audio=speech["wav"])).source is CacheSource.REDIS  # the bad value was replaced
+    assert (await core.embed(audio=speech["wav"])).tier is CacheTier.REDIS  # the bad value was replaced
 
 
 async def test_64_concurrent_identical_misses_run_the_model_once(
@@ -146,7 +146,7 @@ async def test_queue_limit_answers_resource_exhausted(
         with pytest.raises(Overloaded, match="extractions already queued"):
             await core.embed(audio=other_speech)
         gate.set()
-        assert (await slow).source is CacheSource.COMPUTED
+        assert (await slow).tier is CacheTier.COMPUTED
     finally:
         gate.set()
         await core.close()
@@ -169,7 +169,7 @@ async def test_voice_lifecycle(
     deleted = await core.delete_voice("alice")
     assert deleted.voice_id == "alice" and await core.list_voices() == []
     assert 0 < raw.ttl(key) <= core.settings.default_ttl_s  # unpinned, not deleted
-    with pytest.raises(InvalidInput, match="unknown voice_id 'alice'"):
+    with pytest.raises(NotFound, match="voice 'alice' is not registered"):
         await core.embed(voice_id="alice")
     with pytest.raises(NotFound):
         await core.delete_voice("alice")
@@ -182,14 +182,14 @@ async def test_voice_is_rederived_from_stored_audio_when_its_entry_is_gone(
     raw.delete(result.conditioning.cache_key)
     core.cache.local.discard(result.conditioning.cache_key)
     again = await core.embed(voice_id="bob")
-    assert again.source is CacheSource.COMPUTED and encoder.calls == 2 and raw.ttl(result.conditioning.cache_key) == -1
+    assert again.tier is CacheTier.COMPUTED and encoder.calls == 2 and raw.ttl(result.conditioning.cache_key) == -1
 
 
 async def test_in_process_only_mode_without_redis(encoder: CountingEncoder, speech: dict[str, Any]) -> None:
     core = make_core(encoder, None, "local")
     try:
-        assert (await core.embed(audio=speech["wav"])).source is CacheSource.COMPUTED
-        assert (await core.embed(audio=speech["wav"])).source is CacheSource.LOCAL
+        assert (await core.embed(audio=speech["wav"])).tier is CacheTier.COMPUTED
+        assert (await core.embed(audio=speech["wav"])).tier is CacheTier.LOCAL
         await core.register_voice("carol", speech["wav"])
         assert (await core.embed(voice_id="carol")).cache_hit
         assert [v.voice_id for v in await core.list_voices()] == ["carol"]
@@ -198,13 +198,18 @@ async def test_in_process_only_mode_without_redis(encoder: CountingEncoder, spee
         await core.close()
 
 
+async def test_an_unknown_voice_is_not_found_and_named(core: Embedder) -> None:
+    with pytest.raises(NotFound, match="voice 'ghost' is not registered") as caught:
+        await core.embed(voice_id="ghost")
+    assert caught.value.field == "voice_id" and caught.value.resource == Resource("voxcache.v1.Voice", "ghost")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field", "match"),
     [
-        ({}, "source", "exactly one of audio or voice_id"),
+        ({}, "audio", "exactly one of audio or voice_id"),
         ({"audio": b""}, "audio", "empty"),
         ({"voice_id": "no such voice!"}, "voice_id", "invalid"),
-        ({"voice_id": "ghost"}, "voice_id", "unknown voice_id"),
         ({"audio": b"RIFF", "encoder": "wav2vec"}, "encoder", "unknown encoder 'wav2vec'; available: ecapa"),
     ],
 )
@@ -225,7 +230,7 @@ async def test_other_workers_see_a_deleted_voice_within_the_voice_cache_window(
         await core.delete_voice("frank")
         assert (await other.embed(voice_id="frank")).cache_hit  # trusted for voice_cache_s
         await asyncio.sleep(0.4)
-        with pytest.raises(InvalidInput, match="unknown voice_id"):
+        with pytest.raises(NotFound, match="is not registered"):
             await other.embed(voice_id="frank")
     finally:
         await other.close()

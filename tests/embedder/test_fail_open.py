@@ -12,7 +12,7 @@ import redis
 from services.common.redis_server import LocalRedis, free_port
 from services.embedder.cache.redis_store import RedisStore
 from services.embedder.cache.store import StoreAuthError, StoreUnavailable
-from services.embedder.cache.tiered import CacheSource
+from services.embedder.cache.tiered import CacheTier
 from tests.conftest import CountingEncoder, make_core
 
 
@@ -28,21 +28,21 @@ async def test_redis_killed_mid_test_then_restarted(
         own.stop()  # Redis dies
         hit = await asyncio.wait_for(core.embed(audio=speech["wav"]), 20)  # L1 still answers
         miss = await asyncio.wait_for(core.embed(audio=other_speech), 20)  # the model answers, the write fails open
-        assert hit.source is CacheSource.LOCAL and miss.source is CacheSource.COMPUTED
+        assert hit.tier is CacheTier.LOCAL and miss.tier is CacheTier.COMPUTED
         assert not core.cache.shared_available and core.stats.redis_errors >= 1
         core.cache.local.discard(cached.conditioning.cache_key)
         again = await core.embed(audio=speech["wav"])  # neither L1 nor Redis: compute
-        assert again.source is CacheSource.COMPUTED
+        assert again.tier is CacheTier.COMPUTED
         assert again.conditioning.tensors["speaker"].tobytes() == cached.conditioning.tensors["speaker"].tobytes()
 
         own.start()  # same port, empty (no persistence)
         await asyncio.sleep(0.3)  # past the retry interval
         core.cache.local.discard(miss.conditioning.cache_key)
         stored = await core.embed(audio=other_speech)  # computes and writes to the new Redis
-        assert stored.source is CacheSource.COMPUTED and core.cache.shared_available
+        assert stored.tier is CacheTier.COMPUTED and core.cache.shared_available
         assert redis.Redis.from_url(own.url).exists(stored.conditioning.cache_key) == 1
         core.cache.local.discard(stored.conditioning.cache_key)
-        assert (await core.embed(audio=other_speech)).source is CacheSource.REDIS
+        assert (await core.embed(audio=other_speech)).tier is CacheTier.REDIS
     finally:
         await core.close()
         own.close()
@@ -58,12 +58,12 @@ async def test_hung_redis_costs_one_timeout_then_is_skipped(encoder: CountingEnc
     core = make_core(encoder, f"redis://127.0.0.1:{port}/0", "hung", retry_s=30)
     try:
         first = await asyncio.wait_for(core.embed(audio=speech["wav"]), 20)  # liveness, not speed
-        assert first.source is CacheSource.COMPUTED and not core.cache.shared_available
+        assert first.tier is CacheTier.COMPUTED and not core.cache.shared_available
         attempts = core.stats.redis_errors
         assert attempts >= 1
         core.cache.local.discard(first.conditioning.cache_key)
         second = await asyncio.wait_for(core.embed(audio=speech["wav"]), 20)
-        assert second.source is CacheSource.COMPUTED and core.stats.redis_errors == attempts
+        assert second.tier is CacheTier.COMPUTED and core.stats.redis_errors == attempts
     finally:
         await core.close()
         listener.close()

@@ -35,7 +35,7 @@ async def client(embedder_service: RunningEmbedder) -> Any:
 async def test_miss_then_hit(client: AsyncEmbedderClient, encoder: CountingEncoder, speech: dict[str, Any]) -> None:
     miss = await client.embed(speech["wav"])
     hit = await client.embed(speech["wav"])
-    assert (miss.cache_hit, miss.source, hit.cache_hit, hit.source) == (False, "computed", True, "local")
+    assert (miss.cache_hit, miss.tier, hit.cache_hit, hit.tier) == (False, "computed", True, "local")
     assert miss.speaker.shape == (192,) and miss.speaker.dtype == np.float32
     assert hit.speaker.tobytes() == miss.speaker.tobytes() and encoder.calls == 1
     assert miss.encoder == "ecapa" and len(miss.weights_digest) == 64 and miss.cache_key == hit.cache_key
@@ -76,7 +76,7 @@ def bad_inputs(speech: dict[str, Any]) -> list[tuple[str, dict[str, Any], grpc.S
         ("short", {"audio": encode(samples[: rate // 3], rate)}, INVALID, "audio", "at least 1 s"),
         ("silent", {"audio": encode(np.zeros(rate * 2, np.float32), rate)}, INVALID, "audio", "silent"),
         ("nan", {"audio": encode(nan, rate, subtype="FLOAT")}, INVALID, "audio", "NaN"),
-        ("unknown voice", {"voice_id": "nobody"}, INVALID, "voice_id", "unknown voice_id 'nobody'"),
+        ("unknown voice", {"voice_id": "nobody"}, grpc.StatusCode.NOT_FOUND, "voice_id", "'nobody' is not registered"),
         ("bad voice id", {"voice_id": "../etc/passwd"}, INVALID, "voice_id", "invalid"),
         ("unknown encoder", {"audio": wav, "encoder": "xvector"}, INVALID, "encoder", "unknown encoder"),
         ("too long", {"audio": encode(np.tile(samples, 8), rate)}, EXHAUSTED, "audio", "the limit is 30 s"),
@@ -97,7 +97,7 @@ async def test_bad_input_gets_precise_status_and_server_stays_healthy(
         assert text in error.message, (name, error.message)
     with pytest.raises(VoxcacheError) as caught:
         await client._call(client._stub.Embed, pb.EmbedRequest(), None)
-    assert (caught.value.code, caught.value.field) == (INVALID, "source")
+    assert (caught.value.code, caught.value.field) == (INVALID, "audio")
     # Past gRPC's own receive limit the transport refuses the message before our code runs.
     with pytest.raises(VoxcacheError) as caught:
         await client.embed(b"RIFF" + bytes(4 * 1024 * 1024))
@@ -200,4 +200,4 @@ async def test_metrics_endpoint_and_graceful_stop(
         gate.set()
         result = await in_flight  # finished within the grace period
         await stopping
-    assert result.source == "computed"
+    assert result.tier == "computed"

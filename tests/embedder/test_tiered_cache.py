@@ -20,7 +20,7 @@ from services.embedder.cache import keys
 from services.embedder.cache.local import LocalCache
 from services.embedder.cache.redis_store import RedisStore
 from services.embedder.cache.store import NoStore, Store
-from services.embedder.cache.tiered import CachePolicy, CacheSource, TieredCache
+from services.embedder.cache.tiered import CachePolicy, CacheTier, TieredCache
 from services.embedder.conditioning import Conditioning
 
 TTL = 600
@@ -72,10 +72,10 @@ async def test_tiers_answer_in_order_and_compute_runs_once(
     computed = await first.fetch(key, lambda: maker(key), CachePolicy(TTL))
     local = await first.fetch(key, lambda: maker(key), CachePolicy(TTL))
     from_redis = await second.fetch(key, lambda: maker(key), CachePolicy(TTL))
-    assert [computed.source, local.source, from_redis.source] == [
-        CacheSource.COMPUTED,
-        CacheSource.LOCAL,
-        CacheSource.REDIS,
+    assert [computed.tier, local.tier, from_redis.tier] == [
+        CacheTier.COMPUTED,
+        CacheTier.LOCAL,
+        CacheTier.REDIS,
     ]
     assert maker.calls == 1 and computed.filled is not None and local.filled is None
     assert np.array_equal(from_redis.conditioning.tensors["speaker"], computed.conditioning.tensors["speaker"])
@@ -128,7 +128,7 @@ async def test_corrupt_value_is_counted_deleted_and_recomputed(
     value[-10] ^= 0xFF
     raw.set(key.redis_key, bytes(value))
     again = await second.fetch(key, lambda: maker(key), CachePolicy(TTL))
-    assert again.source is CacheSource.COMPUTED and maker.calls == 2
+    assert again.tier is CacheTier.COMPUTED and maker.calls == 2
     assert second.counters.corrupt_entries == 1
 
 
@@ -136,8 +136,8 @@ async def test_without_a_store_it_is_an_l1_cache_that_never_fails(prefix: str) -
     cache = make_cache(NoStore())
     maker, key = Maker(), key_for(prefix)
     try:
-        assert (await cache.fetch(key, lambda: maker(key), CachePolicy(TTL, pin=True))).source is CacheSource.COMPUTED
-        assert (await cache.fetch(key, lambda: maker(key), CachePolicy(TTL))).source is CacheSource.LOCAL
+        assert (await cache.fetch(key, lambda: maker(key), CachePolicy(TTL, pin=True))).tier is CacheTier.COMPUTED
+        assert (await cache.fetch(key, lambda: maker(key), CachePolicy(TTL))).tier is CacheTier.LOCAL
         await cache.unpin(key.redis_key)
         assert await cache.count_shared_entries() == -1 and not cache.shared_available and maker.calls == 1
     finally:

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 _BOOKKEEPING_LIMIT = 100_000
 
 
-class CacheSource(enum.Enum):
+class CacheTier(enum.Enum):
     """Which tier answered: used end to end, from the cache to the wire."""
 
     LOCAL = "local"
@@ -56,7 +56,7 @@ T = TypeVar("T", bound=Filled)
 @dataclass(frozen=True)
 class Fetched(Generic[T]):
     conditioning: Conditioning
-    source: CacheSource
+    tier: CacheTier
     #: Time spent looking the key up before the answer (or the miss) was known.
     cache_ms: float
     #: The fill that produced the value, when it was computed (by this caller or one it joined).
@@ -97,9 +97,9 @@ class TieredCache:
         if not policy.bypass:
             found = await self.lookup(key, policy.ttl_s)
             if found is not None:
-                conditioning, source = found
+                conditioning, tier = found
                 await self._ensure_pinned(conditioning, policy.pin)
-                return Fetched(conditioning, source, (time.perf_counter() - started) * 1000)
+                return Fetched(conditioning, tier, (time.perf_counter() - started) * 1000)
         cache_ms = (time.perf_counter() - started) * 1000
 
         async def fill() -> T:
@@ -116,13 +116,13 @@ class TieredCache:
         if joined:
             self.counters.coalesced += 1
             await self._ensure_pinned(filled.conditioning, policy.pin)  # the leader may not have pinned
-        return Fetched(filled.conditioning, CacheSource.COMPUTED, cache_ms, filled, joined)
+        return Fetched(filled.conditioning, CacheTier.COMPUTED, cache_ms, filled, joined)
 
-    async def lookup(self, key: ConditioningKey, ttl_s: int) -> tuple[Conditioning, CacheSource] | None:
+    async def lookup(self, key: ConditioningKey, ttl_s: int) -> tuple[Conditioning, CacheTier] | None:
         conditioning = self.local.get(key.redis_key)
         if conditioning is not None:
             self._slide_later(key.redis_key, ttl_s)
-            return conditioning, CacheSource.LOCAL
+            return conditioning, CacheTier.LOCAL
         try:
             raw = await self.store.get_sliding(key.redis_key, ttl_s)
         except StoreUnavailable:
@@ -138,7 +138,7 @@ class TieredCache:
             return None
         conditioning = Conditioning(key.encoder, key.weights_digest, key.redis_key, tensors)
         self.local.put(conditioning)
-        return conditioning, CacheSource.REDIS
+        return conditioning, CacheTier.REDIS
 
     async def unpin(self, redis_key: str) -> None:
         """Give a once-pinned entry the default TTL again (nothing references it any more)."""

@@ -9,6 +9,7 @@ numpy arrays, never protobuf.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from voxcache.v1 import embedder_pb2_grpc
 DEFAULT_TARGET = "127.0.0.1:50051"
 DEFAULT_TIMEOUT_S = 10.0
 AudioInput = bytes | str | os.PathLike[str]
-_SOURCES = {pb.CACHE_SOURCE_LOCAL: "local", pb.CACHE_SOURCE_REDIS: "redis", pb.CACHE_SOURCE_COMPUTED: "computed"}
+_TIERS = {pb.CACHE_TIER_LOCAL: "local", pb.CACHE_TIER_REDIS: "redis", pb.CACHE_TIER_COMPUTED: "computed"}
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,15 @@ class Embedding:
     weights_digest: str
     cache_key: str
     cache_hit: bool = False
-    #: "local", "redis" or "computed"
-    source: str = ""
+    #: Which cache tier answered: "local", "redis" or "computed" (the model ran).
+    tier: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        """Deprecated name of `tier` (kept for one release)."""
+        warnings.warn("Embedding.source is deprecated; use Embedding.tier", DeprecationWarning, stacklevel=2)
+        return self.tier
 
     @property
     def speaker(self) -> np.ndarray:
@@ -84,20 +91,20 @@ def _embed_request(
     return pb.EmbedRequest(audio=read_audio(audio), encoder=encoder, cache=options)  # type: ignore[arg-type]
 
 
-def _embedding(conditioning: Any, cache_hit: bool = False, source: int = 0, timings: Any = None) -> Embedding:
+def _embedding(conditioning: Any, cache_hit: bool = False, tier: int = 0, timings: Any = None) -> Embedding:
     return Embedding(
         tensors=tensors.map_from_proto(conditioning.tensors),
         encoder=conditioning.encoder,
         weights_digest=conditioning.weights_digest,
         cache_key=conditioning.cache_key,
         cache_hit=cache_hit,
-        source=_SOURCES.get(source, ""),
+        tier=_TIERS.get(tier, ""),
         timings_ms={f.name.removesuffix("_ms"): v for f, v in timings.ListFields()} if timings else {},
     )
 
 
 def _from_embed(response: pb.EmbedResponse) -> Embedding:
-    return _embedding(response.conditioning, response.cache_hit, response.source, response.timings)
+    return _embedding(response.conditioning, response.cache_hit, response.tier, response.timings)
 
 
 def _voice(message: pb.Voice) -> Voice:

@@ -106,7 +106,7 @@ def _timings(message: pb.SynthesisTimings) -> dict[str, float]:
 
 
 def _speech(response: pb.SynthesizeResponse) -> Speech:
-    voice = response.voice
+    voice = response.selection
     return Speech(
         audio=response.audio,
         sample_rate=response.sample_rate,
@@ -128,9 +128,9 @@ def _chunk(message: pb.SynthesizeStreamResponse) -> SpeechChunk:
         sentence=message.sentence,
         last=message.last,
         wav_header=message.wav_header,
-        backend_voice=message.voice.backend_voice,
-        similarity=message.voice.similarity,
-        conditioning_cache_hit=message.voice.conditioning_cache_hit,
+        backend_voice=message.selection.backend_voice,
+        similarity=message.selection.similarity,
+        conditioning_cache_hit=message.selection.conditioning_cache_hit,
         timings_ms=_timings(message.timings),
     )
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from voxcache.v1 import tensor_pb2 as voxcache_dot_v1_dot_tensor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avoxcache/v1/embedder.proto\x12\x0bvoxcache.v1\x1a\x18voxcache/v1/tensor.proto\"@\n\x0c\x43\x61\x63heOptions\x12\x13\n\x0bttl_seconds\x18\x01 \x01(\r\x12\x0e\n\x06\x62ypass\x18\x02 \x01(\x08\x12\x0b\n\x03pin\x18\x03 \x01(\x08\"T\n\x07Timings\x12\x10\n\x08total_ms\x18\x01 \x01(\x01\x12\x10\n\x08\x63\x61\x63he_ms\x18\x02 \x01(\x01\x12\x11\n\tdecode_ms\x18\x03 \x01(\x01\x12\x12\n\nextract_ms\x18\x04 \x01(\x01\"x\n\x0c\x45mbedRequest\x12\x0f\n\x05\x61udio\x18\x01 \x01(\x0cH\x00\x12\x12\n\x08voice_id\x18\x02 \x01(\tH\x00\x12\x0f\n\x07\x65ncoder\x18\x03 \x01(\t\x12(\n\x05\x63\x61\x63he\x18\x04 \x01(\x0b\x32\x19.voxcache.v1.CacheOptionsB\x08\n\x06source\"\xa4\x01\n\rEmbedResponse\x12/\n\x0c\x63onditioning\x18\x01 \x01(\x0b\x32\x19.voxcache.v1.Conditioning\x12\x11\n\tcache_hit\x18\x02 \x01(\x08\x12(\n\x06source\x18\x03 \x01(\x0e\x32\x18.voxcache.v1.CacheSource\x12%\n\x07timings\x18\x04 \x01(\x0b\x32\x14.voxcache.v1.Timings\"[\n\x14RegisterVoiceRequest\x12\x10\n\x08voice_id\x18\x01 \x01(\t\x12\r\n\x05\x61udio\x18\x02 \x01(\x0c\x12\x0f\n\x07\x65ncoder\x18\x03 \x01(\t\x12\x11\n\toverwrite\x18\x04 \x01(\x08\"n\n\x05Voice\x12\x10\n\x08voice_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61udio_sha256\x18\x02 \x01(\t\x12\x10\n\x08\x65ncoders\x18\x03 \x03(\t\x12\x12\n\nduration_s\x18\x04 \x01(\x01\x12\x17\n\x0f\x63reated_unix_ms\x18\x05 \x01(\x03\"~\n\x15RegisterVoiceResponse\x12!\n\x05voice\x18\x01 \x01(\x0b\x32\x12.voxcache.v1.Voice\x12/\n\x0c\x63onditioning\x18\x02 \x01(\x0b\x32\x19.voxcache.v1.Conditioning\x12\x11\n\tcache_hit\x18\x03 \x01(\x08\"&\n\x12\x44\x65leteVoiceRequest\x12\x10\n\x08voice_id\x18\x01 \x01(\t\"8\n\x13\x44\x65leteVoiceResponse\x12!\n\x05voice\x18\x01 \x01(\x0b\x32\x12.voxcache.v1.Voice\"\x13\n\x11ListVoicesRequest\"8\n\x12ListVoicesResponse\x12\"\n\x06voices\x18\x01 \x03(\x0b\x32\x12.voxcache.v1.Voice\"i\n\x0ePreloadRequest\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0f\n\x07\x65ncoder\x18\x03 \x01(\t\x12(\n\x05\x63\x61\x63he\x18\x04 \x01(\x0b\x32\x19.voxcache.v1.CacheOptions\"M\n\x0ePreloadFailure\x12\r\n\x05index\x18\x01 \x01(\r\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"\x96\x01\n\x0fPreloadResponse\x12\x10\n\x08received\x18\x01 \x01(\r\x12\x10\n\x08\x63omputed\x18\x02 \x01(\r\x12\x0e\n\x06\x63\x61\x63hed\x18\x03 \x01(\r\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\r\x12-\n\x08\x66\x61ilures\x18\x05 \x03(\x0b\x32\x1b.voxcache.v1.PreloadFailure\x12\x10\n\x08total_ms\x18\x06 \x01(\x01\"\x11\n\x0fGetStatsRequest\"U\n\x12LatencyPercentiles\x12\x0e\n\x06p50_ms\x18\x01 \x01(\x01\x12\x0e\n\x06p95_ms\x18\x02 \x01(\x01\x12\x0e\n\x06p99_ms\x18\x03 \x01(\x01\x12\x0f\n\x07samples\x18\x04 \x01(\x04\"\x9b\x03\n\x10GetStatsResponse\x12\x10\n\x08requests\x18\x01 \x01(\x04\x12\x0c\n\x04hits\x18\x02 \x01(\x04\x12\x0e\n\x06misses\x18\x03 \x01(\x04\x12\x11\n\thit_ratio\x18\x04 \x01(\x01\x12\x12\n\nlocal_hits\x18\x05 \x01(\x04\x12\x12\n\nredis_hits\x18\x06 \x01(\x04\x12\x13\n\x0b\x65xtractions\x18\x07 \x01(\x04\x12\x11\n\tcoalesced\x18\x08 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\t \x01(\x04\x12\x14\n\x0credis_errors\x18\n \x01(\x04\x12\x17\n\x0f\x63orrupt_entries\x18\x0b \x01(\x04\x12\x17\n\x0fredis_available\x18\x0c \x01(\x08\x12\x15\n\rlocal_entries\x18\r \x01(\x04\x12\x13\n\x0blocal_bytes\x18\x0e \x01(\x04\x12\x15\n\rredis_entries\x18\x0f \x01(\x03\x12;\n\x12\x65xtraction_latency\x18\x10 \x01(\x0b\x32\x1f.voxcache.v1.LatencyPercentiles\x12\x1c\n\x14local_capacity_bytes\x18\x11 \x01(\x04*v\n\x0b\x43\x61\x63heSource\x12\x1c\n\x18\x43\x41\x43HE_SOURCE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43\x41\x43HE_SOURCE_LOCAL\x10\x01\x12\x16\n\x12\x43\x41\x43HE_SOURCE_REDIS\x10\x02\x12\x19\n\x15\x43\x41\x43HE_SOURCE_COMPUTED\x10\x03\x32\xd4\x03\n\x08\x45mbedder\x12>\n\x05\x45mbed\x12\x19.voxcache.v1.EmbedRequest\x1a\x1a.voxcache.v1.EmbedResponse\x12V\n\rRegisterVoice\x12!.voxcache.v1.RegisterVoiceRequest\x1a\".voxcache.v1.RegisterVoiceResponse\x12P\n\x0b\x44\x65leteVoice\x12\x1f.voxcache.v1.DeleteVoiceRequest\x1a .voxcache.v1.DeleteVoiceResponse\x12M\n\nListVoices\x12\x1e.voxcache.v1.ListVoicesRequest\x1a\x1f.voxcache.v1.ListVoicesResponse\x12\x46\n\x07Preload\x12\x1b.voxcache.v1.PreloadRequest\x1a\x1c.voxcache.v1.PreloadResponse(\x01\x12G\n\x08GetStats\x12\x1c.voxcache.v1.GetStatsRequest\x1a\x1d.voxcache.v1.GetStatsResponseBa\n\x0f\x64\x65v.voxcache.v1B\rEmbedderProtoP\x01Z=github.com/voxcache/voxcache/clients/go/voxcachev1;voxcachev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avoxcache/v1/embedder.proto\x12\x0bvoxcache.v1\x1a\x18voxcache/v1/tensor.proto\"@\n\x0c\x43\x61\x63heOptions\x12\x13\n\x0bttl_seconds\x18\x01 \x01(\r\x12\x0e\n\x06\x62ypass\x18\x02 \x01(\x08\x12\x0b\n\x03pin\x18\x03 \x01(\x08\"T\n\x07Timings\x12\x10\n\x08total_ms\x18\x01 \x01(\x01\x12\x10\n\x08\x63\x61\x63he_ms\x18\x02 \x01(\x01\x12\x11\n\tdecode_ms\x18\x03 \x01(\x01\x12\x12\n\nextract_ms\x18\x04 \x01(\x01\"w\n\x0c\x45mbedRequest\x12\x0f\n\x05\x61udio\x18\x01 \x01(\x0cH\x00\x12\x12\n\x08voice_id\x18\x02 \x01(\tH\x00\x12\x0f\n\x07\x65ncoder\x18\x03 \x01(\t\x12(\n\x05\x63\x61\x63he\x18\x04 \x01(\x0b\x32\x19.voxcache.v1.CacheOptionsB\x07\n\x05input\"\xa0\x01\n\rEmbedResponse\x12/\n\x0c\x63onditioning\x18\x01 \x01(\x0b\x32\x19.voxcache.v1.Conditioning\x12\x11\n\tcache_hit\x18\x02 \x01(\x08\x12$\n\x04tier\x18\x03 \x01(\x0e\x32\x16.voxcache.v1.CacheTier\x12%\n\x07timings\x18\x04 \x01(\x0b\x32\x14.voxcache.v1.Timings\"[\n\x14RegisterVoiceRequest\x12\x10\n\x08voice_id\x18\x01 \x01(\t\x12\r\n\x05\x61udio\x18\x02 \x01(\x0c\x12\x0f\n\x07\x65ncoder\x18\x03 \x01(\t\x12\x11\n\toverwrite\x18\x04 \x01(\x08\"n\n\x05Voice\x12\x10\n\x08voice_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61udio_sha256\x18\x02 \x01(\t\x12\x10\n\x08\x65ncoders\x18\x03 \x03(\t\x12\x12\n\nduration_s\x18\x04 \x01(\x01\x12\x17\n\x0f\x63reated_unix_ms\x18\x05 \x01(\x03\"~\n\x15RegisterVoiceResponse\x12!\n\x05voice\x18\x01 \x01(\x0b\x32\x12.voxcache.v1.Voice\x12/\n\x0c\x63onditioning\x18\x02 \x01(\x0b\x32\x19.voxcache.v1.Conditioning\x12\x11\n\tcache_hit\x18\x03 \x01(\x08\"&\n\x12\x44\x65leteVoiceRequest\x12\x10\n\x08voice_id\x18\x01 \x01(\t\"8\n\x13\x44\x65leteVoiceResponse\x12!\n\x05voice\x18\x01 \x01(\x0b\x32\x12.voxcache.v1.Voice\"\x13\n\x11ListVoicesRequest\"8\n\x12ListVoicesResponse\x12\"\n\x06voices\x18\x01 \x03(\x0b\x32\x12.voxcache.v1.Voice\"i\n\x0ePreloadRequest\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0f\n\x07\x65ncoder\x18\x03 \x01(\t\x12(\n\x05\x63\x61\x63he\x18\x04 \x01(\x0b\x32\x19.voxcache.v1.CacheOptions\"M\n\x0ePreloadFailure\x12\r\n\x05index\x18\x01 \x01(\r\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"\x96\x01\n\x0fPreloadResponse\x12\x10\n\x08received\x18\x01 \x01(\r\x12\x10\n\x08\x63omputed\x18\x02 \x01(\r\x12\x0e\n\x06\x63\x61\x63hed\x18\x03 \x01(\r\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\r\x12-\n\x08\x66\x61ilures\x18\x05 \x03(\x0b\x32\x1b.voxcache.v1.PreloadFailure\x12\x10\n\x08total_ms\x18\x06 \x01(\x01\"\x11\n\x0fGetStatsRequest\"U\n\x12LatencyPercentiles\x12\x0e\n\x06p50_ms\x18\x01 \x01(\x01\x12\x0e\n\x06p95_ms\x18\x02 \x01(\x01\x12\x0e\n\x06p99_ms\x18\x03 \x01(\x01\x12\x0f\n\x07samples\x18\x04 \x01(\x04\"\x9b\x03\n\x10GetStatsResponse\x12\x10\n\x08requests\x18\x01 \x01(\x04\x12\x0c\n\x04hits\x18\x02 \x01(\x04\x12\x0e\n\x06misses\x18\x03 \x01(\x04\x12\x11\n\thit_ratio\x18\x04 \x01(\x01\x12\x12\n\nlocal_hits\x18\x05 \x01(\x04\x12\x12\n\nredis_hits\x18\x06 \x01(\x04\x12\x13\n\x0b\x65xtractions\x18\x07 \x01(\x04\x12\x11\n\tcoalesced\x18\x08 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\t \x01(\x04\x12\x14\n\x0credis_errors\x18\n \x01(\x04\x12\x17\n\x0f\x63orrupt_entries\x18\x0b \x01(\x04\x12\x17\n\x0fredis_available\x18\x0c \x01(\x08\x12\x15\n\rlocal_entries\x18\r \x01(\x04\x12\x13\n\x0blocal_bytes\x18\x0e \x01(\x04\x12\x15\n\rredis_entries\x18\x0f \x01(\x03\x12;\n\x12\x65xtraction_latency\x18\x10 \x01(\x0b\x32\x1f.voxcache.v1.LatencyPercentiles\x12\x1c\n\x14local_capacity_bytes\x18\x11 \x01(\x04*l\n\tCacheTier\x12\x1a\n\x16\x43\x41\x43HE_TIER_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43\x41\x43HE_TIER_LOCAL\x10\x01\x12\x14\n\x10\x43\x41\x43HE_TIER_REDIS\x10\x02\x12\x17\n\x13\x43\x41\x43HE_TIER_COMPUTED\x10\x03\x32\xd4\x03\n\x08\x45mbedder\x12>\n\x05\x45mbed\x12\x19.voxcache.v1.EmbedRequest\x1a\x1a.voxcache.v1.EmbedResponse\x12V\n\rRegisterVoice\x12!.voxcache.v1.RegisterVoiceRequest\x1a\".voxcache.v1.RegisterVoiceResponse\x12P\n\x0b\x44\x65leteVoice\x12\x1f.voxcache.v1.DeleteVoiceRequest\x1a .voxcache.v1.DeleteVoiceResponse\x12M\n\nListVoices\x12\x1e.voxcache.v1.ListVoicesRequest\x1a\x1f.voxcache.v1.ListVoicesResponse\x12\x46\n\x07Preload\x12\x1b.voxcache.v1.PreloadRequest\x1a\x1c.voxcache.v1.PreloadResponse(\x01\x12G\n\x08GetStats\x12\x1c.voxcache.v1.GetStatsRequest\x1a\x1d.voxcache.v1.GetStatsResponseBa\n\x0f\x64\x65v.voxcache.v1B\rEmbedderProtoP\x01Z=github.com/voxcache/voxcache/clients/go/voxcachev1;voxcachev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,42 +33,42 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'voxcache.v1.embedder_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\017dev.voxcache.v1B\rEmbedderProtoP\001Z=github.com/voxcache/voxcache/clients/go/voxcachev1;voxcachev1'
-  _globals['_CACHESOURCE']._serialized_start=1879
-  _globals['_CACHESOURCE']._serialized_end=1997
+  _globals['_CACHETIER']._serialized_start=1874
+  _globals['_CACHETIER']._serialized_end=1982
   _globals['_CACHEOPTIONS']._serialized_start=69
   _globals['_CACHEOPTIONS']._serialized_end=133
   _globals['_TIMINGS']._serialized_start=135
   _globals['_TIMINGS']._serialized_end=219
   _globals['_EMBEDREQUEST']._serialized_start=221
-  _globals['_EMBEDREQUEST']._serialized_end=341
-  _globals['_EMBEDRESPONSE']._serialized_start=344
-  _globals['_EMBEDRESPONSE']._serialized_end=508
-  _globals['_REGISTERVOICEREQUEST']._serialized_start=510
-  _globals['_REGISTERVOICEREQUEST']._serialized_end=601
-  _globals['_VOICE']._serialized_start=603
-  _globals['_VOICE']._serialized_end=713
-  _globals['_REGISTERVOICERESPONSE']._serialized_start=715
-  _globals['_REGISTERVOICERESPONSE']._serialized_end=841
-  _globals['_DELETEVOICEREQUEST']._serialized_start=843
-  _globals['_DELETEVOICEREQUEST']._serialized_end=881
-  _globals['_DELETEVOICERESPONSE']._serialized_start=883
-  _globals['_DELETEVOICERESPONSE']._serialized_end=939
-  _globals['_LISTVOICESREQUEST']._serialized_start=941
-  _globals['_LISTVOICESREQUEST']._serialized_end=960
-  _globals['_LISTVOICESRESPONSE']._serialized_start=962
-  _globals['_LISTVOICESRESPONSE']._serialized_end=1018
-  _globals['_PRELOADREQUEST']._serialized_start=1020
-  _globals['_PRELOADREQUEST']._serialized_end=1125
-  _globals['_PRELOADFAILURE']._serialized_start=1127
-  _globals['_PRELOADFAILURE']._serialized_end=1204
-  _globals['_PRELOADRESPONSE']._serialized_start=1207
-  _globals['_PRELOADRESPONSE']._serialized_end=1357
-  _globals['_GETSTATSREQUEST']._serialized_start=1359
-  _globals['_GETSTATSREQUEST']._serialized_end=1376
-  _globals['_LATENCYPERCENTILES']._serialized_start=1378
-  _globals['_LATENCYPERCENTILES']._serialized_end=1463
-  _globals['_GETSTATSRESPONSE']._serialized_start=1466
-  _globals['_GETSTATSRESPONSE']._serialized_end=1877
-  _globals['_EMBEDDER']._serialized_start=2000
-  _globals['_EMBEDDER']._serialized_end=2468
+  _globals['_EMBEDREQUEST']._serialized_end=340
+  _globals['_EMBEDRESPONSE']._serialized_start=343
+  _globals['_EMBEDRESPONSE']._serialized_end=503
+  _globals['_REGISTERVOICEREQUEST']._serialized_start=505
+  _globals['_REGISTERVOICEREQUEST']._serialized_end=596
+  _globals['_VOICE']._serialized_start=598
+  _globals['_VOICE']._serialized_end=708
+  _globals['_REGISTERVOICERESPONSE']._serialized_start=710
+  _globals['_REGISTERVOICERESPONSE']._serialized_end=836
+  _globals['_DELETEVOICEREQUEST']._serialized_start=838
+  _globals['_DELETEVOICEREQUEST']._serialized_end=876
+  _globals['_DELETEVOICERESPONSE']._serialized_start=878
+  _globals['_DELETEVOICERESPONSE']._serialized_end=934
+  _globals['_LISTVOICESREQUEST']._serialized_start=936
+  _globals['_LISTVOICESREQUEST']._serialized_end=955
+  _globals['_LISTVOICESRESPONSE']._serialized_start=957
+  _globals['_LISTVOICESRESPONSE']._serialized_end=1013
+  _globals['_PRELOADREQUEST']._serialized_start=1015
+  _globals['_PRELOADREQUEST']._serialized_end=1120
+  _globals['_PRELOADFAILURE']._serialized_start=1122
+  _globals['_PRELOADFAILURE']._serialized_end=1199
+  _globals['_PRELOADRESPONSE']._serialized_start=1202
+  _globals['_PRELOADRESPONSE']._serialized_end=1352
+  _globals['_GETSTATSREQUEST']._serialized_start=1354
+  _globals['_GETSTATSREQUEST']._serialized_end=1371
+  _globals['_LATENCYPERCENTILES']._serialized_start=1373
+  _globals['_LATENCYPERCENTILES']._serialized_end=1458
+  _globals['_GETSTATSRESPONSE']._serialized_start=1461
+  _globals['_GETSTATSRESPONSE']._serialized_end=1872
+  _globals['_EMBEDDER']._serialized_start=1985
+  _globals['_EMBEDDER']._serialized_end=2453
 # @@protoc_insertion_point(module_scope)

@@ -8,16 +8,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-class CacheSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+class CacheTier(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
-    CACHE_SOURCE_UNSPECIFIED: _ClassVar[CacheSource]
-    CACHE_SOURCE_LOCAL: _ClassVar[CacheSource]
-    CACHE_SOURCE_REDIS: _ClassVar[CacheSource]
-    CACHE_SOURCE_COMPUTED: _ClassVar[CacheSource]
-CACHE_SOURCE_UNSPECIFIED: CacheSource
-CACHE_SOURCE_LOCAL: CacheSource
-CACHE_SOURCE_REDIS: CacheSource
-CACHE_SOURCE_COMPUTED: CacheSource
+    CACHE_TIER_UNSPECIFIED: _ClassVar[CacheTier]
+    CACHE_TIER_LOCAL: _ClassVar[CacheTier]
+    CACHE_TIER_REDIS: _ClassVar[CacheTier]
+    CACHE_TIER_COMPUTED: _ClassVar[CacheTier]
+CACHE_TIER_UNSPECIFIED: CacheTier
+CACHE_TIER_LOCAL: CacheTier
+CACHE_TIER_REDIS: CacheTier
+CACHE_TIER_COMPUTED: CacheTier
 
 class CacheOptions(_message.Message):
     __slots__ = ("ttl_seconds", "bypass", "pin")
@@ -54,16 +54,16 @@ class EmbedRequest(_message.Message):
     def __init__(self, audio: _Optional[bytes] = ..., voice_id: _Optional[str] = ..., encoder: _Optional[str] = ..., cache: _Optional[_Union[CacheOptions, _Mapping]] = ...) -> None: ...
 
 class EmbedResponse(_message.Message):
-    __slots__ = ("conditioning", "cache_hit", "source", "timings")
+    __slots__ = ("conditioning", "cache_hit", "tier", "timings")
     CONDITIONING_FIELD_NUMBER: _ClassVar[int]
     CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
-    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     conditioning: _tensor_pb2.Conditioning
     cache_hit: bool
-    source: CacheSource
+    tier: CacheTier
     timings: Timings
-    def __init__(self, conditioning: _Optional[_Union[_tensor_pb2.Conditioning, _Mapping]] = ..., cache_hit: _Optional[bool] = ..., source: _Optional[_Union[CacheSource, str]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
+    def __init__(self, conditioning: _Optional[_Union[_tensor_pb2.Conditioning, _Mapping]] = ..., cache_hit: _Optional[bool] = ..., tier: _Optional[_Union[CacheTier, str]] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ...) -> None: ...
 
 class RegisterVoiceRequest(_message.Message):
     __slots__ = ("voice_id", "audio", "encoder", "overwrite")

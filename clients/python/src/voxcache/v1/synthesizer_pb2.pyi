@@ -71,28 +71,28 @@ class SynthesisTimings(_message.Message):
     def __init__(self, embed_ms: _Optional[float] = ..., synthesis_ms: _Optional[float] = ..., total_ms: _Optional[float] = ...) -> None: ...
 
 class SynthesizeResponse(_message.Message):
-    __slots__ = ("audio", "sample_rate", "format", "voice", "timings", "duration_s")
+    __slots__ = ("audio", "sample_rate", "format", "selection", "timings", "duration_s")
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
-    VOICE_FIELD_NUMBER: _ClassVar[int]
+    SELECTION_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     DURATION_S_FIELD_NUMBER: _ClassVar[int]
     audio: bytes
     sample_rate: int
     format: AudioFormat
-    voice: VoiceSelection
+    selection: VoiceSelection
     timings: SynthesisTimings
     duration_s: float
-    def __init__(self, audio: _Optional[bytes] = ..., sample_rate: _Optional[int] = ..., format: _Optional[_Union[AudioFormat, str]] = ..., voice: _Optional[_Union[VoiceSelection, _Mapping]] = ..., timings: _Optional[_Union[SynthesisTimings, _Mapping]] = ..., duration_s: _Optional[float] = ...) -> None: ...
+    def __init__(self, audio: _Optional[bytes] = ..., sample_rate: _Optional[int] = ..., format: _Optional[_Union[AudioFormat, str]] = ..., selection: _Optional[_Union[VoiceSelection, _Mapping]] = ..., timings: _Optional[_Union[SynthesisTimings, _Mapping]] = ..., duration_s: _Optional[float] = ...) -> None: ...
 
 class SynthesizeStreamResponse(_message.Message):
-    __slots__ = ("audio", "sample_rate", "sentence_index", "sentence", "voice", "last", "timings", "wav_header")
+    __slots__ = ("audio", "sample_rate", "sentence_index", "sentence", "selection", "last", "timings", "wav_header")
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
     SENTENCE_INDEX_FIELD_NUMBER: _ClassVar[int]
     SENTENCE_FIELD_NUMBER: _ClassVar[int]
-    VOICE_FIELD_NUMBER: _ClassVar[int]
+    SELECTION_FIELD_NUMBER: _ClassVar[int]
     LAST_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     WAV_HEADER_FIELD_NUMBER: _ClassVar[int]
@@ -100,8 +100,8 @@ class SynthesizeStreamResponse(_message.Message):
     sample_rate: int
     sentence_index: int
     sentence: str
-    voice: VoiceSelection
+    selection: VoiceSelection
     last: bool
     timings: SynthesisTimings
     wav_header: bytes
-    def __init__(self, audio: _Optional[bytes] = ..., sample_rate: _Optional[int] = ..., sentence_index: _Optional[int] = ..., sentence: _Optional[str] = ..., voice: _Optional[_Union[VoiceSelection, _Mapping]] = ..., last: _Optional[bool] = ..., timings: _Optional[_Union[SynthesisTimings, _Mapping]] = ..., wav_header: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, audio: _Optional[bytes] = ..., sample_rate: _Optional[int] = ..., sentence_index: _Optional[int] = ..., sentence: _Optional[str] = ..., selection: _Optional[_Union[VoiceSelection, _Mapping]] = ..., last: _Optional[bool] = ..., timings: _Optional[_Union[SynthesisTimings, _Mapping]] = ..., wav_header: _Optional[bytes] = ...) -> None: ...

@@ -44,16 +44,16 @@ private static final long serialVersionUID = 0L;
             dev.voxcache.v1.EmbedRequest.class, dev.voxcache.v1.EmbedRequest.Builder.class);
   }
 
-  private int sourceCase_ = 0;
-  private java.lang.Object source_;
-  public enum SourceCase
+  private int inputCase_ = 0;
+  private java.lang.Object input_;
+  public enum InputCase
       implements com.google.protobuf.Internal.EnumLite,
           com.google.protobuf.AbstractMessage.InternalOneOfEnum {
     AUDIO(1),
     VOICE_ID(2),
-    SOURCE_NOT_SET(0);
+    INPUT_NOT_SET(0);
     private final int value;
-    private SourceCase(int value) {
+    private InputCase(int value) {
       this.value = value;
     }
     /**
@@ -62,15 +62,15 @@ private static final long serialVersionUID = 0L;
      * @deprecated Use {@link #forNumber(int)} instead.
      */
     @java.lang.Deprecated
-    public static SourceCase valueOf(int value) {
+    public static InputCase valueOf(int value) {
       return forNumber(value);
     }
 
-    public static SourceCase forNumber(int value) {
+    public static InputCase forNumber(int value) {
       switch (value) {
         case 1: return AUDIO;
         case 2: return VOICE_ID;
-        case 0: return SOURCE_NOT_SET;
+        case 0: return INPUT_NOT_SET;
         default: return null;
       }
     }
@@ -79,10 +79,10 @@ private static final long serialVersionUID = 0L;
     }
   };
 
-  public SourceCase
-  getSourceCase() {
-    return SourceCase.forNumber(
-        sourceCase_);
+  public InputCase
+  getInputCase() {
+    return InputCase.forNumber(
+        inputCase_);
   }
 
   public static final int AUDIO_FIELD_NUMBER = 1;
@@ -96,7 +96,7 @@ private static final long serialVersionUID = 0L;
    */
   @java.lang.Override
   public boolean hasAudio() {
-    return sourceCase_ == 1;
+    return inputCase_ == 1;
   }
   /**
    * <pre>
@@ -108,8 +108,8 @@ private static final long serialVersionUID = 0L;
    */
   @java.lang.Override
   public com.google.protobuf.ByteString getAudio() {
-    if (sourceCase_ == 1) {
-      return (com.google.protobuf.ByteString) source_;
+    if (inputCase_ == 1) {
+      return (com.google.protobuf.ByteString) input_;
     }
     return com.google.protobuf.ByteString.EMPTY;
   }
@@ -124,7 +124,7 @@ private static final long serialVersionUID = 0L;
    * @return Whether the voiceId field is set.
    */
   public boolean hasVoiceId() {
-    return sourceCase_ == 2;
+    return inputCase_ == 2;
   }
   /**
    * <pre>
@@ -136,8 +136,8 @@ private static final long serialVersionUID = 0L;
    */
   public java.lang.String getVoiceId() {
     java.lang.Object ref = "";
-    if (sourceCase_ == 2) {
-      ref = source_;
+    if (inputCase_ == 2) {
+      ref = input_;
     }
     if (ref instanceof java.lang.String) {
       return (java.lang.String) ref;
@@ -145,8 +145,8 @@ private static final long serialVersionUID = 0L;
       com.google.protobuf.ByteString bs = 
           (com.google.protobuf.ByteString) ref;
       java.lang.String s = bs.toStringUtf8();
-      if (sourceCase_ == 2) {
-        source_ = s;
+      if (inputCase_ == 2) {
+        input_ = s;
       }
       return s;
     }
@@ -162,15 +162,15 @@ private static final long serialVersionUID = 0L;
   public com.google.protobuf.ByteString
       getVoiceIdBytes() {
     java.lang.Object ref = "";
-    if (sourceCase_ == 2) {
-      ref = source_;
+    if (inputCase_ == 2) {
+      ref = input_;
     }
     if (ref instanceof java.lang.String) {
       com.google.protobuf.ByteString b = 
           com.google.protobuf.ByteString.copyFromUtf8(
               (java.lang.String) ref);
-      if (sourceCase_ == 2) {
-        source_ = b;
+      if (inputCase_ == 2) {
+        input_ = b;
       }
       return b;
     } else {
@@ -265,12 +265,12 @@ private static final long serialVersionUID = 0L;
   @java.lang.Override
   public void writeTo(com.google.protobuf.CodedOutputStream output)
                       throws java.io.IOException {
-    if (sourceCase_ == 1) {
+    if (inputCase_ == 1) {
       output.writeBytes(
-          1, (com.google.protobuf.ByteString) source_);
+          1, (com.google.protobuf.ByteString) input_);
     }
-    if (sourceCase_ == 2) {
-      com.google.protobuf.GeneratedMessageV3.writeString(output, 2, source_);
+    if (inputCase_ == 2) {
+      com.google.protobuf.GeneratedMessageV3.writeString(output, 2, input_);
     }
     if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(encoder_)) {
       com.google.protobuf.GeneratedMessageV3.writeString(output, 3, encoder_);
@@ -287,13 +287,13 @@ private static final long serialVersionUID = 0L;
     if (size != -1) return size;
 
     size = 0;
-    if (sourceCase_ == 1) {
+    if (inputCase_ == 1) {
       size += com.google.protobuf.CodedOutputStream
         .computeBytesSize(
-            1, (com.google.protobuf.ByteString) source_);
+            1, (com.google.protobuf.ByteString) input_);
     }
-    if (sourceCase_ == 2) {
-      size += com.google.protobuf.GeneratedMessageV3.computeStringSize(2, source_);
+    if (inputCase_ == 2) {
+      size += com.google.protobuf.GeneratedMessageV3.computeStringSize(2, input_);
     }
     if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(encoder_)) {
       size += com.google.protobuf.GeneratedMessageV3.computeStringSize(3, encoder_);
@@ -324,8 +324,8 @@ private static final long serialVersionUID = 0L;
       if (!getCache()
           .equals(other.getCache())) return false;
     }
-    if (!getSourceCase().equals(other.getSourceCase())) return false;
-    switch (sourceCase_) {
+    if (!getInputCase().equals(other.getInputCase())) return false;
+    switch (inputCase_) {
       case 1:
         if (!getAudio()
             .equals(other.getAudio())) return false;
@@ -354,7 +354,7 @@ private static final long serialVersionUID = 0L;
       hash = (37 * hash) + CACHE_FIELD_NUMBER;
       hash = (53 * hash) + getCache().hashCode();
     }
-    switch (sourceCase_) {
+    switch (inputCase_) {
       case 1:
         hash = (37 * hash) + AUDIO_FIELD_NUMBER;
         hash = (53 * hash) + getAudio().hashCode();
@@ -501,8 +501,8 @@ private static final long serialVersionUID = 0L;
         cacheBuilder_.dispose();
         cacheBuilder_ = null;
       }
-      sourceCase_ = 0;
-      source_ = null;
+      inputCase_ = 0;
+      input_ = null;
       return this;
     }
 
@@ -548,8 +548,8 @@ private static final long serialVersionUID = 0L;
     }
 
     private void buildPartialOneofs(dev.voxcache.v1.EmbedRequest result) {
-      result.sourceCase_ = sourceCase_;
-      result.source_ = this.source_;
+      result.inputCase_ = inputCase_;
+      result.input_ = this.input_;
     }
 
     @java.lang.Override
@@ -604,18 +604,18 @@ private static final long serialVersionUID = 0L;
       if (other.hasCache()) {
         mergeCache(other.getCache());
       }
-      switch (other.getSourceCase()) {
+      switch (other.getInputCase()) {
         case AUDIO: {
           setAudio(other.getAudio());
           break;
         }
         case VOICE_ID: {
-          sourceCase_ = 2;
-          source_ = other.source_;
+          inputCase_ = 2;
+          input_ = other.input_;
           onChanged();
           break;
         }
-        case SOURCE_NOT_SET: {
+        case INPUT_NOT_SET: {
           break;
         }
       }
@@ -646,14 +646,14 @@ private static final long serialVersionUID = 0L;
               done = true;
               break;
             case 10: {
-              source_ = input.readBytes();
-              sourceCase_ = 1;
+              input_ = input.readBytes();
+              inputCase_ = 1;
               break;
             } // case 10
             case 18: {
               java.lang.String s = input.readStringRequireUtf8();
-              sourceCase_ = 2;
-              source_ = s;
+              inputCase_ = 2;
+              input_ = s;
               break;
             } // case 18
             case 26: {
@@ -683,17 +683,17 @@ private static final long serialVersionUID = 0L;
       } // finally
       return this;
     }
-    private int sourceCase_ = 0;
-    private java.lang.Object source_;
-    public SourceCase
-        getSourceCase() {
-      return SourceCase.forNumber(
-          sourceCase_);
+    private int inputCase_ = 0;
+    private java.lang.Object input_;
+    public InputCase
+        getInputCase() {
+      return InputCase.forNumber(
+          inputCase_);
     }
 
-    public Builder clearSource() {
-      sourceCase_ = 0;
-      source_ = null;
+    public Builder clearInput() {
+      inputCase_ = 0;
+      input_ = null;
       onChanged();
       return this;
     }
@@ -709,7 +709,7 @@ private static final long serialVersionUID = 0L;
      * @return Whether the audio field is set.
      */
     public boolean hasAudio() {
-      return sourceCase_ == 1;
+      return inputCase_ == 1;
     }
     /**
      * <pre>
@@ -720,8 +720,8 @@ private static final long serialVersionUID = 0L;
      * @return The audio.
      */
     public com.google.protobuf.ByteString getAudio() {
-      if (sourceCase_ == 1) {
-        return (com.google.protobuf.ByteString) source_;
+      if (inputCase_ == 1) {
+        return (com.google.protobuf.ByteString) input_;
       }
       return com.google.protobuf.ByteString.EMPTY;
     }
@@ -736,8 +736,8 @@ private static final long serialVersionUID = 0L;
      */
     public Builder setAudio(com.google.protobuf.ByteString value) {
       if (value == null) { throw new NullPointerException(); }
-      sourceCase_ = 1;
-      source_ = value;
+      inputCase_ = 1;
+      input_ = value;
       onChanged();
       return this;
     }
@@ -750,9 +750,9 @@ private static final long serialVersionUID = 0L;
      * @return This builder for chaining.
      */
     public Builder clearAudio() {
-      if (sourceCase_ == 1) {
-        sourceCase_ = 0;
-        source_ = null;
+      if (inputCase_ == 1) {
+        inputCase_ = 0;
+        input_ = null;
         onChanged();
       }
       return this;
@@ -768,7 +768,7 @@ private static final long serialVersionUID = 0L;
      */
     @java.lang.Override
     public boolean hasVoiceId() {
-      return sourceCase_ == 2;
+      return inputCase_ == 2;
     }
     /**
      * <pre>
@@ -781,15 +781,15 @@ private static final long serialVersionUID = 0L;
     @java.lang.Override
     public java.lang.String getVoiceId() {
       java.lang.Object ref = "";
-      if (sourceCase_ == 2) {
-        ref = source_;
+      if (inputCase_ == 2) {
+        ref = input_;
       }
       if (!(ref instanceof java.lang.String)) {
         com.google.protobuf.ByteString bs =
             (com.google.protobuf.ByteString) ref;
         java.lang.String s = bs.toStringUtf8();
-        if (sourceCase_ == 2) {
-          source_ = s;
+        if (inputCase_ == 2) {
+          input_ = s;
         }
         return s;
       } else {
@@ -808,15 +808,15 @@ private static final long serialVersionUID = 0L;
     public com.google.protobuf.ByteString
         getVoiceIdBytes() {
       java.lang.Object ref = "";
-      if (sourceCase_ == 2) {
-        ref = source_;
+      if (inputCase_ == 2) {
+        ref = input_;
       }
       if (ref instanceof String) {
         com.google.protobuf.ByteString b = 
             com.google.protobuf.ByteString.copyFromUtf8(
                 (java.lang.String) ref);
-        if (sourceCase_ == 2) {
-          source_ = b;
+        if (inputCase_ == 2) {
+          input_ = b;
         }
         return b;
       } else {
@@ -835,8 +835,8 @@ private static final long serialVersionUID = 0L;
     public Builder setVoiceId(
         java.lang.String value) {
       if (value == null) { throw new NullPointerException(); }
-      sourceCase_ = 2;
-      source_ = value;
+      inputCase_ = 2;
+      input_ = value;
       onChanged();
       return this;
     }
@@ -849,9 +849,9 @@ private static final long serialVersionUID = 0L;
      * @return This builder for chaining.
      */
     public Builder clearVoiceId() {
-      if (sourceCase_ == 2) {
-        sourceCase_ = 0;
-        source_ = null;
+      if (inputCase_ == 2) {
+        inputCase_ = 0;
+        input_ = null;
         onChanged();
       }
       return this;
@@ -869,8 +869,8 @@ private static final long serialVersionUID = 0L;
         com.google.protobuf.ByteString value) {
       if (value == null) { throw new NullPointerException(); }
       checkByteStringIsUtf8(value);
-      sourceCase_ = 2;
-      source_ = value;
+      inputCase_ = 2;
+      input_ = value;
       onChanged();
       return this;
     }

@@ -90,5 +90,5 @@ public interface EmbedRequestOrBuilder extends
    */
   dev.voxcache.v1.CacheOptionsOrBuilder getCacheOrBuilder();
 
-  public dev.voxcache.v1.EmbedRequest.SourceCase getSourceCase();
+  public dev.voxcache.v1.EmbedRequest.InputCase getInputCase();
 }

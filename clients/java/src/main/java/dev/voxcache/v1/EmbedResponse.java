@@ -16,7 +16,7 @@ private static final long serialVersionUID = 0L;
     super(builder);
   }
   private EmbedResponse() {
-    source_ = 0;
+    tier_ = 0;
   }
 
   @java.lang.Override
@@ -81,22 +81,22 @@ private static final long serialVersionUID = 0L;
     return cacheHit_;
   }
 
-  public static final int SOURCE_FIELD_NUMBER = 3;
-  private int source_ = 0;
+  public static final int TIER_FIELD_NUMBER = 3;
+  private int tier_ = 0;
   /**
-   * <code>.voxcache.v1.CacheSource source = 3;</code>
-   * @return The enum numeric value on the wire for source.
+   * <code>.voxcache.v1.CacheTier tier = 3;</code>
+   * @return The enum numeric value on the wire for tier.
    */
-  @java.lang.Override public int getSourceValue() {
-    return source_;
+  @java.lang.Override public int getTierValue() {
+    return tier_;
   }
   /**
-   * <code>.voxcache.v1.CacheSource source = 3;</code>
-   * @return The source.
+   * <code>.voxcache.v1.CacheTier tier = 3;</code>
+   * @return The tier.
    */
-  @java.lang.Override public dev.voxcache.v1.CacheSource getSource() {
-    dev.voxcache.v1.CacheSource result = dev.voxcache.v1.CacheSource.forNumber(source_);
-    return result == null ? dev.voxcache.v1.CacheSource.UNRECOGNIZED : result;
+  @java.lang.Override public dev.voxcache.v1.CacheTier getTier() {
+    dev.voxcache.v1.CacheTier result = dev.voxcache.v1.CacheTier.forNumber(tier_);
+    return result == null ? dev.voxcache.v1.CacheTier.UNRECOGNIZED : result;
   }
 
   public static final int TIMINGS_FIELD_NUMBER = 4;
@@ -145,8 +145,8 @@ private static final long serialVersionUID = 0L;
     if (cacheHit_ != false) {
       output.writeBool(2, cacheHit_);
     }
-    if (source_ != dev.voxcache.v1.CacheSource.CACHE_SOURCE_UNSPECIFIED.getNumber()) {
-      output.writeEnum(3, source_);
+    if (tier_ != dev.voxcache.v1.CacheTier.CACHE_TIER_UNSPECIFIED.getNumber()) {
+      output.writeEnum(3, tier_);
     }
     if (timings_ != null) {
       output.writeMessage(4, getTimings());
@@ -168,9 +168,9 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeBoolSize(2, cacheHit_);
     }
-    if (source_ != dev.voxcache.v1.CacheSource.CACHE_SOURCE_UNSPECIFIED.getNumber()) {
+    if (tier_ != dev.voxcache.v1.CacheTier.CACHE_TIER_UNSPECIFIED.getNumber()) {
       size += com.google.protobuf.CodedOutputStream
-        .computeEnumSize(3, source_);
+        .computeEnumSize(3, tier_);
     }
     if (timings_ != null) {
       size += com.google.protobuf.CodedOutputStream
@@ -198,7 +198,7 @@ private static final long serialVersionUID = 0L;
     }
     if (getCacheHit()
         != other.getCacheHit()) return false;
-    if (source_ != other.source_) return false;
+    if (tier_ != other.tier_) return false;
     if (hasTimings() != other.hasTimings()) return false;
     if (hasTimings()) {
       if (!getTimings()
@@ -222,8 +222,8 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + CACHE_HIT_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
         getCacheHit());
-    hash = (37 * hash) + SOURCE_FIELD_NUMBER;
-    hash = (53 * hash) + source_;
+    hash = (37 * hash) + TIER_FIELD_NUMBER;
+    hash = (53 * hash) + tier_;
     if (hasTimings()) {
       hash = (37 * hash) + TIMINGS_FIELD_NUMBER;
       hash = (53 * hash) + getTimings().hashCode();
@@ -363,7 +363,7 @@ private static final long serialVersionUID = 0L;
         conditioningBuilder_ = null;
       }
       cacheHit_ = false;
-      source_ = 0;
+      tier_ = 0;
       timings_ = null;
       if (timingsBuilder_ != null) {
         timingsBuilder_.dispose();
@@ -411,7 +411,7 @@ private static final long serialVersionUID = 0L;
         result.cacheHit_ = cacheHit_;
       }
       if (((from_bitField0_ & 0x00000004) != 0)) {
-        result.source_ = source_;
+        result.tier_ = tier_;
       }
       if (((from_bitField0_ & 0x00000008) != 0)) {
         result.timings_ = timingsBuilder_ == null
@@ -470,8 +470,8 @@ private static final long serialVersionUID = 0L;
       if (other.getCacheHit() != false) {
         setCacheHit(other.getCacheHit());
       }
-      if (other.source_ != 0) {
-        setSourceValue(other.getSourceValue());
+      if (other.tier_ != 0) {
+        setTierValue(other.getTierValue());
       }
       if (other.hasTimings()) {
         mergeTimings(other.getTimings());
@@ -515,7 +515,7 @@ private static final long serialVersionUID = 0L;
               break;
             } // case 16
             case 24: {
-              source_ = input.readEnum();
+              tier_ = input.readEnum();
               bitField0_ |= 0x00000004;
               break;
             } // case 24
@@ -694,55 +694,55 @@ private static final long serialVersionUID = 0L;
       return this;
     }
 
-    private int source_ = 0;
+    private int tier_ = 0;
     /**
-     * <code>.voxcache.v1.CacheSource source = 3;</code>
-     * @return The enum numeric value on the wire for source.
+     * <code>.voxcache.v1.CacheTier tier = 3;</code>
+     * @return The enum numeric value on the wire for tier.
      */
-    @java.lang.Override public int getSourceValue() {
-      return source_;
+    @java.lang.Override public int getTierValue() {
+      return tier_;
     }
     /**
-     * <code>.voxcache.v1.CacheSource source = 3;</code>
-     * @param value The enum numeric value on the wire for source to set.
+     * <code>.voxcache.v1.CacheTier tier = 3;</code>
+     * @param value The enum numeric value on the wire for tier to set.
      * @return This builder for chaining.
      */
-    public Builder setSourceValue(int value) {
-      source_ = value;
+    public Builder setTierValue(int value) {
+      tier_ = value;
       bitField0_ |= 0x00000004;
       onChanged();
       return this;
     }
     /**
-     * <code>.voxcache.v1.CacheSource source = 3;</code>
-     * @return The source.
+     * <code>.voxcache.v1.CacheTier tier = 3;</code>
+     * @return The tier.
      */
     @java.lang.Override
-    public dev.voxcache.v1.CacheSource getSource() {
-      dev.voxcache.v1.CacheSource result = dev.voxcache.v1.CacheSource.forNumber(source_);
-      return result == null ? dev.voxcache.v1.CacheSource.UNRECOGNIZED : result;
+    public dev.voxcache.v1.CacheTier getTier() {
+      dev.voxcache.v1.CacheTier result = dev.voxcache.v1.CacheTier.forNumber(tier_);
+      return result == null ? dev.voxcache.v1.CacheTier.UNRECOGNIZED : result;
     }
     /**
-     * <code>.voxcache.v1.CacheSource source = 3;</code>
-     * @param value The source to set.
+     * <code>.voxcache.v1.CacheTier tier = 3;</code>
+     * @param value The tier to set.
      * @return This builder for chaining.
      */
-    public Builder setSource(dev.voxcache.v1.CacheSource value) {
+    public Builder setTier(dev.voxcache.v1.CacheTier value) {
       if (value == null) {
         throw new NullPointerException();
       }
       bitField0_ |= 0x00000004;
-      source_ = value.getNumber();
+      tier_ = value.getNumber();
       onChanged();
       return this;
     }
     /**
-     * <code>.voxcache.v1.CacheSource source = 3;</code>
+     * <code>.voxcache.v1.CacheTier tier = 3;</code>
      * @return This builder for chaining.
      */
-    public Builder clearSource() {
+    public Builder clearTier() {
       bitField0_ = (bitField0_ & ~0x00000004);
-      source_ = 0;
+      tier_ = 0;
       onChanged();
       return this;
     }

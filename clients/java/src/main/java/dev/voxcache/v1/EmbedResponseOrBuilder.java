@@ -29,15 +29,15 @@ public interface EmbedResponseOrBuilder extends
   boolean getCacheHit();
 
   /**
-   * <code>.voxcache.v1.CacheSource source = 3;</code>
-   * @return The enum numeric value on the wire for source.
+   * <code>.voxcache.v1.CacheTier tier = 3;</code>
+   * @return The enum numeric value on the wire for tier.
    */
-  int getSourceValue();
+  int getTierValue();
   /**
-   * <code>.voxcache.v1.CacheSource source = 3;</code>
-   * @return The source.
+   * <code>.voxcache.v1.CacheTier tier = 3;</code>
+   * @return The tier.
    */
-  dev.voxcache.v1.CacheSource getSource();
+  dev.voxcache.v1.CacheTier getTier();
 
   /**
    * <code>.voxcache.v1.Timings timings = 4;</code>

@@ -113,66 +113,65 @@ public final class EmbedderProto {
       "ons\022\023\n\013ttl_seconds\030\001 \001(\r\022\016\n\006bypass\030\002 \001(\010" +
       "\022\013\n\003pin\030\003 \001(\010\"T\n\007Timings\022\020\n\010total_ms\030\001 \001" +
       "(\001\022\020\n\010cache_ms\030\002 \001(\001\022\021\n\tdecode_ms\030\003 \001(\001\022" +
-      "\022\n\nextract_ms\030\004 \001(\001\"x\n\014EmbedRequest\022\017\n\005a" +
+      "\022\n\nextract_ms\030\004 \001(\001\"w\n\014EmbedRequest\022\017\n\005a" +
       "udio\030\001 \001(\014H\000\022\022\n\010voice_id\030\002 \001(\tH\000\022\017\n\007enco" +
       "der\030\003 \001(\t\022(\n\005cache\030\004 \001(\0132\031.voxcache.v1.C" +
-      "acheOptionsB\010\n\006source\"\244\001\n\rEmbedResponse\022" +
-      "/\n\014conditioning\030\001 \001(\0132\031.voxcache.v1.Cond" +
-      "itioning\022\021\n\tcache_hit\030\002 \001(\010\022(\n\006source\030\003 " +
-      "\001(\0162\030.voxcache.v1.CacheSource\022%\n\007timings" +
-      "\030\004 \001(\0132\024.voxcache.v1.Timings\"[\n\024Register" +
-      "VoiceRequest\022\020\n\010voice_id\030\001 \001(\t\022\r\n\005audio\030" +
-      "\002 \001(\014\022\017\n\007encoder\030\003 \001(\t\022\021\n\toverwrite\030\004 \001(" +
-      "\010\"n\n\005Voice\022\020\n\010voice_id\030\001 \001(\t\022\024\n\014audio_sh" +
-      "a256\030\002 \001(\t\022\020\n\010encoders\030\003 \003(\t\022\022\n\nduration" +
-      "_s\030\004 \001(\001\022\027\n\017created_unix_ms\030\005 \001(\003\"~\n\025Reg" +
-      "isterVoiceResponse\022!\n\005voice\030\001 \001(\0132\022.voxc" +
-      "ache.v1.Voice\022/\n\014conditioning\030\002 \001(\0132\031.vo" +
-      "xcache.v1.Conditioning\022\021\n\tcache_hit\030\003 \001(" +
-      "\010\"&\n\022DeleteVoiceRequest\022\020\n\010voice_id\030\001 \001(" +
-      "\t\"8\n\023DeleteVoiceResponse\022!\n\005voice\030\001 \001(\0132" +
-      "\022.voxcache.v1.Voice\"\023\n\021ListVoicesRequest" +
-      "\"8\n\022ListVoicesResponse\022\"\n\006voices\030\001 \003(\0132\022" +
-      ".voxcache.v1.Voice\"i\n\016PreloadRequest\022\r\n\005" +
-      "audio\030\001 \001(\014\022\r\n\005label\030\002 \001(\t\022\017\n\007encoder\030\003 " +
-      "\001(\t\022(\n\005cache\030\004 \001(\0132\031.voxcache.v1.CacheOp" +
-      "tions\"M\n\016PreloadFailure\022\r\n\005index\030\001 \001(\r\022\r" +
-      "\n\005label\030\002 \001(\t\022\014\n\004code\030\003 \001(\t\022\017\n\007message\030\004" +
-      " \001(\t\"\226\001\n\017PreloadResponse\022\020\n\010received\030\001 \001" +
-      "(\r\022\020\n\010computed\030\002 \001(\r\022\016\n\006cached\030\003 \001(\r\022\016\n\006" +
-      "failed\030\004 \001(\r\022-\n\010failures\030\005 \003(\0132\033.voxcach" +
-      "e.v1.PreloadFailure\022\020\n\010total_ms\030\006 \001(\001\"\021\n" +
-      "\017GetStatsRequest\"U\n\022LatencyPercentiles\022\016" +
-      "\n\006p50_ms\030\001 \001(\001\022\016\n\006p95_ms\030\002 \001(\001\022\016\n\006p99_ms" +
-      "\030\003 \001(\001\022\017\n\007samples\030\004 \001(\004\"\233\003\n\020GetStatsResp" +
-      "onse\022\020\n\010requests\030\001 \001(\004\022\014\n\004hits\030\002 \001(\004\022\016\n\006" +
-      "misses\030\003 \001(\004\022\021\n\thit_ratio\030\004 \001(\001\022\022\n\nlocal" +
-      "_hits\030\005 \001(\004\022\022\n\nredis_hits\030\006 \001(\004\022\023\n\013extra" +
-      "ctions\030\007 \001(\004\022\021\n\tcoalesced\030\010 \001(\004\022\016\n\006error" +
-      "s\030\t \001(\004\022\024\n\014redis_errors\030\n \001(\004\022\027\n\017corrupt" +
-      "_entries\030\013 \001(\004\022\027\n\017redis_available\030\014 \001(\010\022" +
-      "\025\n\rlocal_entries\030\r \001(\004\022\023\n\013local_bytes\030\016 " +
-      "\001(\004\022\025\n\rredis_entries\030\017 \001(\003\022;\n\022extraction" +
-      "_latency\030\020 \001(\0132\037.voxcache.v1.LatencyPerc" +
-      "entiles\022\034\n\024local_capacity_bytes\030\021 \001(\004*v\n" +
-      "\013CacheSource\022\034\n\030CACHE_SOURCE_UNSPECIFIED" +
-      "\020\000\022\026\n\022CACHE_SOURCE_LOCAL\020\001\022\026\n\022CACHE_SOUR" +
-      "CE_REDIS\020\002\022\031\n\025CACHE_SOURCE_COMPUTED\020\0032\324\003" +
-      "\n\010Embedder\022>\n\005Embed\022\031.voxcache.v1.EmbedR" +
-      "equest\032\032.voxcache.v1.EmbedResponse\022V\n\rRe" +
-      "gisterVoice\022!.voxcache.v1.RegisterVoiceR" +
-      "equest\032\".voxcache.v1.RegisterVoiceRespon" +
-      "se\022P\n\013DeleteVoice\022\037.voxcache.v1.DeleteVo" +
-      "iceRequest\032 .voxcache.v1.DeleteVoiceResp" +
-      "onse\022M\n\nListVoices\022\036.voxcache.v1.ListVoi" +
-      "cesRequest\032\037.voxcache.v1.ListVoicesRespo" +
-      "nse\022F\n\007Preload\022\033.voxcache.v1.PreloadRequ" +
-      "est\032\034.voxcache.v1.PreloadResponse(\001\022G\n\010G" +
-      "etStats\022\034.voxcache.v1.GetStatsRequest\032\035." +
-      "voxcache.v1.GetStatsResponseBa\n\017dev.voxc" +
-      "ache.v1B\rEmbedderProtoP\001Z=github.com/vox" +
-      "cache/voxcache/clients/go/voxcachev1;vox" +
-      "cachev1b\006proto3"
+      "acheOptionsB\007\n\005input\"\240\001\n\rEmbedResponse\022/" +
+      "\n\014conditioning\030\001 \001(\0132\031.voxcache.v1.Condi" +
+      "tioning\022\021\n\tcache_hit\030\002 \001(\010\022$\n\004tier\030\003 \001(\016" +
+      "2\026.voxcache.v1.CacheTier\022%\n\007timings\030\004 \001(" +
+      "\0132\024.voxcache.v1.Timings\"[\n\024RegisterVoice" +
+      "Request\022\020\n\010voice_id\030\001 \001(\t\022\r\n\005audio\030\002 \001(\014" +
+      "\022\017\n\007encoder\030\003 \001(\t\022\021\n\toverwrite\030\004 \001(\010\"n\n\005" +
+      "Voice\022\020\n\010voice_id\030\001 \001(\t\022\024\n\014audio_sha256\030" +
+      "\002 \001(\t\022\020\n\010encoders\030\003 \003(\t\022\022\n\nduration_s\030\004 " +
+      "\001(\001\022\027\n\017created_unix_ms\030\005 \001(\003\"~\n\025Register" +
+      "VoiceResponse\022!\n\005voice\030\001 \001(\0132\022.voxcache." +
+      "v1.Voice\022/\n\014conditioning\030\002 \001(\0132\031.voxcach" +
+      "e.v1.Conditioning\022\021\n\tcache_hit\030\003 \001(\010\"&\n\022" +
+      "DeleteVoiceRequest\022\020\n\010voice_id\030\001 \001(\t\"8\n\023" +
+      "DeleteVoiceResponse\022!\n\005voice\030\001 \001(\0132\022.vox" +
+      "cache.v1.Voice\"\023\n\021ListVoicesRequest\"8\n\022L" +
+      "istVoicesResponse\022\"\n\006voices\030\001 \003(\0132\022.voxc" +
+      "ache.v1.Voice\"i\n\016PreloadRequest\022\r\n\005audio" +
+      "\030\001 \001(\014\022\r\n\005label\030\002 \001(\t\022\017\n\007encoder\030\003 \001(\t\022(" +
+      "\n\005cache\030\004 \001(\0132\031.voxcache.v1.CacheOptions" +
+      "\"M\n\016PreloadFailure\022\r\n\005index\030\001 \001(\r\022\r\n\005lab" +
+      "el\030\002 \001(\t\022\014\n\004code\030\003 \001(\t\022\017\n\007message\030\004 \001(\t\"" +
+      "\226\001\n\017PreloadResponse\022\020\n\010received\030\001 \001(\r\022\020\n" +
+      "\010computed\030\002 \001(\r\022\016\n\006cached\030\003 \001(\r\022\016\n\006faile" +
+      "d\030\004 \001(\r\022-\n\010failures\030\005 \003(\0132\033.voxcache.v1." +
+      "PreloadFailure\022\020\n\010total_ms\030\006 \001(\001\"\021\n\017GetS" +
+      "tatsRequest\"U\n\022LatencyPercentiles\022\016\n\006p50" +
+      "_ms\030\001 \001(\001\022\016\n\006p95_ms\030\002 \001(\001\022\016\n\006p99_ms\030\003 \001(" +
+      "\001\022\017\n\007samples\030\004 \001(\004\"\233\003\n\020GetStatsResponse\022" +
+      "\020\n\010requests\030\001 \001(\004\022\014\n\004hits\030\002 \001(\004\022\016\n\006misse" +
+      "s\030\003 \001(\004\022\021\n\thit_ratio\030\004 \001(\001\022\022\n\nlocal_hits" +
+      "\030\005 \001(\004\022\022\n\nredis_hits\030\006 \001(\004\022\023\n\013extraction" +
+      "s\030\007 \001(\004\022\021\n\tcoalesced\030\010 \001(\004\022\016\n\006errors\030\t \001" +
+      "(\004\022\024\n\014redis_errors\030\n \001(\004\022\027\n\017corrupt_entr" +
+      "ies\030\013 \001(\004\022\027\n\017redis_available\030\014 \001(\010\022\025\n\rlo" +
+      "cal_entries\030\r \001(\004\022\023\n\013local_bytes\030\016 \001(\004\022\025" +
+      "\n\rredis_entries\030\017 \001(\003\022;\n\022extraction_late" +
+      "ncy\030\020 \001(\0132\037.voxcache.v1.LatencyPercentil" +
+      "es\022\034\n\024local_capacity_bytes\030\021 \001(\004*l\n\tCach" +
+      "eTier\022\032\n\026CACHE_TIER_UNSPECIFIED\020\000\022\024\n\020CAC" +
+      "HE_TIER_LOCAL\020\001\022\024\n\020CACHE_TIER_REDIS\020\002\022\027\n" +
+      "\023CACHE_TIER_COMPUTED\020\0032\324\003\n\010Embedder\022>\n\005E" +
+      "mbed\022\031.voxcache.v1.EmbedRequest\032\032.voxcac" +
+      "he.v1.EmbedResponse\022V\n\rRegisterVoice\022!.v" +
+      "oxcache.v1.RegisterVoiceRequest\032\".voxcac" +
+      "he.v1.RegisterVoiceResponse\022P\n\013DeleteVoi" +
+      "ce\022\037.voxcache.v1.DeleteVoiceRequest\032 .vo" +
+      "xcache.v1.DeleteVoiceResponse\022M\n\nListVoi" +
+      "ces\022\036.voxcache.v1.ListVoicesRequest\032\037.vo" +
+      "xcache.v1.ListVoicesResponse\022F\n\007Preload\022" +
+      "\033.voxcache.v1.PreloadRequest\032\034.voxcache." +
+      "v1.PreloadResponse(\001\022G\n\010GetStats\022\034.voxca" +
+      "che.v1.GetStatsRequest\032\035.voxcache.v1.Get" +
+      "StatsResponseBa\n\017dev.voxcache.v1B\rEmbedd" +
+      "erProtoP\001Z=github.com/voxcache/voxcache/" +
+      "clients/go/voxcachev1;voxcachev1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -196,13 +195,13 @@ public final class EmbedderProto {
     internal_static_voxcache_v1_EmbedRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_EmbedRequest_descriptor,
-        new java.lang.String[] { "Audio", "VoiceId", "Encoder", "Cache", "Source", });
+        new java.lang.String[] { "Audio", "VoiceId", "Encoder", "Cache", "Input", });
     internal_static_voxcache_v1_EmbedResponse_descriptor =
       getDescriptor().getMessageTypes().get(3);
     internal_static_voxcache_v1_EmbedResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_EmbedResponse_descriptor,
-        new java.lang.String[] { "Conditioning", "CacheHit", "Source", "Timings", });
+        new java.lang.String[] { "Conditioning", "CacheHit", "Tier", "Timings", });
     internal_static_voxcache_v1_RegisterVoiceRequest_descriptor =
       getDescriptor().getMessageTypes().get(4);
     internal_static_voxcache_v1_RegisterVoiceRequest_fieldAccessorTable = new

@@ -85,30 +85,30 @@ private static final long serialVersionUID = 0L;
     return result == null ? dev.voxcache.v1.AudioFormat.UNRECOGNIZED : result;
   }
 
-  public static final int VOICE_FIELD_NUMBER = 4;
-  private dev.voxcache.v1.VoiceSelection voice_;
+  public static final int SELECTION_FIELD_NUMBER = 4;
+  private dev.voxcache.v1.VoiceSelection selection_;
   /**
-   * <code>.voxcache.v1.VoiceSelection voice = 4;</code>
-   * @return Whether the voice field is set.
+   * <code>.voxcache.v1.VoiceSelection selection = 4;</code>
+   * @return Whether the selection field is set.
    */
   @java.lang.Override
-  public boolean hasVoice() {
-    return voice_ != null;
+  public boolean hasSelection() {
+    return selection_ != null;
   }
   /**
-   * <code>.voxcache.v1.VoiceSelection voice = 4;</code>
-   * @return The voice.
+   * <code>.voxcache.v1.VoiceSelection selection = 4;</code>
+   * @return The selection.
    */
   @java.lang.Override
-  public dev.voxcache.v1.VoiceSelection getVoice() {
-    return voice_ == null ? dev.voxcache.v1.VoiceSelection.getDefaultInstance() : voice_;
+  public dev.voxcache.v1.VoiceSelection getSelection() {
+    return selection_ == null ? dev.voxcache.v1.VoiceSelection.getDefaultInstance() : selection_;
   }
   /**
-   * <code>.voxcache.v1.VoiceSelection voice = 4;</code>
+   * <code>.voxcache.v1.VoiceSelection selection = 4;</code>
    */
   @java.lang.Override
-  public dev.voxcache.v1.VoiceSelectionOrBuilder getVoiceOrBuilder() {
-    return voice_ == null ? dev.voxcache.v1.VoiceSelection.getDefaultInstance() : voice_;
+  public dev.voxcache.v1.VoiceSelectionOrBuilder getSelectionOrBuilder() {
+    return selection_ == null ? dev.voxcache.v1.VoiceSelection.getDefaultInstance() : selection_;
   }
 
   public static final int TIMINGS_FIELD_NUMBER = 5;
@@ -171,8 +171,8 @@ private static final long serialVersionUID = 0L;
     if (format_ != dev.voxcache.v1.AudioFormat.AUDIO_FORMAT_UNSPECIFIED.getNumber()) {
       output.writeEnum(3, format_);
     }
-    if (voice_ != null) {
-      output.writeMessage(4, getVoice());
+    if (selection_ != null) {
+      output.writeMessage(4, getSelection());
     }
     if (timings_ != null) {
       output.writeMessage(5, getTimings());
@@ -201,9 +201,9 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeEnumSize(3, format_);
     }
-    if (voice_ != null) {
+    if (selection_ != null) {
       size += com.google.protobuf.CodedOutputStream
-        .computeMessageSize(4, getVoice());
+        .computeMessageSize(4, getSelection());
     }
     if (timings_ != null) {
       size += com.google.protobuf.CodedOutputStream
@@ -233,10 +233,10 @@ private static final long serialVersionUID = 0L;
     if (getSampleRate()
         != other.getSampleRate()) return false;
     if (format_ != other.format_) return false;
-    if (hasVoice() != other.hasVoice()) return false;
-    if (hasVoice()) {
-      if (!getVoice()
-          .equals(other.getVoice())) return false;
+    if (hasSelection() != other.hasSelection()) return false;
+    if (hasSelection()) {
+      if (!getSelection()
+          .equals(other.getSelection())) return false;
     }
     if (hasTimings() != other.hasTimings()) return false;
     if (hasTimings()) {
@@ -263,9 +263,9 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + getSampleRate();
     hash = (37 * hash) + FORMAT_FIELD_NUMBER;
     hash = (53 * hash) + format_;
-    if (hasVoice()) {
-      hash = (37 * hash) + VOICE_FIELD_NUMBER;
-      hash = (53 * hash) + getVoice().hashCode();
+    if (hasSelection()) {
+      hash = (37 * hash) + SELECTION_FIELD_NUMBER;
+      hash = (53 * hash) + getSelection().hashCode();
     }
     if (hasTimings()) {
       hash = (37 * hash) + TIMINGS_FIELD_NUMBER;
@@ -406,10 +406,10 @@ private static final long serialVersionUID = 0L;
       audio_ = com.google.protobuf.ByteString.EMPTY;
       sampleRate_ = 0;
       format_ = 0;
-      voice_ = null;
-      if (voiceBuilder_ != null) {
-        voiceBuilder_.dispose();
-        voiceBuilder_ = null;
+      selection_ = null;
+      if (selectionBuilder_ != null) {
+        selectionBuilder_.dispose();
+        selectionBuilder_ = null;
       }
       timings_ = null;
       if (timingsBuilder_ != null) {
@@ -460,9 +460,9 @@ private static final long serialVersionUID = 0L;
         result.format_ = format_;
       }
       if (((from_bitField0_ & 0x00000008) != 0)) {
-        result.voice_ = voiceBuilder_ == null
-            ? voice_
-            : voiceBuilder_.build();
+        result.selection_ = selectionBuilder_ == null
+            ? selection_
+            : selectionBuilder_.build();
       }
       if (((from_bitField0_ & 0x00000010) != 0)) {
         result.timings_ = timingsBuilder_ == null
@@ -527,8 +527,8 @@ private static final long serialVersionUID = 0L;
       if (other.format_ != 0) {
         setFormatValue(other.getFormatValue());
       }
-      if (other.hasVoice()) {
-        mergeVoice(other.getVoice());
+      if (other.hasSelection()) {
+        mergeSelection(other.getSelection());
       }
       if (other.hasTimings()) {
         mergeTimings(other.getTimings());
@@ -579,7 +579,7 @@ private static final long serialVersionUID = 0L;
             } // case 24
             case 34: {
               input.readMessage(
-                  getVoiceFieldBuilder().getBuilder(),
+                  getSelectionFieldBuilder().getBuilder(),
                   extensionRegistry);
               bitField0_ |= 0x00000008;
               break;
@@ -730,123 +730,123 @@ private static final long serialVersionUID = 0L;
       return this;
     }
 
-    private dev.voxcache.v1.VoiceSelection voice_;
+    private dev.voxcache.v1.VoiceSelection selection_;
     private com.google.protobuf.SingleFieldBuilderV3<
-        dev.voxcache.v1.VoiceSelection, dev.voxcache.v1.VoiceSelection.Builder, dev.voxcache.v1.VoiceSelectionOrBuilder> voiceBuilder_;
+        dev.voxcache.v1.VoiceSelection, dev.voxcache.v1.VoiceSelection.Builder, dev.voxcache.v1.VoiceSelectionOrBuilder> selectionBuilder_;
     /**
-     * <code>.voxcache.v1.VoiceSelection voice = 4;</code>
-     * @return Whether the voice field is set.
+     * <code>.voxcache.v1.VoiceSelection selection = 4;</code>
+     * @return Whether the selection field is set.
      */
-    public boolean hasVoice() {
+    public boolean hasSelection() {
       return ((bitField0_ & 0x00000008) != 0);
     }
     /**
-     * <code>.voxcache.v1.VoiceSelection voice = 4;</code>
-     * @return The voice.
+     * <code>.voxcache.v1.VoiceSelection selection = 4;</code>
+     * @return The selection.
      */
-    public dev.voxcache.v1.VoiceSelection getVoice() {
-      if (voiceBuilder_ == null) {
-        return voice_ == null ? dev.voxcache.v1.VoiceSelection.getDefaultInstance() : voice_;
+    public dev.voxcache.v1.VoiceSelection getSelection() {
+      if (selectionBuilder_ == null) {
+        return selection_ == null ? dev.voxcache.v1.VoiceSelection.getDefaultInstance() : selection_;
       } else {
-        return voiceBuilder_.getMessage();
+        return selectionBuilder_.getMessage();
       }
     }
     /**
-     * <code>.voxcache.v1.VoiceSelection voice = 4;</code>
+     * <code>.voxcache.v1.VoiceSelection selection = 4;</code>
      */
-    public Builder setVoice(dev.voxcache.v1.VoiceSelection value) {
-      if (voiceBuilder_ == null) {
+    public Builder setSelection(dev.voxcache.v1.VoiceSelection value) {
+      if (selectionBuilder_ == null) {
         if (value == null) {
           throw new NullPointerException();
         }
-        voice_ = value;
+        selection_ = value;
       } else {
-        voiceBuilder_.setMessage(value);
+        selectionBuilder_.setMessage(value);
       }
       bitField0_ |= 0x00000008;
       onChanged();
       return this;
     }
     /**
-     * <code>.voxcache.v1.VoiceSelection voice = 4;</code>
+     * <code>.voxcache.v1.VoiceSelection selection = 4;</code>
      */
-    public Builder setVoice(
+    public Builder setSelection(
         dev.voxcache.v1.VoiceSelection.Builder builderForValue) {
-      if (voiceBuilder_ == null) {
-        voice_ = builderForValue.build();
+      if (selectionBuilder_ == null) {
+        selection_ = builderForValue.build();
       } else {
-        voiceBuilder_.setMessage(builderForValue.build());
+        selectionBuilder_.setMessage(builderForValue.build());
       }
       bitField0_ |= 0x00000008;
       onChanged();
       return this;
     }
     /**
-     * <code>.voxcache.v1.VoiceSelection voice = 4;</code>
+     * <code>.voxcache.v1.VoiceSelection selection = 4;</code>
      */
-    public Builder mergeVoice(dev.voxcache.v1.VoiceSelection value) {
-      if (voiceBuilder_ == null) {
+    public Builder mergeSelection(dev.voxcache.v1.VoiceSelection value) {
+      if (selectionBuilder_ == null) {
         if (((bitField0_ & 0x00000008) != 0) &&
-          voice_ != null &&
-          voice_ != dev.voxcache.v1.VoiceSelection.getDefaultInstance()) {
-          getVoiceBuilder().mergeFrom(value);
+          selection_ != null &&
+          selection_ != dev.voxcache.v1.VoiceSelection.getDefaultInstance()) {
+          getSelectionBuilder().mergeFrom(value);
         } else {
-          voice_ = value;
+          selection_ = value;
         }
       } else {
-        voiceBuilder_.mergeFrom(value);
+        selectionBuilder_.mergeFrom(value);
       }
       bitField0_ |= 0x00000008;
       onChanged();
       return this;
     }
     /**
-     * <code>.voxcache.v1.VoiceSelection voice = 4;</code>
+     * <code>.voxcache.v1.VoiceSelection selection = 4;</code>
      */
-    public Builder clearVoice() {
+    public Builder clearSelection() {
       bitField0_ = (bitField0_ & ~0x00000008);
-      voice_ = null;
-      if (voiceBuilder_ != null) {
-        voiceBuilder_.dispose();
-        voiceBuilder_ = null;
+      selection_ = null;
+      if (selectionBuilder_ != null) {
+        selectionBuilder_.dispose();
+        selectionBuilder_ = null;
       }
       onChanged();
       return this;
     }
     /**
-     * <code>.voxcache.v1.VoiceSelection voice = 4;</code>
+     * <code>.voxcache.v1.VoiceSelection selection = 4;</code>
      */
-    public dev.voxcache.v1.VoiceSelection.Builder getVoiceBuilder() {
+    public dev.voxcache.v1.VoiceSelection.Builder getSelectionBuilder() {
       bitField0_ |= 0x00000008;
       onChanged();
-      return getVoiceFieldBuilder().getBuilder();
+      return getSelectionFieldBuilder().getBuilder();
     }
     /**
-     * <code>.voxcache.v1.VoiceSelection voice = 4;</code>
+     * <code>.voxcache.v1.VoiceSelection selection = 4;</code>
      */
-    public dev.voxcache.v1.VoiceSelectionOrBuilder getVoiceOrBuilder() {
-      if (voiceBuilder_ != null) {
-        return voiceBuilder_.getMessageOrBuilder();
+    public dev.voxcache.v1.VoiceSelectionOrBuilder getSelectionOrBuilder() {
+      if (selectionBuilder_ != null) {
+        return selectionBuilder_.getMessageOrBuilder();
       } else {
-        return voice_ == null ?
-            dev.voxcache.v1.VoiceSelection.getDefaultInstance() : voice_;
+        return selection_ == null ?
+            dev.voxcache.v1.VoiceSelection.getDefaultInstance() : selection_;
       }
     }
     /**
-     * <code>.voxcache.v1.VoiceSelection voice = 4;</code>
+     * <code>.voxcache.v1.VoiceSelection selection = 4;</code>
      */
     private com.google.protobuf.SingleFieldBuilderV3<
         dev.voxcache.v1.VoiceSelection, dev.voxcache.v1.VoiceSelection.Builder, dev.voxcache.v1.VoiceSelectionOrBuilder> 
-        getVoiceFieldBuilder() {
-      if (voiceBuilder_ == null) {
-        voiceBuilder_ = new com.google.protobuf.SingleFieldBuilderV3<
+        getSelectionFieldBuilder() {
+      if (selectionBuilder_ == null) {
+        selectionBuilder_ = new com.google.protobuf.SingleFieldBuilderV3<
             dev.voxcache.v1.VoiceSelection, dev.voxcache.v1.VoiceSelection.Builder, dev.voxcache.v1.VoiceSelectionOrBuilder>(
-                getVoice(),
+                getSelection(),
                 getParentForChildren(),
                 isClean());
-        voice_ = null;
+        selection_ = null;
       }
-      return voiceBuilder_;
+      return selectionBuilder_;
     }
 
     private dev.voxcache.v1.SynthesisTimings timings_;

@@ -31,19 +31,19 @@ public interface SynthesizeResponseOrBuilder extends
   dev.voxcache.v1.AudioFormat getFormat();
 
   /**
-   * <code>.voxcache.v1.VoiceSelection voice = 4;</code>
-   * @return Whether the voice field is set.
+   * <code>.voxcache.v1.VoiceSelection selection = 4;</code>
+   * @return Whether the selection field is set.
    */
-  boolean hasVoice();
+  boolean hasSelection();
   /**
-   * <code>.voxcache.v1.VoiceSelection voice = 4;</code>
-   * @return The voice.
+   * <code>.voxcache.v1.VoiceSelection selection = 4;</code>
+   * @return The selection.
    */
-  dev.voxcache.v1.VoiceSelection getVoice();
+  dev.voxcache.v1.VoiceSelection getSelection();
   /**
-   * <code>.voxcache.v1.VoiceSelection voice = 4;</code>
+   * <code>.voxcache.v1.VoiceSelection selection = 4;</code>
    */
-  dev.voxcache.v1.VoiceSelectionOrBuilder getVoiceOrBuilder();
+  dev.voxcache.v1.VoiceSelectionOrBuilder getSelectionOrBuilder();
 
   /**
    * <code>.voxcache.v1.SynthesisTimings timings = 5;</code>

@@ -134,42 +134,42 @@ private static final long serialVersionUID = 0L;
     }
   }
 
-  public static final int VOICE_FIELD_NUMBER = 5;
-  private dev.voxcache.v1.VoiceSelection voice_;
+  public static final int SELECTION_FIELD_NUMBER = 5;
+  private dev.voxcache.v1.VoiceSelection selection_;
   /**
    * <pre>
    * Set on the first message.
    * </pre>
    *
-   * <code>.voxcache.v1.VoiceSelection voice = 5;</code>
-   * @return Whether the voice field is set.
+   * <code>.voxcache.v1.VoiceSelection selection = 5;</code>
+   * @return Whether the selection field is set.
    */
   @java.lang.Override
-  public boolean hasVoice() {
-    return voice_ != null;
+  public boolean hasSelection() {
+    return selection_ != null;
   }
   /**
    * <pre>
    * Set on the first message.
    * </pre>
    *
-   * <code>.voxcache.v1.VoiceSelection voice = 5;</code>
-   * @return The voice.
+   * <code>.voxcache.v1.VoiceSelection selection = 5;</code>
+   * @return The selection.
    */
   @java.lang.Override
-  public dev.voxcache.v1.VoiceSelection getVoice() {
-    return voice_ == null ? dev.voxcache.v1.VoiceSelection.getDefaultInstance() : voice_;
+  public dev.voxcache.v1.VoiceSelection getSelection() {
+    return selection_ == null ? dev.voxcache.v1.VoiceSelection.getDefaultInstance() : selection_;
   }
   /**
    * <pre>
    * Set on the first message.
    * </pre>
    *
-   * <code>.voxcache.v1.VoiceSelection voice = 5;</code>
+   * <code>.voxcache.v1.VoiceSelection selection = 5;</code>
    */
   @java.lang.Override
-  public dev.voxcache.v1.VoiceSelectionOrBuilder getVoiceOrBuilder() {
-    return voice_ == null ? dev.voxcache.v1.VoiceSelection.getDefaultInstance() : voice_;
+  public dev.voxcache.v1.VoiceSelectionOrBuilder getSelectionOrBuilder() {
+    return selection_ == null ? dev.voxcache.v1.VoiceSelection.getDefaultInstance() : selection_;
   }
 
   public static final int LAST_FIELD_NUMBER = 6;
@@ -254,8 +254,8 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(sentence_)) {
       com.google.protobuf.GeneratedMessageV3.writeString(output, 4, sentence_);
     }
-    if (voice_ != null) {
-      output.writeMessage(5, getVoice());
+    if (selection_ != null) {
+      output.writeMessage(5, getSelection());
     }
     if (last_ != false) {
       output.writeBool(6, last_);
@@ -290,9 +290,9 @@ private static final long serialVersionUID = 0L;
     if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(sentence_)) {
       size += com.google.protobuf.GeneratedMessageV3.computeStringSize(4, sentence_);
     }
-    if (voice_ != null) {
+    if (selection_ != null) {
       size += com.google.protobuf.CodedOutputStream
-        .computeMessageSize(5, getVoice());
+        .computeMessageSize(5, getSelection());
     }
     if (last_ != false) {
       size += com.google.protobuf.CodedOutputStream
@@ -329,10 +329,10 @@ private static final long serialVersionUID = 0L;
         != other.getSentenceIndex()) return false;
     if (!getSentence()
         .equals(other.getSentence())) return false;
-    if (hasVoice() != other.hasVoice()) return false;
-    if (hasVoice()) {
-      if (!getVoice()
-          .equals(other.getVoice())) return false;
+    if (hasSelection() != other.hasSelection()) return false;
+    if (hasSelection()) {
+      if (!getSelection()
+          .equals(other.getSelection())) return false;
     }
     if (getLast()
         != other.getLast()) return false;
@@ -362,9 +362,9 @@ private static final long serialVersionUID = 0L;
     hash = (53 * hash) + getSentenceIndex();
     hash = (37 * hash) + SENTENCE_FIELD_NUMBER;
     hash = (53 * hash) + getSentence().hashCode();
-    if (hasVoice()) {
-      hash = (37 * hash) + VOICE_FIELD_NUMBER;
-      hash = (53 * hash) + getVoice().hashCode();
+    if (hasSelection()) {
+      hash = (37 * hash) + SELECTION_FIELD_NUMBER;
+      hash = (53 * hash) + getSelection().hashCode();
     }
     hash = (37 * hash) + LAST_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
@@ -508,10 +508,10 @@ private static final long serialVersionUID = 0L;
       sampleRate_ = 0;
       sentenceIndex_ = 0;
       sentence_ = "";
-      voice_ = null;
-      if (voiceBuilder_ != null) {
-        voiceBuilder_.dispose();
-        voiceBuilder_ = null;
+      selection_ = null;
+      if (selectionBuilder_ != null) {
+        selectionBuilder_.dispose();
+        selectionBuilder_ = null;
       }
       last_ = false;
       timings_ = null;
@@ -566,9 +566,9 @@ private static final long serialVersionUID = 0L;
         result.sentence_ = sentence_;
       }
       if (((from_bitField0_ & 0x00000010) != 0)) {
-        result.voice_ = voiceBuilder_ == null
-            ? voice_
-            : voiceBuilder_.build();
+        result.selection_ = selectionBuilder_ == null
+            ? selection_
+            : selectionBuilder_.build();
       }
       if (((from_bitField0_ & 0x00000020) != 0)) {
         result.last_ = last_;
@@ -641,8 +641,8 @@ private static final long serialVersionUID = 0L;
         bitField0_ |= 0x00000008;
         onChanged();
       }
-      if (other.hasVoice()) {
-        mergeVoice(other.getVoice());
+      if (other.hasSelection()) {
+        mergeSelection(other.getSelection());
       }
       if (other.getLast() != false) {
         setLast(other.getLast());
@@ -701,7 +701,7 @@ private static final long serialVersionUID = 0L;
             } // case 34
             case 42: {
               input.readMessage(
-                  getVoiceFieldBuilder().getBuilder(),
+                  getSelectionFieldBuilder().getBuilder(),
                   extensionRegistry);
               bitField0_ |= 0x00000010;
               break;
@@ -952,18 +952,18 @@ private static final long serialVersionUID = 0L;
       return this;
     }
 
-    private dev.voxcache.v1.VoiceSelection voice_;
+    private dev.voxcache.v1.VoiceSelection selection_;
     private com.google.protobuf.SingleFieldBuilderV3<
-        dev.voxcache.v1.VoiceSelection, dev.voxcache.v1.VoiceSelection.Builder, dev.voxcache.v1.VoiceSelectionOrBuilder> voiceBuilder_;
+        dev.voxcache.v1.VoiceSelection, dev.voxcache.v1.VoiceSelection.Builder, dev.voxcache.v1.VoiceSelectionOrBuilder> selectionBuilder_;
     /**
      * <pre>
      * Set on the first message.
      * </pre>
      *
-     * <code>.voxcache.v1.VoiceSelection voice = 5;</code>
-     * @return Whether the voice field is set.
+     * <code>.voxcache.v1.VoiceSelection selection = 5;</code>
+     * @return Whether the selection field is set.
      */
-    public boolean hasVoice() {
+    public boolean hasSelection() {
       return ((bitField0_ & 0x00000010) != 0);
     }
     /**
@@ -971,14 +971,14 @@ private static final long serialVersionUID = 0L;
      * Set on the first message.
      * </pre>
      *
-     * <code>.voxcache.v1.VoiceSelection voice = 5;</code>
-     * @return The voice.
+     * <code>.voxcache.v1.VoiceSelection selection = 5;</code>
+     * @return The selection.
      */
-    public dev.voxcache.v1.VoiceSelection getVoice() {
-      if (voiceBuilder_ == null) {
-        return voice_ == null ? dev.voxcache.v1.VoiceSelection.getDefaultInstance() : voice_;
+    public dev.voxcache.v1.VoiceSelection getSelection() {
+      if (selectionBuilder_ == null) {
+        return selection_ == null ? dev.voxcache.v1.VoiceSelection.getDefaultInstance() : selection_;
       } else {
-        return voiceBuilder_.getMessage();
+        return selectionBuilder_.getMessage();
       }
     }
     /**
@@ -986,16 +986,16 @@ private static final long serialVersionUID = 0L;
      * Set on the first message.
      * </pre>
      *
-     * <code>.voxcache.v1.VoiceSelection voice = 5;</code>
+     * <code>.voxcache.v1.VoiceSelection selection = 5;</code>
      */
-    public Builder setVoice(dev.voxcache.v1.VoiceSelection value) {
-      if (voiceBuilder_ == null) {
+    public Builder setSelection(dev.voxcache.v1.VoiceSelection value) {
+      if (selectionBuilder_ == null) {
         if (value == null) {
           throw new NullPointerException();
         }
-        voice_ = value;
+        selection_ = value;
       } else {
-        voiceBuilder_.setMessage(value);
+        selectionBuilder_.setMessage(value);
       }
       bitField0_ |= 0x00000010;
       onChanged();
@@ -1006,14 +1006,14 @@ private static final long serialVersionUID = 0L;
      * Set on the first message.
      * </pre>
      *
-     * <code>.voxcache.v1.VoiceSelection voice = 5;</code>
+     * <code>.voxcache.v1.VoiceSelection selection = 5;</code>
      */
-    public Builder setVoice(
+    public Builder setSelection(
         dev.voxcache.v1.VoiceSelection.Builder builderForValue) {
-      if (voiceBuilder_ == null) {
-        voice_ = builderForValue.build();
+      if (selectionBuilder_ == null) {
+        selection_ = builderForValue.build();
       } else {
-        voiceBuilder_.setMessage(builderForValue.build());
+        selectionBuilder_.setMessage(builderForValue.build());
       }
       bitField0_ |= 0x00000010;
       onChanged();
@@ -1024,19 +1024,19 @@ private static final long serialVersionUID = 0L;
      * Set on the first message.
      * </pre>
      *
-     * <code>.voxcache.v1.VoiceSelection voice = 5;</code>
+     * <code>.voxcache.v1.VoiceSelection selection = 5;</code>
      */
-    public Builder mergeVoice(dev.voxcache.v1.VoiceSelection value) {
-      if (voiceBuilder_ == null) {
+    public Builder mergeSelection(dev.voxcache.v1.VoiceSelection value) {
+      if (selectionBuilder_ == null) {
         if (((bitField0_ & 0x00000010) != 0) &&
-          voice_ != null &&
-          voice_ != dev.voxcache.v1.VoiceSelection.getDefaultInstance()) {
-          getVoiceBuilder().mergeFrom(value);
+          selection_ != null &&
+          selection_ != dev.voxcache.v1.VoiceSelection.getDefaultInstance()) {
+          getSelectionBuilder().mergeFrom(value);
         } else {
-          voice_ = value;
+          selection_ = value;
         }
       } else {
-        voiceBuilder_.mergeFrom(value);
+        selectionBuilder_.mergeFrom(value);
       }
       bitField0_ |= 0x00000010;
       onChanged();
@@ -1047,14 +1047,14 @@ private static final long serialVersionUID = 0L;
      * Set on the first message.
      * </pre>
      *
-     * <code>.voxcache.v1.VoiceSelection voice = 5;</code>
+     * <code>.voxcache.v1.VoiceSelection selection = 5;</code>
      */
-    public Builder clearVoice() {
+    public Builder clearSelection() {
       bitField0_ = (bitField0_ & ~0x00000010);
-      voice_ = null;
-      if (voiceBuilder_ != null) {
-        voiceBuilder_.dispose();
-        voiceBuilder_ = null;
+      selection_ = null;
+      if (selectionBuilder_ != null) {
+        selectionBuilder_.dispose();
+        selectionBuilder_ = null;
       }
       onChanged();
       return this;
@@ -1064,26 +1064,26 @@ private static final long serialVersionUID = 0L;
      * Set on the first message.
      * </pre>
      *
-     * <code>.voxcache.v1.VoiceSelection voice = 5;</code>
+     * <code>.voxcache.v1.VoiceSelection selection = 5;</code>
      */
-    public dev.voxcache.v1.VoiceSelection.Builder getVoiceBuilder() {
+    public dev.voxcache.v1.VoiceSelection.Builder getSelectionBuilder() {
       bitField0_ |= 0x00000010;
       onChanged();
-      return getVoiceFieldBuilder().getBuilder();
+      return getSelectionFieldBuilder().getBuilder();
     }
     /**
      * <pre>
      * Set on the first message.
      * </pre>
      *
-     * <code>.voxcache.v1.VoiceSelection voice = 5;</code>
+     * <code>.voxcache.v1.VoiceSelection selection = 5;</code>
      */
-    public dev.voxcache.v1.VoiceSelectionOrBuilder getVoiceOrBuilder() {
-      if (voiceBuilder_ != null) {
-        return voiceBuilder_.getMessageOrBuilder();
+    public dev.voxcache.v1.VoiceSelectionOrBuilder getSelectionOrBuilder() {
+      if (selectionBuilder_ != null) {
+        return selectionBuilder_.getMessageOrBuilder();
       } else {
-        return voice_ == null ?
-            dev.voxcache.v1.VoiceSelection.getDefaultInstance() : voice_;
+        return selection_ == null ?
+            dev.voxcache.v1.VoiceSelection.getDefaultInstance() : selection_;
       }
     }
     /**
@@ -1091,20 +1091,20 @@ private static final long serialVersionUID = 0L;
      * Set on the first message.
      * </pre>
      *
-     * <code>.voxcache.v1.VoiceSelection voice = 5;</code>
+     * <code>.voxcache.v1.VoiceSelection selection = 5;</code>
      */
     private com.google.protobuf.SingleFieldBuilderV3<
         dev.voxcache.v1.VoiceSelection, dev.voxcache.v1.VoiceSelection.Builder, dev.voxcache.v1.VoiceSelectionOrBuilder> 
-        getVoiceFieldBuilder() {
-      if (voiceBuilder_ == null) {
-        voiceBuilder_ = new com.google.protobuf.SingleFieldBuilderV3<
+        getSelectionFieldBuilder() {
+      if (selectionBuilder_ == null) {
+        selectionBuilder_ = new com.google.protobuf.SingleFieldBuilderV3<
             dev.voxcache.v1.VoiceSelection, dev.voxcache.v1.VoiceSelection.Builder, dev.voxcache.v1.VoiceSelectionOrBuilder>(
-                getVoice(),
+                getSelection(),
                 getParentForChildren(),
                 isClean());
-        voice_ = null;
+        selection_ = null;
       }
-      return voiceBuilder_;
+      return selectionBuilder_;
     }
 
     private boolean last_ ;

@@ -58,27 +58,27 @@ public interface SynthesizeStreamResponseOrBuilder extends
    * Set on the first message.
    * </pre>
    *
-   * <code>.voxcache.v1.VoiceSelection voice = 5;</code>
-   * @return Whether the voice field is set.
+   * <code>.voxcache.v1.VoiceSelection selection = 5;</code>
+   * @return Whether the selection field is set.
    */
-  boolean hasVoice();
+  boolean hasSelection();
   /**
    * <pre>
    * Set on the first message.
    * </pre>
    *
-   * <code>.voxcache.v1.VoiceSelection voice = 5;</code>
-   * @return The voice.
+   * <code>.voxcache.v1.VoiceSelection selection = 5;</code>
+   * @return The selection.
    */
-  dev.voxcache.v1.VoiceSelection getVoice();
+  dev.voxcache.v1.VoiceSelection getSelection();
   /**
    * <pre>
    * Set on the first message.
    * </pre>
    *
-   * <code>.voxcache.v1.VoiceSelection voice = 5;</code>
+   * <code>.voxcache.v1.VoiceSelection selection = 5;</code>
    */
-  dev.voxcache.v1.VoiceSelectionOrBuilder getVoiceOrBuilder();
+  dev.voxcache.v1.VoiceSelectionOrBuilder getSelectionOrBuilder();
 
   /**
    * <pre>

@@ -69,27 +69,28 @@ public final class SynthesizerProto {
       "onditioning_cache_hit\030\004 \001(\010\022\021\n\tcache_key" +
       "\030\005 \001(\t\"L\n\020SynthesisTimings\022\020\n\010embed_ms\030\001" +
       " \001(\001\022\024\n\014synthesis_ms\030\002 \001(\001\022\020\n\010total_ms\030\003" +
-      " \001(\001\"\322\001\n\022SynthesizeResponse\022\r\n\005audio\030\001 \001" +
+      " \001(\001\"\326\001\n\022SynthesizeResponse\022\r\n\005audio\030\001 \001" +
       "(\014\022\023\n\013sample_rate\030\002 \001(\r\022(\n\006format\030\003 \001(\0162" +
-      "\030.voxcache.v1.AudioFormat\022*\n\005voice\030\004 \001(\013" +
-      "2\033.voxcache.v1.VoiceSelection\022.\n\007timings" +
-      "\030\005 \001(\0132\035.voxcache.v1.SynthesisTimings\022\022\n" +
-      "\nduration_s\030\006 \001(\001\"\346\001\n\030SynthesizeStreamRe" +
-      "sponse\022\r\n\005audio\030\001 \001(\014\022\023\n\013sample_rate\030\002 \001" +
-      "(\r\022\026\n\016sentence_index\030\003 \001(\r\022\020\n\010sentence\030\004" +
-      " \001(\t\022*\n\005voice\030\005 \001(\0132\033.voxcache.v1.VoiceS" +
-      "election\022\014\n\004last\030\006 \001(\010\022.\n\007timings\030\007 \001(\0132" +
-      "\035.voxcache.v1.SynthesisTimings\022\022\n\nwav_he" +
-      "ader\030\010 \001(\014*Y\n\013AudioFormat\022\034\n\030AUDIO_FORMA" +
-      "T_UNSPECIFIED\020\000\022\024\n\020AUDIO_FORMAT_WAV\020\001\022\026\n" +
-      "\022AUDIO_FORMAT_PCM16\020\0022\271\001\n\013Synthesizer\022M\n" +
-      "\nSynthesize\022\036.voxcache.v1.SynthesizeRequ" +
-      "est\032\037.voxcache.v1.SynthesizeResponse\022[\n\020" +
-      "SynthesizeStream\022\036.voxcache.v1.Synthesiz" +
-      "eRequest\032%.voxcache.v1.SynthesizeStreamR" +
-      "esponse0\001Bd\n\017dev.voxcache.v1B\020Synthesize" +
-      "rProtoP\001Z=github.com/voxcache/voxcache/c" +
-      "lients/go/voxcachev1;voxcachev1b\006proto3"
+      "\030.voxcache.v1.AudioFormat\022.\n\tselection\030\004" +
+      " \001(\0132\033.voxcache.v1.VoiceSelection\022.\n\007tim" +
+      "ings\030\005 \001(\0132\035.voxcache.v1.SynthesisTiming" +
+      "s\022\022\n\nduration_s\030\006 \001(\001\"\352\001\n\030SynthesizeStre" +
+      "amResponse\022\r\n\005audio\030\001 \001(\014\022\023\n\013sample_rate" +
+      "\030\002 \001(\r\022\026\n\016sentence_index\030\003 \001(\r\022\020\n\010senten" +
+      "ce\030\004 \001(\t\022.\n\tselection\030\005 \001(\0132\033.voxcache.v" +
+      "1.VoiceSelection\022\014\n\004last\030\006 \001(\010\022.\n\007timing" +
+      "s\030\007 \001(\0132\035.voxcache.v1.SynthesisTimings\022\022" +
+      "\n\nwav_header\030\010 \001(\014*Y\n\013AudioFormat\022\034\n\030AUD" +
+      "IO_FORMAT_UNSPECIFIED\020\000\022\024\n\020AUDIO_FORMAT_" +
+      "WAV\020\001\022\026\n\022AUDIO_FORMAT_PCM16\020\0022\271\001\n\013Synthe" +
+      "sizer\022M\n\nSynthesize\022\036.voxcache.v1.Synthe" +
+      "sizeRequest\032\037.voxcache.v1.SynthesizeResp" +
+      "onse\022[\n\020SynthesizeStream\022\036.voxcache.v1.S" +
+      "ynthesizeRequest\032%.voxcache.v1.Synthesiz" +
+      "eStreamResponse0\001Bd\n\017dev.voxcache.v1B\020Sy" +
+      "nthesizerProtoP\001Z=github.com/voxcache/vo" +
+      "xcache/clients/go/voxcachev1;voxcachev1b" +
+      "\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -125,13 +126,13 @@ public final class SynthesizerProto {
     internal_static_voxcache_v1_SynthesizeResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_SynthesizeResponse_descriptor,
-        new java.lang.String[] { "Audio", "SampleRate", "Format", "Voice", "Timings", "DurationS", });
+        new java.lang.String[] { "Audio", "SampleRate", "Format", "Selection", "Timings", "DurationS", });
     internal_static_voxcache_v1_SynthesizeStreamResponse_descriptor =
       getDescriptor().getMessageTypes().get(4);
     internal_static_voxcache_v1_SynthesizeStreamResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_SynthesizeStreamResponse_descriptor,
-        new java.lang.String[] { "Audio", "SampleRate", "SentenceIndex", "Sentence", "Voice", "Last", "Timings", "WavHeader", });
+        new java.lang.String[] { "Audio", "SampleRate", "SentenceIndex", "Sentence", "Selection", "Last", "Timings", "WavHeader", });
     dev.voxcache.v1.TensorProto.getDescriptor();
   }
 

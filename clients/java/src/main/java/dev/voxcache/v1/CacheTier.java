@@ -5,72 +5,72 @@ package dev.voxcache.v1;
 
 /**
  * <pre>
- * Where an answer came from.
+ * Which cache tier answered (or that none did and the model ran).
  * </pre>
  *
- * Protobuf enum {@code voxcache.v1.CacheSource}
+ * Protobuf enum {@code voxcache.v1.CacheTier}
  */
-public enum CacheSource
+public enum CacheTier
     implements com.google.protobuf.ProtocolMessageEnum {
   /**
-   * <code>CACHE_SOURCE_UNSPECIFIED = 0;</code>
+   * <code>CACHE_TIER_UNSPECIFIED = 0;</code>
    */
-  CACHE_SOURCE_UNSPECIFIED(0),
+  CACHE_TIER_UNSPECIFIED(0),
   /**
    * <pre>
    * In-process LRU of the Embedder that answered.
    * </pre>
    *
-   * <code>CACHE_SOURCE_LOCAL = 1;</code>
+   * <code>CACHE_TIER_LOCAL = 1;</code>
    */
-  CACHE_SOURCE_LOCAL(1),
+  CACHE_TIER_LOCAL(1),
   /**
    * <pre>
    * Shared Redis.
    * </pre>
    *
-   * <code>CACHE_SOURCE_REDIS = 2;</code>
+   * <code>CACHE_TIER_REDIS = 2;</code>
    */
-  CACHE_SOURCE_REDIS(2),
+  CACHE_TIER_REDIS(2),
   /**
    * <pre>
    * The model ran for this request (or for an identical concurrent one).
    * </pre>
    *
-   * <code>CACHE_SOURCE_COMPUTED = 3;</code>
+   * <code>CACHE_TIER_COMPUTED = 3;</code>
    */
-  CACHE_SOURCE_COMPUTED(3),
+  CACHE_TIER_COMPUTED(3),
   UNRECOGNIZED(-1),
   ;
 
   /**
-   * <code>CACHE_SOURCE_UNSPECIFIED = 0;</code>
+   * <code>CACHE_TIER_UNSPECIFIED = 0;</code>
    */
-  public static final int CACHE_SOURCE_UNSPECIFIED_VALUE = 0;
+  public static final int CACHE_TIER_UNSPECIFIED_VALUE = 0;
   /**
    * <pre>
    * In-process LRU of the Embedder that answered.
    * </pre>
    *
-   * <code>CACHE_SOURCE_LOCAL = 1;</code>
+   * <code>CACHE_TIER_LOCAL = 1;</code>
    */
-  public static final int CACHE_SOURCE_LOCAL_VALUE = 1;
+  public static final int CACHE_TIER_LOCAL_VALUE = 1;
   /**
    * <pre>
    * Shared Redis.
    * </pre>
    *
-   * <code>CACHE_SOURCE_REDIS = 2;</code>
+   * <code>CACHE_TIER_REDIS = 2;</code>
    */
-  public static final int CACHE_SOURCE_REDIS_VALUE = 2;
+  public static final int CACHE_TIER_REDIS_VALUE = 2;
   /**
    * <pre>
    * The model ran for this request (or for an identical concurrent one).
    * </pre>
    *
-   * <code>CACHE_SOURCE_COMPUTED = 3;</code>
+   * <code>CACHE_TIER_COMPUTED = 3;</code>
    */
-  public static final int CACHE_SOURCE_COMPUTED_VALUE = 3;
+  public static final int CACHE_TIER_COMPUTED_VALUE = 3;
 
 
   public final int getNumber() {
@@ -87,7 +87,7 @@ public enum CacheSource
    * @deprecated Use {@link #forNumber(int)} instead.
    */
   @java.lang.Deprecated
-  public static CacheSource valueOf(int value) {
+  public static CacheTier valueOf(int value) {
     return forNumber(value);
   }
 
@@ -95,25 +95,25 @@ public enum CacheSource
    * @param value The numeric wire value of the corresponding enum entry.
    * @return The enum associated with the given numeric wire value.
    */
-  public static CacheSource forNumber(int value) {
+  public static CacheTier forNumber(int value) {
     switch (value) {
-      case 0: return CACHE_SOURCE_UNSPECIFIED;
-      case 1: return CACHE_SOURCE_LOCAL;
-      case 2: return CACHE_SOURCE_REDIS;
-      case 3: return CACHE_SOURCE_COMPUTED;
+      case 0: return CACHE_TIER_UNSPECIFIED;
+      case 1: return CACHE_TIER_LOCAL;
+      case 2: return CACHE_TIER_REDIS;
+      case 3: return CACHE_TIER_COMPUTED;
       default: return null;
     }
   }
 
-  public static com.google.protobuf.Internal.EnumLiteMap<CacheSource>
+  public static com.google.protobuf.Internal.EnumLiteMap<CacheTier>
       internalGetValueMap() {
     return internalValueMap;
   }
   private static final com.google.protobuf.Internal.EnumLiteMap<
-      CacheSource> internalValueMap =
-        new com.google.protobuf.Internal.EnumLiteMap<CacheSource>() {
-          public CacheSource findValueByNumber(int number) {
-            return CacheSource.forNumber(number);
+      CacheTier> internalValueMap =
+        new com.google.protobuf.Internal.EnumLiteMap<CacheTier>() {
+          public CacheTier findValueByNumber(int number) {
+            return CacheTier.forNumber(number);
           }
         };
 
@@ -134,9 +134,9 @@ public enum CacheSource
     return dev.voxcache.v1.EmbedderProto.getDescriptor().getEnumTypes().get(0);
   }
 
-  private static final CacheSource[] VALUES = values();
+  private static final CacheTier[] VALUES = values();
 
-  public static CacheSource valueOf(
+  public static CacheTier valueOf(
       com.google.protobuf.Descriptors.EnumValueDescriptor desc) {
     if (desc.getType() != getDescriptor()) {
       throw new java.lang.IllegalArgumentException(
@@ -150,10 +150,10 @@ public enum CacheSource
 
   private final int value;
 
-  private CacheSource(int value) {
+  private CacheTier(int value) {
     this.value = value;
   }
 
-  // @@protoc_insertion_point(enum_scope:voxcache.v1.CacheSource)
+  // @@protoc_insertion_point(enum_scope:voxcache.v1.CacheTier)
 }
 
