@@ -19,6 +19,10 @@ gen_python() {
   "$PY" -m grpc_tools.protoc -I protos \
     --python_out="$out" --pyi_out="$out" --grpc_python_out="$out" \
     protos/voxcache/v1/*.proto
+  # The same files as one descriptor set WITH source info: server reflection serves it, so
+  # `grpcurl describe` shows the protos' comments (Python's own descriptors carry none).
+  "$PY" -m grpc_tools.protoc -I protos --include_source_info \
+    --descriptor_set_out="$out/voxcache/v1/voxcache.binpb" protos/voxcache/v1/*.proto
   : > "$out/voxcache/v1/__init__.py"
   echo "codegen: python stubs -> $out/voxcache/v1"
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# grpcurl against live services with no .proto files (server reflection only), checking the
-# answers: both services listed, Embed described, Embed called twice with JSON (base64 audio)
-# -> 192 float32 values then a cache hit, Synthesize -> a valid WAV, health SERVING on both.
+# grpcurl and buf curl against live services with no .proto files (server reflection only),
+# checking the answers: both services listed; Embed described WITH the proto's comments;
+# reflection v1 answered (buf curl) as well as v1alpha (grpcurl); a refusal's BadRequest
+# decoded to field paths; Embed called twice with JSON (base64 audio) -> 192 float32 values
+# then a cache hit; Synthesize -> a valid WAV; health SERVING on both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${VOXCACHE_EMBEDDER:?}" "${VOXCACHE_SYNTHESIZER:?}" "${VOXCACHE_REFERENCE:?}"
@@ -17,6 +19,25 @@ grep -qx voxcache.v1.Embedder "$work/list" && grep -qx voxcache.v1.Synthesizer "
 
 "$grpcurl" -plaintext "$VOXCACHE_EMBEDDER" describe voxcache.v1.Embedder.Embed | tee "$work/describe"
 grep -q "rpc Embed ( .voxcache.v1.EmbedRequest ) returns ( .voxcache.v1.EmbedResponse )" "$work/describe"
+grep -q "// Returns the conditioning for reference audio or a registered voice." "$work/describe" ||
+  { echo "grpcurl describe shows no proto comments: reflection lost the source info" >&2; exit 1; }
+
+# A refusal: the BadRequest detail must come back decoded (reflection serves error_details.proto).
+if "$grpcurl" -plaintext -d '{}' "$VOXCACHE_EMBEDDER" voxcache.v1.Embedder/Embed >"$work/refused" 2>&1; then
+  echo "an empty Embed was accepted" >&2; exit 1
+fi
+cat "$work/refused"
+grep -q "Code: InvalidArgument" "$work/refused"
+grep -q '"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":\[{"field":"audio"' "$work/refused" ||
+  { echo "grpcurl could not decode the BadRequest detail" >&2; exit 1; }
+echo "grpcurl: comments in describe; BadRequest decoded (field_violations audio, voice_id)"
+
+# Reflection v1 (what buf curl and newer tools ask first).
+buf=tools/node_modules/.bin/buf
+"$buf" curl --protocol grpc --http2-prior-knowledge --reflect-protocol grpc-v1 --list-methods \
+  "http://$VOXCACHE_EMBEDDER" | tee "$work/v1-methods"
+grep -qx "voxcache.v1.Embedder/Embed" "$work/v1-methods"
+echo "buf curl: reflection v1 lists the Embedder's methods"
 
 printf '{"audio": "%s"}' "$(base64 -w0 "$VOXCACHE_REFERENCE")" > "$work/embed.json"
 for attempt in first second; do
@@ -28,9 +49,10 @@ first, second = (json.load(open(path)) for path in sys.argv[1:])
 speaker = first["conditioning"]["tensors"]["speaker"]
 values = len(base64.b64decode(speaker["data"])) // 4
 assert speaker["dtype"] == "DTYPE_FLOAT32" and speaker["shape"] == ["192"] and values == 192, speaker["shape"]
-assert not first.get("cache_hit", False) or first["tier"] != "CACHE_TIER_COMPUTED"
-assert second.get("cache_hit") is True, "second Embed was not a cache hit"
-print(f"grpcurl: Embed -> {values} float32 values; second call cache_hit={second['cache_hit']} ({second['tier']})")
+# proto3 JSON names (lowerCamelCase); fields at their default value are omitted.
+assert not first.get("cacheHit", False) or first["tier"] != "CACHE_TIER_COMPUTED"
+assert second.get("cacheHit") is True, "second Embed was not a cache hit"
+print(f"grpcurl: Embed -> {values} float32 values; second call cacheHit={second['cacheHit']} ({second['tier']})")
 PY
 
 printf '{"text": "grpcurl speaks too.", "reference_audio": "%s"}' "$(base64 -w0 "$VOXCACHE_REFERENCE")" > "$work/say.json"
@@ -41,7 +63,7 @@ reply = json.load(open(sys.argv[1]))
 wav = base64.b64decode(reply["audio"])
 assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE" and struct.unpack_from("<I", wav, 4)[0] == len(wav) - 8
 assert wav[36:40] == b"data" and struct.unpack_from("<I", wav, 40)[0] == len(wav) - 44
-print(f"grpcurl: Synthesize -> valid WAV, {len(wav):,} bytes at {reply['sample_rate']} Hz")
+print(f"grpcurl: Synthesize -> valid WAV, {len(wav):,} bytes at {reply['sampleRate']} Hz")
 PY
 
 for target in "$VOXCACHE_EMBEDDER" "$VOXCACHE_SYNTHESIZER"; do

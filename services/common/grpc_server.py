@@ -1,6 +1,6 @@
 """grpc.aio server bootstrap shared by both services.
 
-Health and reflection are always on (grpcurl works with no .proto files), size
+Health and reflection (v1 and v1alpha, with the protos' comments) are always on, size
 limits are explicit, domain errors become rich statuses in one decorator, and
 shutdown is graceful: health flips to NOT_SERVING first so load balancers stop
 sending, then in-flight calls get `grace_s` to finish.
@@ -19,11 +19,11 @@ from typing import Any, Protocol, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from grpc_status import rpc_status
 
 from services.common.errors import ServiceError
 from services.common.grpc_errors import to_rpc_status
+from services.common.reflection import DescriptorIndex, ReflectionService
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -88,24 +88,6 @@ def deadline_of(context: grpc.aio.ServicerContext) -> float | None:
     return None if remaining is None else time.monotonic() + remaining
 
 
-class MethodAwareReflection(reflection.aio.ReflectionServicer):
-    """Server reflection that also resolves method symbols.
-
-    `grpcurl describe voxcache.v1.Embedder.Embed` asks for the file containing the
-    method's full name; grpcio's descriptor pool only indexes messages, enums and
-    services, so it answers NOT_FOUND. The method lives in its service's file, so
-    fall back to that.
-    """
-
-    def _file_containing_symbol(self, request: Any, fully_qualified_name: str) -> Any:
-        response = super()._file_containing_symbol(request, fully_qualified_name)
-        if response.HasField("error_response") and "." in fully_qualified_name:
-            parent = super()._file_containing_symbol(request, fully_qualified_name.rsplit(".", 1)[0])
-            if not parent.HasField("error_response"):
-                return parent
-        return response
-
-
 @dataclass(frozen=True)
 class ServerLimits:
     max_receive_bytes: int
@@ -136,9 +118,8 @@ class GrpcServer:
             add(self._server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
-        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
-            MethodAwareReflection([*self._names, health.SERVICE_NAME, reflection.SERVICE_NAME]), self._server
-        )
+        reflection = ReflectionService([*self._names, health.SERVICE_NAME], DescriptorIndex.for_voxcache())
+        self._server.add_generic_rpc_handlers(reflection.handlers())
         self.port = self._server.add_insecure_port(address)
         if self.port == 0:
             raise OSError(f"could not bind gRPC server to {address}")
