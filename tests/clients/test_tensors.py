@@ -37,3 +37,14 @@ def test_malformed_tensors_are_refused(message: tensor_pb2.Tensor, match: str) -
 def test_other_dtypes_are_not_silently_cast() -> None:
     with pytest.raises(tensors.TensorFormatError, match="float64"):
         tensors.to_proto(np.zeros(3))
+
+
+def test_every_tensor_name_the_contract_documents_is_a_constant() -> None:
+    import re
+
+    from services.common.paths import REPO_ROOT
+
+    proto = (REPO_ROOT / "protos" / "voxcache" / "v1" / "tensor.proto").read_text()
+    documented = set(re.findall(r'^\s*//.*?"([a-z_]+)"\s+(?:float32|\()', proto, flags=re.MULTILINE))
+    exported = {value for name, value in vars(tensors).items() if name.isupper() and isinstance(value, str)}
+    assert documented == exported == {"speaker", "spk_cond_emb", "style", "prompt_condition", "ref_mel", "emo_cond_emb"}

@@ -165,7 +165,18 @@ type Conditioning struct {
 	WeightsDigest string `protobuf:"bytes,2,opt,name=weights_digest,json=weightsDigest,proto3" json:"weights_digest,omitempty"`
 	// The cache key these tensors are stored under (opaque to clients).
 	CacheKey string `protobuf:"bytes,3,opt,name=cache_key,json=cacheKey,proto3" json:"cache_key,omitempty"`
-	// Named tensors. ECAPA: {"speaker": float32 (192,), L2-normalised}.
+	// Named tensors. The names are part of the contract; every client helper
+	// exports them as constants (Python voxcache.tensors.SPEAKER, Go
+	// voxcache.TensorSpeaker, Java Tensors.SPEAKER, ...):
+	//
+	//	encoder "ecapa":     "speaker"          float32 (192,), L2-normalised
+	//	encoder "indextts2": "spk_cond_emb"     (1, T, 1024)  w2v-BERT layer 17
+	//	                     "style"            (1, 192)      CAMPPlus
+	//	                     "prompt_condition" (1, T', 512)  s2mel length regulator
+	//	                     "ref_mel"          (1, 80, T')   22.05 kHz mel
+	//	                     "emo_cond_emb"     (1, T, 1024)  optional
+	//
+	// IndexTTS2 tensors are float32, or float16 when the Embedder stores them so.
 	Tensors map[string]*Tensor `protobuf:"bytes,4,rep,name=tensors,proto3" json:"tensors,omitempty" protobuf_key:"bytes,1,opt,name=key,proto3" protobuf_val:"bytes,2,opt,name=value,proto3"`
 }
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from services.common.weights import WeightFile, WeightsError, WeightsManifest
+from voxcache.tensors import SPEAKER
 
 if TYPE_CHECKING:
     from services.embedder.settings import EmbedderSettings
@@ -87,7 +88,7 @@ class EcapaEncoder:
         norm = float(np.linalg.norm(embedding))
         if not np.isfinite(norm) or norm == 0.0:
             raise RuntimeError("ECAPA produced a degenerate embedding")
-        return {"speaker": (embedding / norm).astype(np.float32)}
+        return {SPEAKER: (embedding / norm).astype(np.float32)}
 
 
 def from_settings(settings: EmbedderSettings) -> EcapaEncoder:

@@ -25,6 +25,7 @@ from services.synthesizer import text as text_mod
 from services.synthesizer.backends.base import EmbedAudio, Segment, VoicePlan
 from services.synthesizer.backends.kokoro_engine import KokoroEngine
 from services.synthesizer.settings import SynthesizerSettings
+from voxcache.tensors import SPEAKER
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ VOICE_SAMPLE_TEXT = (
 class KokoroBackend:
     name = "kokoro"
     encoder = "ecapa"
-    required_tensors: Mapping[str, tuple[int | None, ...]] = {"speaker": (192,)}
+    required_tensors: Mapping[str, tuple[int | None, ...]] = {SPEAKER: (192,)}
 
     def __init__(self, engine: KokoroEngine, samples_dir: Path) -> None:
         self.engine = engine
@@ -84,7 +85,7 @@ class KokoroBackend:
         vectors = {}
         for voice in self.engine.voice_names:
             sample = await asyncio.to_thread(self.voice_sample, voice)
-            vector = np.asarray((await embed(sample, self.encoder))["speaker"], dtype=np.float32)
+            vector = np.asarray((await embed(sample, self.encoder))[SPEAKER], dtype=np.float32)
             vectors[voice] = vector / np.linalg.norm(vector)
         self._voice_vectors = vectors
         log.info("kokoro: %d bundled voices characterised through the Embedder", len(vectors))
@@ -99,7 +100,7 @@ class KokoroBackend:
         return segments
 
     def plan(self, conditioning: Mapping[str, np.ndarray], options: Mapping[str, str]) -> VoicePlan:
-        speaker = np.asarray(conditioning["speaker"], dtype=np.float32)
+        speaker = np.asarray(conditioning[SPEAKER], dtype=np.float32)
         norm = float(np.linalg.norm(speaker))
         if norm == 0.0:
             raise InvalidInput("speaker vector is all zeros", field="conditioning.tensors[speaker]")

@@ -51,7 +51,7 @@ class Embedding:
     @property
     def speaker(self) -> np.ndarray:
         """The ECAPA speaker vector, float32 (192,), L2-normalised."""
-        return self.tensors["speaker"]
+        return self.tensors[tensors.SPEAKER]
 
 
 @dataclass(frozen=True)

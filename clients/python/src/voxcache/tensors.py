@@ -20,6 +20,22 @@ _NUMPY_BY_DTYPE: dict[int, np.dtype] = {
 }
 _DTYPE_BY_KIND: dict[str, int] = {"float32": tensor_pb2.DTYPE_FLOAT32, "float16": tensor_pb2.DTYPE_FLOAT16}
 
+# The names of the tensors in Conditioning.tensors (documented in tensor.proto).
+#: ECAPA ("ecapa" encoder): the speaker vector, float32 (192,), L2-normalised.
+SPEAKER = "speaker"
+#: IndexTTS2 ("indextts2" encoder): w2v-BERT layer-17 features, (1, T, 1024).
+SPK_COND_EMB = "spk_cond_emb"
+#: IndexTTS2: CAMPPlus style vector, (1, 192).
+STYLE = "style"
+#: IndexTTS2: s2mel length-regulated prompt, (1, T', 512).
+PROMPT_CONDITION = "prompt_condition"
+#: IndexTTS2: the reference's 22.05 kHz mel spectrogram, (1, 80, T').
+REF_MEL = "ref_mel"
+#: IndexTTS2, optional: emotion features, (1, T, 1024).
+EMO_COND_EMB = "emo_cond_emb"
+#: Every IndexTTS2 tensor a bundle must carry.
+INDEXTTS2_REQUIRED = (SPK_COND_EMB, STYLE, PROMPT_CONDITION, REF_MEL)
+
 #: Largest tensor accepted from the wire; bounds the memory a bad message can cost.
 MAX_TENSOR_ELEMENTS = 64 * 1024 * 1024
 

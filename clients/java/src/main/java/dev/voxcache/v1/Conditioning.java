@@ -234,7 +234,16 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * Named tensors. ECAPA: {"speaker": float32 (192,), L2-normalised}.
+   * Named tensors. The names are part of the contract; every client helper
+   * exports them as constants (Python voxcache.tensors.SPEAKER, Go
+   * voxcache.TensorSpeaker, Java Tensors.SPEAKER, ...):
+   *   encoder "ecapa":     "speaker"          float32 (192,), L2-normalised
+   *   encoder "indextts2": "spk_cond_emb"     (1, T, 1024)  w2v-BERT layer 17
+   *                        "style"            (1, 192)      CAMPPlus
+   *                        "prompt_condition" (1, T', 512)  s2mel length regulator
+   *                        "ref_mel"          (1, 80, T')   22.05 kHz mel
+   *                        "emo_cond_emb"     (1, T, 1024)  optional
+   * IndexTTS2 tensors are float32, or float16 when the Embedder stores them so.
    * </pre>
    *
    * <code>map&lt;string, .voxcache.v1.Tensor&gt; tensors = 4;</code>
@@ -255,7 +264,16 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * Named tensors. ECAPA: {"speaker": float32 (192,), L2-normalised}.
+   * Named tensors. The names are part of the contract; every client helper
+   * exports them as constants (Python voxcache.tensors.SPEAKER, Go
+   * voxcache.TensorSpeaker, Java Tensors.SPEAKER, ...):
+   *   encoder "ecapa":     "speaker"          float32 (192,), L2-normalised
+   *   encoder "indextts2": "spk_cond_emb"     (1, T, 1024)  w2v-BERT layer 17
+   *                        "style"            (1, 192)      CAMPPlus
+   *                        "prompt_condition" (1, T', 512)  s2mel length regulator
+   *                        "ref_mel"          (1, 80, T')   22.05 kHz mel
+   *                        "emo_cond_emb"     (1, T, 1024)  optional
+   * IndexTTS2 tensors are float32, or float16 when the Embedder stores them so.
    * </pre>
    *
    * <code>map&lt;string, .voxcache.v1.Tensor&gt; tensors = 4;</code>
@@ -266,7 +284,16 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * Named tensors. ECAPA: {"speaker": float32 (192,), L2-normalised}.
+   * Named tensors. The names are part of the contract; every client helper
+   * exports them as constants (Python voxcache.tensors.SPEAKER, Go
+   * voxcache.TensorSpeaker, Java Tensors.SPEAKER, ...):
+   *   encoder "ecapa":     "speaker"          float32 (192,), L2-normalised
+   *   encoder "indextts2": "spk_cond_emb"     (1, T, 1024)  w2v-BERT layer 17
+   *                        "style"            (1, 192)      CAMPPlus
+   *                        "prompt_condition" (1, T', 512)  s2mel length regulator
+   *                        "ref_mel"          (1, 80, T')   22.05 kHz mel
+   *                        "emo_cond_emb"     (1, T, 1024)  optional
+   * IndexTTS2 tensors are float32, or float16 when the Embedder stores them so.
    * </pre>
    *
    * <code>map&lt;string, .voxcache.v1.Tensor&gt; tensors = 4;</code>
@@ -284,7 +311,16 @@ dev.voxcache.v1.Tensor defaultValue) {
   }
   /**
    * <pre>
-   * Named tensors. ECAPA: {"speaker": float32 (192,), L2-normalised}.
+   * Named tensors. The names are part of the contract; every client helper
+   * exports them as constants (Python voxcache.tensors.SPEAKER, Go
+   * voxcache.TensorSpeaker, Java Tensors.SPEAKER, ...):
+   *   encoder "ecapa":     "speaker"          float32 (192,), L2-normalised
+   *   encoder "indextts2": "spk_cond_emb"     (1, T, 1024)  w2v-BERT layer 17
+   *                        "style"            (1, 192)      CAMPPlus
+   *                        "prompt_condition" (1, T', 512)  s2mel length regulator
+   *                        "ref_mel"          (1, 80, T')   22.05 kHz mel
+   *                        "emo_cond_emb"     (1, T, 1024)  optional
+   * IndexTTS2 tensors are float32, or float16 when the Embedder stores them so.
    * </pre>
    *
    * <code>map&lt;string, .voxcache.v1.Tensor&gt; tensors = 4;</code>
@@ -1048,7 +1084,16 @@ dev.voxcache.v1.Tensor defaultValue) {
     }
     /**
      * <pre>
-     * Named tensors. ECAPA: {"speaker": float32 (192,), L2-normalised}.
+     * Named tensors. The names are part of the contract; every client helper
+     * exports them as constants (Python voxcache.tensors.SPEAKER, Go
+     * voxcache.TensorSpeaker, Java Tensors.SPEAKER, ...):
+     *   encoder "ecapa":     "speaker"          float32 (192,), L2-normalised
+     *   encoder "indextts2": "spk_cond_emb"     (1, T, 1024)  w2v-BERT layer 17
+     *                        "style"            (1, 192)      CAMPPlus
+     *                        "prompt_condition" (1, T', 512)  s2mel length regulator
+     *                        "ref_mel"          (1, 80, T')   22.05 kHz mel
+     *                        "emo_cond_emb"     (1, T, 1024)  optional
+     * IndexTTS2 tensors are float32, or float16 when the Embedder stores them so.
      * </pre>
      *
      * <code>map&lt;string, .voxcache.v1.Tensor&gt; tensors = 4;</code>
@@ -1069,7 +1114,16 @@ dev.voxcache.v1.Tensor defaultValue) {
     }
     /**
      * <pre>
-     * Named tensors. ECAPA: {"speaker": float32 (192,), L2-normalised}.
+     * Named tensors. The names are part of the contract; every client helper
+     * exports them as constants (Python voxcache.tensors.SPEAKER, Go
+     * voxcache.TensorSpeaker, Java Tensors.SPEAKER, ...):
+     *   encoder "ecapa":     "speaker"          float32 (192,), L2-normalised
+     *   encoder "indextts2": "spk_cond_emb"     (1, T, 1024)  w2v-BERT layer 17
+     *                        "style"            (1, 192)      CAMPPlus
+     *                        "prompt_condition" (1, T', 512)  s2mel length regulator
+     *                        "ref_mel"          (1, 80, T')   22.05 kHz mel
+     *                        "emo_cond_emb"     (1, T, 1024)  optional
+     * IndexTTS2 tensors are float32, or float16 when the Embedder stores them so.
      * </pre>
      *
      * <code>map&lt;string, .voxcache.v1.Tensor&gt; tensors = 4;</code>
@@ -1080,7 +1134,16 @@ dev.voxcache.v1.Tensor defaultValue) {
     }
     /**
      * <pre>
-     * Named tensors. ECAPA: {"speaker": float32 (192,), L2-normalised}.
+     * Named tensors. The names are part of the contract; every client helper
+     * exports them as constants (Python voxcache.tensors.SPEAKER, Go
+     * voxcache.TensorSpeaker, Java Tensors.SPEAKER, ...):
+     *   encoder "ecapa":     "speaker"          float32 (192,), L2-normalised
+     *   encoder "indextts2": "spk_cond_emb"     (1, T, 1024)  w2v-BERT layer 17
+     *                        "style"            (1, 192)      CAMPPlus
+     *                        "prompt_condition" (1, T', 512)  s2mel length regulator
+     *                        "ref_mel"          (1, 80, T')   22.05 kHz mel
+     *                        "emo_cond_emb"     (1, T, 1024)  optional
+     * IndexTTS2 tensors are float32, or float16 when the Embedder stores them so.
      * </pre>
      *
      * <code>map&lt;string, .voxcache.v1.Tensor&gt; tensors = 4;</code>
@@ -1098,7 +1161,16 @@ dev.voxcache.v1.Tensor defaultValue) {
     }
     /**
      * <pre>
-     * Named tensors. ECAPA: {"speaker": float32 (192,), L2-normalised}.
+     * Named tensors. The names are part of the contract; every client helper
+     * exports them as constants (Python voxcache.tensors.SPEAKER, Go
+     * voxcache.TensorSpeaker, Java Tensors.SPEAKER, ...):
+     *   encoder "ecapa":     "speaker"          float32 (192,), L2-normalised
+     *   encoder "indextts2": "spk_cond_emb"     (1, T, 1024)  w2v-BERT layer 17
+     *                        "style"            (1, 192)      CAMPPlus
+     *                        "prompt_condition" (1, T', 512)  s2mel length regulator
+     *                        "ref_mel"          (1, 80, T')   22.05 kHz mel
+     *                        "emo_cond_emb"     (1, T, 1024)  optional
+     * IndexTTS2 tensors are float32, or float16 when the Embedder stores them so.
      * </pre>
      *
      * <code>map&lt;string, .voxcache.v1.Tensor&gt; tensors = 4;</code>
@@ -1122,7 +1194,16 @@ dev.voxcache.v1.Tensor defaultValue) {
     }
     /**
      * <pre>
-     * Named tensors. ECAPA: {"speaker": float32 (192,), L2-normalised}.
+     * Named tensors. The names are part of the contract; every client helper
+     * exports them as constants (Python voxcache.tensors.SPEAKER, Go
+     * voxcache.TensorSpeaker, Java Tensors.SPEAKER, ...):
+     *   encoder "ecapa":     "speaker"          float32 (192,), L2-normalised
+     *   encoder "indextts2": "spk_cond_emb"     (1, T, 1024)  w2v-BERT layer 17
+     *                        "style"            (1, 192)      CAMPPlus
+     *                        "prompt_condition" (1, T', 512)  s2mel length regulator
+     *                        "ref_mel"          (1, 80, T')   22.05 kHz mel
+     *                        "emo_cond_emb"     (1, T, 1024)  optional
+     * IndexTTS2 tensors are float32, or float16 when the Embedder stores them so.
      * </pre>
      *
      * <code>map&lt;string, .voxcache.v1.Tensor&gt; tensors = 4;</code>
@@ -1145,7 +1226,16 @@ dev.voxcache.v1.Tensor defaultValue) {
     }
     /**
      * <pre>
-     * Named tensors. ECAPA: {"speaker": float32 (192,), L2-normalised}.
+     * Named tensors. The names are part of the contract; every client helper
+     * exports them as constants (Python voxcache.tensors.SPEAKER, Go
+     * voxcache.TensorSpeaker, Java Tensors.SPEAKER, ...):
+     *   encoder "ecapa":     "speaker"          float32 (192,), L2-normalised
+     *   encoder "indextts2": "spk_cond_emb"     (1, T, 1024)  w2v-BERT layer 17
+     *                        "style"            (1, 192)      CAMPPlus
+     *                        "prompt_condition" (1, T', 512)  s2mel length regulator
+     *                        "ref_mel"          (1, 80, T')   22.05 kHz mel
+     *                        "emo_cond_emb"     (1, T, 1024)  optional
+     * IndexTTS2 tensors are float32, or float16 when the Embedder stores them so.
      * </pre>
      *
      * <code>map&lt;string, .voxcache.v1.Tensor&gt; tensors = 4;</code>
@@ -1162,7 +1252,16 @@ dev.voxcache.v1.Tensor defaultValue) {
     }
     /**
      * <pre>
-     * Named tensors. ECAPA: {"speaker": float32 (192,), L2-normalised}.
+     * Named tensors. The names are part of the contract; every client helper
+     * exports them as constants (Python voxcache.tensors.SPEAKER, Go
+     * voxcache.TensorSpeaker, Java Tensors.SPEAKER, ...):
+     *   encoder "ecapa":     "speaker"          float32 (192,), L2-normalised
+     *   encoder "indextts2": "spk_cond_emb"     (1, T, 1024)  w2v-BERT layer 17
+     *                        "style"            (1, 192)      CAMPPlus
+     *                        "prompt_condition" (1, T', 512)  s2mel length regulator
+     *                        "ref_mel"          (1, 80, T')   22.05 kHz mel
+     *                        "emo_cond_emb"     (1, T, 1024)  optional
+     * IndexTTS2 tensors are float32, or float16 when the Embedder stores them so.
      * </pre>
      *
      * <code>map&lt;string, .voxcache.v1.Tensor&gt; tensors = 4;</code>

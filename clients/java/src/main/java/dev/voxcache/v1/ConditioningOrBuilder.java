@@ -71,7 +71,16 @@ public interface ConditioningOrBuilder extends
 
   /**
    * <pre>
-   * Named tensors. ECAPA: {"speaker": float32 (192,), L2-normalised}.
+   * Named tensors. The names are part of the contract; every client helper
+   * exports them as constants (Python voxcache.tensors.SPEAKER, Go
+   * voxcache.TensorSpeaker, Java Tensors.SPEAKER, ...):
+   *   encoder "ecapa":     "speaker"          float32 (192,), L2-normalised
+   *   encoder "indextts2": "spk_cond_emb"     (1, T, 1024)  w2v-BERT layer 17
+   *                        "style"            (1, 192)      CAMPPlus
+   *                        "prompt_condition" (1, T', 512)  s2mel length regulator
+   *                        "ref_mel"          (1, 80, T')   22.05 kHz mel
+   *                        "emo_cond_emb"     (1, T, 1024)  optional
+   * IndexTTS2 tensors are float32, or float16 when the Embedder stores them so.
    * </pre>
    *
    * <code>map&lt;string, .voxcache.v1.Tensor&gt; tensors = 4;</code>
@@ -79,7 +88,16 @@ public interface ConditioningOrBuilder extends
   int getTensorsCount();
   /**
    * <pre>
-   * Named tensors. ECAPA: {"speaker": float32 (192,), L2-normalised}.
+   * Named tensors. The names are part of the contract; every client helper
+   * exports them as constants (Python voxcache.tensors.SPEAKER, Go
+   * voxcache.TensorSpeaker, Java Tensors.SPEAKER, ...):
+   *   encoder "ecapa":     "speaker"          float32 (192,), L2-normalised
+   *   encoder "indextts2": "spk_cond_emb"     (1, T, 1024)  w2v-BERT layer 17
+   *                        "style"            (1, 192)      CAMPPlus
+   *                        "prompt_condition" (1, T', 512)  s2mel length regulator
+   *                        "ref_mel"          (1, 80, T')   22.05 kHz mel
+   *                        "emo_cond_emb"     (1, T, 1024)  optional
+   * IndexTTS2 tensors are float32, or float16 when the Embedder stores them so.
    * </pre>
    *
    * <code>map&lt;string, .voxcache.v1.Tensor&gt; tensors = 4;</code>
@@ -94,7 +112,16 @@ public interface ConditioningOrBuilder extends
   getTensors();
   /**
    * <pre>
-   * Named tensors. ECAPA: {"speaker": float32 (192,), L2-normalised}.
+   * Named tensors. The names are part of the contract; every client helper
+   * exports them as constants (Python voxcache.tensors.SPEAKER, Go
+   * voxcache.TensorSpeaker, Java Tensors.SPEAKER, ...):
+   *   encoder "ecapa":     "speaker"          float32 (192,), L2-normalised
+   *   encoder "indextts2": "spk_cond_emb"     (1, T, 1024)  w2v-BERT layer 17
+   *                        "style"            (1, 192)      CAMPPlus
+   *                        "prompt_condition" (1, T', 512)  s2mel length regulator
+   *                        "ref_mel"          (1, 80, T')   22.05 kHz mel
+   *                        "emo_cond_emb"     (1, T, 1024)  optional
+   * IndexTTS2 tensors are float32, or float16 when the Embedder stores them so.
    * </pre>
    *
    * <code>map&lt;string, .voxcache.v1.Tensor&gt; tensors = 4;</code>
@@ -103,7 +130,16 @@ public interface ConditioningOrBuilder extends
   getTensorsMap();
   /**
    * <pre>
-   * Named tensors. ECAPA: {"speaker": float32 (192,), L2-normalised}.
+   * Named tensors. The names are part of the contract; every client helper
+   * exports them as constants (Python voxcache.tensors.SPEAKER, Go
+   * voxcache.TensorSpeaker, Java Tensors.SPEAKER, ...):
+   *   encoder "ecapa":     "speaker"          float32 (192,), L2-normalised
+   *   encoder "indextts2": "spk_cond_emb"     (1, T, 1024)  w2v-BERT layer 17
+   *                        "style"            (1, 192)      CAMPPlus
+   *                        "prompt_condition" (1, T', 512)  s2mel length regulator
+   *                        "ref_mel"          (1, 80, T')   22.05 kHz mel
+   *                        "emo_cond_emb"     (1, T, 1024)  optional
+   * IndexTTS2 tensors are float32, or float16 when the Embedder stores them so.
    * </pre>
    *
    * <code>map&lt;string, .voxcache.v1.Tensor&gt; tensors = 4;</code>
@@ -115,7 +151,16 @@ dev.voxcache.v1.Tensor getTensorsOrDefault(
 dev.voxcache.v1.Tensor defaultValue);
   /**
    * <pre>
-   * Named tensors. ECAPA: {"speaker": float32 (192,), L2-normalised}.
+   * Named tensors. The names are part of the contract; every client helper
+   * exports them as constants (Python voxcache.tensors.SPEAKER, Go
+   * voxcache.TensorSpeaker, Java Tensors.SPEAKER, ...):
+   *   encoder "ecapa":     "speaker"          float32 (192,), L2-normalised
+   *   encoder "indextts2": "spk_cond_emb"     (1, T, 1024)  w2v-BERT layer 17
+   *                        "style"            (1, 192)      CAMPPlus
+   *                        "prompt_condition" (1, T', 512)  s2mel length regulator
+   *                        "ref_mel"          (1, 80, T')   22.05 kHz mel
+   *                        "emo_cond_emb"     (1, T, 1024)  optional
+   * IndexTTS2 tensors are float32, or float16 when the Embedder stores them so.
    * </pre>
    *
    * <code>map&lt;string, .voxcache.v1.Tensor&gt; tensors = 4;</code>
