@@ -81,7 +81,7 @@ func TestLiveHealth(t *testing.T) {
 
 func TestLiveSecondEmbedIsACacheHit(t *testing.T) {
 	l := connect(t)
-	request := &voxcachev1.EmbedRequest{Source: &voxcachev1.EmbedRequest_Audio{Audio: l.reference}}
+	request := &voxcachev1.EmbedRequest{Input: &voxcachev1.EmbedRequest_Audio{Audio: l.reference}}
 	first, err := l.embedder.Embed(deadline(t, 30*time.Second), request)
 	if err != nil {
 		t.Fatal(err)
@@ -90,8 +90,8 @@ func TestLiveSecondEmbedIsACacheHit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !second.GetCacheHit() || second.GetSource() == voxcachev1.CacheSource_CACHE_SOURCE_COMPUTED {
-		t.Errorf("second Embed: cache_hit=%v source=%v, want a hit", second.GetCacheHit(), second.GetSource())
+	if !second.GetCacheHit() || second.GetTier() == voxcachev1.CacheTier_CACHE_TIER_COMPUTED {
+		t.Errorf("second Embed: cache_hit=%v tier=%v, want a hit", second.GetCacheHit(), second.GetTier())
 	}
 	if a, b := first.GetConditioning().GetCacheKey(), second.GetConditioning().GetCacheKey(); a == "" || a != b {
 		t.Errorf("cache keys %q and %q, want the same non-empty key", a, b)
@@ -160,9 +160,9 @@ func TestLiveRegisteredVoiceSpeaksAndDeletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	deleted = true
-	_, err = l.embedder.Embed(deadline(t, 10*time.Second), &voxcachev1.EmbedRequest{Source: &voxcachev1.EmbedRequest_VoiceId{VoiceId: voiceID}})
-	if status.Code(err) != codes.InvalidArgument {
-		t.Errorf("Embed of a deleted voice: %v, want InvalidArgument", err)
+	_, err = l.embedder.Embed(deadline(t, 10*time.Second), &voxcachev1.EmbedRequest{Input: &voxcachev1.EmbedRequest_VoiceId{VoiceId: voiceID}})
+	if status.Code(err) != codes.NotFound {
+		t.Errorf("Embed of a deleted voice: %v, want NotFound", err)
 	}
 }
 

@@ -104,7 +104,7 @@ func run(o options) (failures []string, err error) {
 	var vectors [2][]float32
 	for i := range vectors {
 		ctx, cancel := context.WithTimeout(context.Background(), embedTimeout)
-		reply, err := embedder.Embed(ctx, &voxcachev1.EmbedRequest{Source: &voxcachev1.EmbedRequest_Audio{Audio: audio}})
+		reply, err := embedder.Embed(ctx, &voxcachev1.EmbedRequest{Input: &voxcachev1.EmbedRequest_Audio{Audio: audio}})
 		cancel()
 		if err != nil {
 			return failures, fmt.Errorf("Embed #%d: %w", i+1, err)
@@ -114,11 +114,11 @@ func run(o options) (failures []string, err error) {
 			return failures, fmt.Errorf("Embed #%d: %w", i+1, err)
 		}
 		t := reply.GetTimings()
-		fmt.Printf("embed #%d %-4s source=%-8s total=%7.2fms cache=%.2fms decode=%.2fms extract=%.2fms\n",
-			i+1, hitOrMiss(reply.GetCacheHit()), sourceName(reply.GetSource()),
+		fmt.Printf("embed #%d %-4s tier=%-8s total=%7.2fms cache=%.2fms decode=%.2fms extract=%.2fms\n",
+			i+1, hitOrMiss(reply.GetCacheHit()), tierName(reply.GetTier()),
 			t.GetTotalMs(), t.GetCacheMs(), t.GetDecodeMs(), t.GetExtractMs())
 		if i == 1 {
-			check(reply.GetCacheHit(), "second Embed of the same clip was not a cache hit (source %v)", reply.GetSource())
+			check(reply.GetCacheHit(), "second Embed of the same clip was not a cache hit (tier %v)", reply.GetTier())
 		}
 	}
 	norm := l2(vectors[0])
@@ -148,7 +148,7 @@ func run(o options) (failures []string, err error) {
 	if err != nil {
 		return failures, fmt.Errorf("Synthesize: %w", err)
 	}
-	sel, st := speech.GetVoice(), speech.GetTimings()
+	sel, st := speech.GetSelection(), speech.GetTimings()
 	fmt.Printf("speech   backend=%s voice=%s similarity=%.3f conditioning-hit=%v embed=%.1fms synthesis=%.1fms total=%.1fms\n",
 		sel.GetBackend(), sel.GetBackendVoice(), sel.GetSimilarity(), sel.GetConditioningCacheHit(),
 		st.GetEmbedMs(), st.GetSynthesisMs(), st.GetTotalMs())
@@ -193,17 +193,17 @@ func hitOrMiss(hit bool) string {
 	return "miss"
 }
 
-// sourceName turns CACHE_SOURCE_REDIS into "redis".
-func sourceName(s voxcachev1.CacheSource) string {
-	switch s {
-	case voxcachev1.CacheSource_CACHE_SOURCE_LOCAL:
+// tierName turns CACHE_TIER_REDIS into "redis".
+func tierName(t voxcachev1.CacheTier) string {
+	switch t {
+	case voxcachev1.CacheTier_CACHE_TIER_LOCAL:
 		return "local"
-	case voxcachev1.CacheSource_CACHE_SOURCE_REDIS:
+	case voxcachev1.CacheTier_CACHE_TIER_REDIS:
 		return "redis"
-	case voxcachev1.CacheSource_CACHE_SOURCE_COMPUTED:
+	case voxcachev1.CacheTier_CACHE_TIER_COMPUTED:
 		return "computed"
 	}
-	return s.String()
+	return t.String()
 }
 
 func l2(v []float32) float64 {

@@ -4,7 +4,7 @@ import com.google.protobuf.ByteString;
 import dev.voxcache.client.Tensors;
 import dev.voxcache.client.Wav;
 import dev.voxcache.v1.AudioFormat;
-import dev.voxcache.v1.CacheSource;
+import dev.voxcache.v1.CacheTier;
 import dev.voxcache.v1.EmbedRequest;
 import dev.voxcache.v1.EmbedResponse;
 import dev.voxcache.v1.EmbedderGrpc;
@@ -114,11 +114,11 @@ public final class VoxcacheSay {
       EmbedResponse reply = embedder.withDeadlineAfter(EMBED_TIMEOUT_S, TimeUnit.SECONDS).embed(request);
       vectors[i] = Tensors.speaker(reply.getConditioning());
       Timings t = reply.getTimings();
-      System.out.printf("embed #%d %-4s source=%-8s total=%7.2fms cache=%.2fms decode=%.2fms extract=%.2fms%n",
-          i + 1, reply.getCacheHit() ? "hit" : "miss", sourceName(reply.getSource()),
+      System.out.printf("embed #%d %-4s tier=%-8s total=%7.2fms cache=%.2fms decode=%.2fms extract=%.2fms%n",
+          i + 1, reply.getCacheHit() ? "hit" : "miss", tierName(reply.getTier()),
           t.getTotalMs(), t.getCacheMs(), t.getDecodeMs(), t.getExtractMs());
       if (i == 1) {
-        check(reply.getCacheHit(), "second Embed of the same clip was not a cache hit (source %s)", reply.getSource());
+        check(reply.getCacheHit(), "second Embed of the same clip was not a cache hit (tier %s)", reply.getTier());
       }
     }
     double norm = l2(vectors[0]);
@@ -145,7 +145,7 @@ public final class VoxcacheSay {
             .setVoiceId(voiceId)
             .setFormat(AudioFormat.AUDIO_FORMAT_WAV)
             .build());
-    VoiceSelection sel = speech.getVoice();
+    VoiceSelection sel = speech.getSelection();
     SynthesisTimings st = speech.getTimings();
     System.out.printf(
         "speech   backend=%s voice=%s similarity=%.3f conditioning-hit=%b embed=%.1fms synthesis=%.1fms total=%.1fms%n",
@@ -221,16 +221,16 @@ public final class VoxcacheSay {
     return value == null || value.isEmpty() ? fallback : value;
   }
 
-  private static String sourceName(CacheSource source) {
-    switch (source) {
-      case CACHE_SOURCE_LOCAL:
+  private static String tierName(CacheTier tier) {
+    switch (tier) {
+      case CACHE_TIER_LOCAL:
         return "local";
-      case CACHE_SOURCE_REDIS:
+      case CACHE_TIER_REDIS:
         return "redis";
-      case CACHE_SOURCE_COMPUTED:
+      case CACHE_TIER_COMPUTED:
         return "computed";
       default:
-        return source.toString();
+        return tier.toString();
     }
   }
 
