@@ -4,10 +4,12 @@
 //	voxcache-say -reference ref.wav -out hello.wav -text "Hello there."
 //
 // It health-checks the Embedder and the Synthesizer (grpc.health.v1), embeds the
-// reference clip twice, registers it as a voice (overwrite=true), speaks the text
+// reference clip twice, asks for a voice that does not exist and decodes the refusal
+// (voxcache.Details), registers the clip as a voice (overwrite=true), speaks the text
 // in that voice and writes the WAV. It exits 1 unless both services are SERVING,
-// the speaker vector has 192 float32 values, the second Embed is a cache hit, and
-// the file written is a WAV whose RIFF sizes match its length.
+// the speaker vector has 192 float32 values, the second Embed is a cache hit, the
+// unknown voice is NOT_FOUND with a BadRequest naming voice_id and a ResourceInfo
+// naming the voice, and the file written is a WAV whose RIFF sizes match its length.
 package main
 
 import (
@@ -19,6 +21,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 
 	"github.com/voxcache/voxcache/clients/go/voxcache"
 	"github.com/voxcache/voxcache/clients/go/voxcachev1"
@@ -26,6 +29,8 @@ import (
 
 const (
 	speakerDims = 192 // ECAPA
+	// A voice nobody registers: asking for it shows how a refusal reads.
+	unknownVoice = "no-such-voice"
 	// Embedding a clip on CPU takes well under a second; this leaves room for a busy host.
 	embedTimeout = 30 * time.Second
 	// The first Synthesize after start-up characterises the bundled voices (~10 s).
@@ -109,9 +114,16 @@ func run(o options) (failures []string, err error) {
 		if err != nil {
 			return failures, fmt.Errorf("Embed #%d: %w", i+1, err)
 		}
-		vectors[i], err = voxcache.Speaker(reply.GetConditioning())
+		// Conditioning.tensors is keyed by the voxcache.Tensor* names; Speaker is
+		// TensorFloat32s(c, voxcache.TensorSpeaker), float16 widened to float32.
+		tensor := reply.GetConditioning().GetTensors()[voxcache.TensorSpeaker]
+		vectors[i], err = voxcache.TensorFloat32s(reply.GetConditioning(), voxcache.TensorSpeaker)
 		if err != nil {
 			return failures, fmt.Errorf("Embed #%d: %w", i+1, err)
+		}
+		if i == 0 {
+			fmt.Printf("tensor   %q %v %v from encoder %q\n", voxcache.TensorSpeaker, tensor.GetDtype(), tensor.GetShape(),
+				reply.GetConditioning().GetEncoder())
 		}
 		t := reply.GetTimings()
 		fmt.Printf("embed #%d %-4s tier=%-8s total=%7.2fms cache=%.2fms decode=%.2fms extract=%.2fms\n",
@@ -127,7 +139,22 @@ func run(o options) (failures []string, err error) {
 	check(math.Abs(norm-1) < 1e-3, "speaker vector L2 norm %.4f, want 1 (L2-normalised)", norm)
 	check(equal(vectors[0], vectors[1]), "the cache hit returned a different vector than the first call")
 
+	// A refusal, decoded in one call: code, message, BadRequest fields, ResourceInfo.
 	ctx, cancel := context.WithTimeout(context.Background(), embedTimeout)
+	_, err = embedder.Embed(ctx, &voxcachev1.EmbedRequest{Input: &voxcachev1.EmbedRequest_VoiceId{VoiceId: unknownVoice}})
+	cancel()
+	refusal := voxcache.Details(err)
+	resource := "none"
+	if r := refusal.Resource; r != nil {
+		resource = r.Type + " " + r.Name
+	}
+	fmt.Printf("refusal  %v %q fields=%v resource=%s\n", refusal.Code, refusal.Message, refusal.Fields(), resource)
+	check(refusal.Code == codes.NotFound, "Embed of voice %q: %v, want NotFound", unknownVoice, err)
+	check(refusal.HasField("voice_id"), "Embed of voice %q: BadRequest fields %v, want voice_id", unknownVoice, refusal.Fields())
+	check(refusal.Resource != nil && refusal.Resource.Type == voxcache.VoiceResourceType && refusal.Resource.Name == unknownVoice,
+		"Embed of voice %q: ResourceInfo %s, want %s %s", unknownVoice, resource, voxcache.VoiceResourceType, unknownVoice)
+
+	ctx, cancel = context.WithTimeout(context.Background(), embedTimeout)
 	registered, err := embedder.RegisterVoice(ctx, &voxcachev1.RegisterVoiceRequest{VoiceId: o.voiceID, Audio: audio, Overwrite: true})
 	cancel()
 	if err != nil {
