@@ -9,6 +9,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // withDetails builds the error a client sees for a status carrying details; the details
@@ -77,9 +78,21 @@ func TestDetailsConcatenatesBadRequests(t *testing.T) {
 	one := func(field string) *errdetails.BadRequest {
 		return &errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field}}}
 	}
-	d := Details(withDetails(t, codes.InvalidArgument, "two problems", one("text"), one("speed")).Err())
+	// Between the two: a BadRequest that does not parse and a detail of another type,
+	// both skipped.
+	p := withDetails(t, codes.InvalidArgument, "two problems", one("text"), one("speed")).Proto()
+	garbage := &anypb.Any{TypeUrl: "type.googleapis.com/google.rpc.BadRequest", Value: []byte{0xff, 0xff, 0xff}}
+	other, err := status.New(codes.InvalidArgument, "").WithDetails(&errdetails.DebugInfo{Detail: "a stack trace"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Details = append([]*anypb.Any{p.Details[0], garbage, other.Proto().Details[0]}, p.Details[1:]...)
+	d := Details(status.FromProto(p).Err())
 	if got := d.Fields(); !reflect.DeepEqual(got, []string{"text", "speed"}) {
 		t.Errorf("Fields() = %q, want [text speed]", got)
+	}
+	if d.Resource != nil {
+		t.Errorf("Resource = %+v, want nil", d.Resource)
 	}
 }
 
