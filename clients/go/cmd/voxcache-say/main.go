@@ -4,12 +4,13 @@
 //	voxcache-say -reference ref.wav -out hello.wav -text "Hello there."
 //
 // It health-checks the Embedder and the Synthesizer (grpc.health.v1), embeds the
-// reference clip twice, asks for a voice that does not exist and decodes the refusal
-// (voxcache.Details), registers the clip as a voice (overwrite=true), speaks the text
-// in that voice and writes the WAV. It exits 1 unless both services are SERVING,
-// the speaker vector has 192 float32 values, the second Embed is a cache hit, the
-// unknown voice is NOT_FOUND with a BadRequest naming voice_id and a ResourceInfo
-// naming the voice, and the file written is a WAV whose RIFF sizes match its length.
+// reference clip twice, provokes two refusals and decodes them (voxcache.Details),
+// registers the clip as a voice (overwrite=true), speaks the text in that voice and
+// writes the WAV. It exits 1 unless both services are SERVING, the speaker vector has
+// 192 float32 values, the second Embed is a cache hit, Embed of voice "no-such-voice"
+// is NOT_FOUND with a BadRequest naming voice_id and a ResourceInfo naming the voice,
+// Embed without input is INVALID_ARGUMENT naming audio and voice_id, and the file
+// written is a WAV whose RIFF sizes match its length.
 package main
 
 import (
@@ -18,6 +19,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"reflect"
 	"time"
 
 	"google.golang.org/grpc"
@@ -139,22 +141,21 @@ func run(o options) (failures []string, err error) {
 	check(math.Abs(norm-1) < 1e-3, "speaker vector L2 norm %.4f, want 1 (L2-normalised)", norm)
 	check(equal(vectors[0], vectors[1]), "the cache hit returned a different vector than the first call")
 
-	// A refusal, decoded in one call: code, message, BadRequest fields, ResourceInfo.
-	ctx, cancel := context.WithTimeout(context.Background(), embedTimeout)
-	_, err = embedder.Embed(ctx, &voxcachev1.EmbedRequest{Input: &voxcachev1.EmbedRequest_VoiceId{VoiceId: unknownVoice}})
-	cancel()
-	refusal := voxcache.Details(err)
-	resource := "none"
-	if r := refusal.Resource; r != nil {
-		resource = r.Type + " " + r.Name
-	}
-	fmt.Printf("refusal  %v %q fields=%v resource=%s\n", refusal.Code, refusal.Message, refusal.Fields(), resource)
-	check(refusal.Code == codes.NotFound, "Embed of voice %q: %v, want NotFound", unknownVoice, err)
-	check(refusal.HasField("voice_id"), "Embed of voice %q: BadRequest fields %v, want voice_id", unknownVoice, refusal.Fields())
-	check(refusal.Resource != nil && refusal.Resource.Type == voxcache.VoiceResourceType && refusal.Resource.Name == unknownVoice,
-		"Embed of voice %q: ResourceInfo %s, want %s %s", unknownVoice, resource, voxcache.VoiceResourceType, unknownVoice)
+	// Two refusals, each decoded in one call: code, message, BadRequest fields, ResourceInfo.
+	unknown := refusal(embedder, &voxcachev1.EmbedRequest{Input: &voxcachev1.EmbedRequest_VoiceId{VoiceId: unknownVoice}})
+	step := fmt.Sprintf("Embed of voice %q", unknownVoice)
+	check(unknown.Code == codes.NotFound, "%s: %v, want NotFound", step, unknown.Code)
+	check(reflect.DeepEqual(unknown.Fields(), []string{"voice_id"}), "%s: BadRequest fields %q, want [voice_id]", step, unknown.Fields())
+	check(unknown.Resource != nil && unknown.Resource.Type == voxcache.VoiceResourceType && unknown.Resource.Name == unknownVoice,
+		"%s: ResourceInfo %+v, want %s %s", step, unknown.Resource, voxcache.VoiceResourceType, unknownVoice)
+	empty := refusal(embedder, &voxcachev1.EmbedRequest{})
+	step = "Embed without input"
+	check(empty.Code == codes.InvalidArgument, "%s: %v, want InvalidArgument", step, empty.Code)
+	// An empty oneof names every member.
+	check(reflect.DeepEqual(empty.Fields(), []string{"audio", "voice_id"}), "%s: BadRequest fields %q, want [audio voice_id]", step, empty.Fields())
+	check(empty.Resource == nil, "%s: ResourceInfo %+v, want none", step, empty.Resource)
 
-	ctx, cancel = context.WithTimeout(context.Background(), embedTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), embedTimeout)
 	registered, err := embedder.RegisterVoice(ctx, &voxcachev1.RegisterVoiceRequest{VoiceId: o.voiceID, Audio: audio, Overwrite: true})
 	cancel()
 	if err != nil {
@@ -198,6 +199,20 @@ func run(o options) (failures []string, err error) {
 		check(info.DataBytes > 0, "WAV has no samples")
 	}
 	return failures, nil
+}
+
+// refusal makes a call that must fail and decodes its status (Code OK if it succeeds).
+func refusal(embedder voxcachev1.EmbedderClient, request *voxcachev1.EmbedRequest) voxcache.ErrorDetails {
+	ctx, cancel := context.WithTimeout(context.Background(), embedTimeout)
+	defer cancel()
+	_, err := embedder.Embed(ctx, request)
+	d := voxcache.Details(err)
+	resource := ""
+	if r := d.Resource; r != nil {
+		resource = " resource=" + r.Type + " " + r.Name
+	}
+	fmt.Printf("refusal  %v %q fields=%q%s\n", d.Code, d.Message, d.Fields(), resource)
+	return d
 }
 
 func dial(target string) (*grpc.ClientConn, error) {
