@@ -10,8 +10,10 @@ say() { printf '\033[1m[setup-clients]\033[0m %s\n' "$*"; }
 
 # Go: compiler, generators, and grpc-go / protobuf as GOPATH sources in /usr/share/gocode
 # (golang-github-golang-protobuf-1-5-dev named explicitly: otherwise apt may satisfy
-# golang/protobuf with 1.3, and the Go client panics at its first call). Java: the stub
-# generator and runtime jars in /usr/share/java, JUnit 4 for the helpers' tests. Exact
+# golang/protobuf with 1.3, and the Go client panics at its first call; genproto for the
+# google.rpc error details the Go helpers decode). Java: the stub generator and runtime jars
+# in /usr/share/java, the google common protos (com.google.rpc.BadRequest / ResourceInfo,
+# which io.grpc.protobuf.StatusProto needs), JUnit 4 for the helpers' tests. Exact
 # versions: scripts/system-packages.lock.
 source scripts/lib/apt_pinned.sh
 groups=(clients)

@@ -15,7 +15,11 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 jars() { local j; for j in "$@"; do printf '/usr/share/java/%s.jar:' "$j"; done; }
-compile_cp=$(jars protobuf grpc-api grpc-stub grpc-protobuf guava geronimo-annotation-1.3-spec)
+# proto-google-common-protos: com.google.rpc.Status / BadRequest / ResourceInfo, which
+# io.grpc.protobuf.StatusProto and dev.voxcache.client.VoxcacheErrors read (Maven users get it
+# through grpc-protobuf).
+compile_cp=$(jars protobuf grpc-api grpc-stub grpc-protobuf proto-google-common-protos guava \
+  geronimo-annotation-1.3-spec)
 test_cp=$(jars junit4 hamcrest-core)
 run_cp=$compile_cp$(jars grpc-context grpc-core grpc-protobuf-lite grpc-netty perfmark-api \
   netty-buffer netty-codec netty-codec-http netty-codec-http2 netty-common netty-handler \

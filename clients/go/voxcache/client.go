@@ -53,13 +53,11 @@ func CheckServing(ctx context.Context, conn grpc.ClientConnInterface, service st
 }
 
 // SpeakerTensor is the name of the ECAPA speaker vector in Conditioning.tensors.
-const SpeakerTensor = "speaker"
+//
+// Deprecated: use TensorSpeaker.
+const SpeakerTensor = TensorSpeaker
 
 // Speaker decodes the speaker vector (ECAPA: 192 float32 values, L2-normalised).
 func Speaker(c *voxcachev1.Conditioning) ([]float32, error) {
-	t, ok := c.GetTensors()[SpeakerTensor]
-	if !ok {
-		return nil, fmt.Errorf("voxcache: conditioning from encoder %q has no %q tensor", c.GetEncoder(), SpeakerTensor)
-	}
-	return Float32s(t)
+	return TensorFloat32s(c, TensorSpeaker)
 }

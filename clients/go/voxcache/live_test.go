@@ -9,13 +9,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/voxcache/voxcache/clients/go/voxcache"
 	"github.com/voxcache/voxcache/clients/go/voxcachev1"
@@ -81,7 +81,7 @@ func TestLiveHealth(t *testing.T) {
 
 func TestLiveSecondEmbedIsACacheHit(t *testing.T) {
 	l := connect(t)
-	request := &voxcachev1.EmbedRequest{Source: &voxcachev1.EmbedRequest_Audio{Audio: l.reference}}
+	request := &voxcachev1.EmbedRequest{Input: &voxcachev1.EmbedRequest_Audio{Audio: l.reference}}
 	first, err := l.embedder.Embed(deadline(t, 30*time.Second), request)
 	if err != nil {
 		t.Fatal(err)
@@ -90,8 +90,8 @@ func TestLiveSecondEmbedIsACacheHit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !second.GetCacheHit() || second.GetSource() == voxcachev1.CacheSource_CACHE_SOURCE_COMPUTED {
-		t.Errorf("second Embed: cache_hit=%v source=%v, want a hit", second.GetCacheHit(), second.GetSource())
+	if !second.GetCacheHit() || second.GetTier() == voxcachev1.CacheTier_CACHE_TIER_COMPUTED {
+		t.Errorf("second Embed: cache_hit=%v tier=%v, want a hit", second.GetCacheHit(), second.GetTier())
 	}
 	if a, b := first.GetConditioning().GetCacheKey(), second.GetConditioning().GetCacheKey(); a == "" || a != b {
 		t.Errorf("cache keys %q and %q, want the same non-empty key", a, b)
@@ -160,17 +160,43 @@ func TestLiveRegisteredVoiceSpeaksAndDeletes(t *testing.T) {
 		t.Fatal(err)
 	}
 	deleted = true
-	_, err = l.embedder.Embed(deadline(t, 10*time.Second), &voxcachev1.EmbedRequest{Source: &voxcachev1.EmbedRequest_VoiceId{VoiceId: voiceID}})
-	if status.Code(err) != codes.InvalidArgument {
-		t.Errorf("Embed of a deleted voice: %v, want InvalidArgument", err)
+	_, err = l.embedder.Embed(deadline(t, 10*time.Second), &voxcachev1.EmbedRequest{Input: &voxcachev1.EmbedRequest_VoiceId{VoiceId: voiceID}})
+	if d := voxcache.Details(err); d.Code != codes.NotFound || d.Resource == nil || d.Resource.Name != voiceID {
+		t.Errorf("Embed of a deleted voice: %v (resource %+v), want NotFound naming %q", err, d.Resource, voiceID)
 	}
 }
 
-func TestLiveRejectsARequestWithoutASource(t *testing.T) {
+func TestLiveUnknownVoiceIsNotFoundWithItsResource(t *testing.T) {
+	l := connect(t)
+	_, err := l.embedder.Embed(deadline(t, 10*time.Second),
+		&voxcachev1.EmbedRequest{Input: &voxcachev1.EmbedRequest_VoiceId{VoiceId: "no-such-voice"}})
+	d := voxcache.Details(err)
+	t.Logf("Embed(voice_id=no-such-voice): %+v, resource %+v", d, d.Resource)
+	if d.Code != codes.NotFound {
+		t.Fatalf("Embed of an unknown voice: %v, want NotFound", err)
+	}
+	if got := d.Fields(); !reflect.DeepEqual(got, []string{"voice_id"}) {
+		t.Errorf("BadRequest fields %q, want [voice_id]", got)
+	}
+	if d.Resource == nil || d.Resource.Type != voxcache.VoiceResourceType || d.Resource.Name != "no-such-voice" {
+		t.Errorf("ResourceInfo %+v, want type %q name %q", d.Resource, voxcache.VoiceResourceType, "no-such-voice")
+	}
+}
+
+func TestLiveRejectsARequestWithoutAnInput(t *testing.T) {
 	l := connect(t)
 	_, err := l.embedder.Embed(deadline(t, 10*time.Second), &voxcachev1.EmbedRequest{})
-	if status.Code(err) != codes.InvalidArgument {
-		t.Errorf("Embed with neither audio nor voice_id: %v, want InvalidArgument", err)
+	d := voxcache.Details(err)
+	t.Logf("Embed({}): %+v", d)
+	if d.Code != codes.InvalidArgument {
+		t.Fatalf("Embed with neither audio nor voice_id: %v, want InvalidArgument", err)
+	}
+	// An empty oneof names every member.
+	if got := d.Fields(); !reflect.DeepEqual(got, []string{"audio", "voice_id"}) {
+		t.Errorf("BadRequest fields %q, want [audio voice_id]", got)
+	}
+	if d.Resource != nil {
+		t.Errorf("ResourceInfo %+v on a request without input, want none", d.Resource)
 	}
 }
 

@@ -4,10 +4,13 @@
 //	voxcache-say -reference ref.wav -out hello.wav -text "Hello there."
 //
 // It health-checks the Embedder and the Synthesizer (grpc.health.v1), embeds the
-// reference clip twice, registers it as a voice (overwrite=true), speaks the text
-// in that voice and writes the WAV. It exits 1 unless both services are SERVING,
-// the speaker vector has 192 float32 values, the second Embed is a cache hit, and
-// the file written is a WAV whose RIFF sizes match its length.
+// reference clip twice, provokes two refusals and decodes them (voxcache.Details),
+// registers the clip as a voice (overwrite=true), speaks the text in that voice and
+// writes the WAV. It exits 1 unless both services are SERVING, the speaker vector has
+// 192 float32 values, the second Embed is a cache hit, Embed of voice "no-such-voice"
+// is NOT_FOUND with a BadRequest naming voice_id and a ResourceInfo naming the voice,
+// Embed without input is INVALID_ARGUMENT naming audio and voice_id, and the file
+// written is a WAV whose RIFF sizes match its length.
 package main
 
 import (
@@ -16,9 +19,11 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"reflect"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 
 	"github.com/voxcache/voxcache/clients/go/voxcache"
 	"github.com/voxcache/voxcache/clients/go/voxcachev1"
@@ -26,6 +31,8 @@ import (
 
 const (
 	speakerDims = 192 // ECAPA
+	// A voice nobody registers: asking for it shows how a refusal reads.
+	unknownVoice = "no-such-voice"
 	// Embedding a clip on CPU takes well under a second; this leaves room for a busy host.
 	embedTimeout = 30 * time.Second
 	// The first Synthesize after start-up characterises the bundled voices (~10 s).
@@ -104,21 +111,28 @@ func run(o options) (failures []string, err error) {
 	var vectors [2][]float32
 	for i := range vectors {
 		ctx, cancel := context.WithTimeout(context.Background(), embedTimeout)
-		reply, err := embedder.Embed(ctx, &voxcachev1.EmbedRequest{Source: &voxcachev1.EmbedRequest_Audio{Audio: audio}})
+		reply, err := embedder.Embed(ctx, &voxcachev1.EmbedRequest{Input: &voxcachev1.EmbedRequest_Audio{Audio: audio}})
 		cancel()
 		if err != nil {
 			return failures, fmt.Errorf("Embed #%d: %w", i+1, err)
 		}
-		vectors[i], err = voxcache.Speaker(reply.GetConditioning())
+		// Conditioning.tensors is keyed by the voxcache.Tensor* names; Speaker is
+		// TensorFloat32s(c, voxcache.TensorSpeaker), float16 widened to float32.
+		tensor := reply.GetConditioning().GetTensors()[voxcache.TensorSpeaker]
+		vectors[i], err = voxcache.TensorFloat32s(reply.GetConditioning(), voxcache.TensorSpeaker)
 		if err != nil {
 			return failures, fmt.Errorf("Embed #%d: %w", i+1, err)
 		}
+		if i == 0 {
+			fmt.Printf("tensor   %q %v %v from encoder %q\n", voxcache.TensorSpeaker, tensor.GetDtype(), tensor.GetShape(),
+				reply.GetConditioning().GetEncoder())
+		}
 		t := reply.GetTimings()
-		fmt.Printf("embed #%d %-4s source=%-8s total=%7.2fms cache=%.2fms decode=%.2fms extract=%.2fms\n",
-			i+1, hitOrMiss(reply.GetCacheHit()), sourceName(reply.GetSource()),
+		fmt.Printf("embed #%d %-4s tier=%-8s total=%7.2fms cache=%.2fms decode=%.2fms extract=%.2fms\n",
+			i+1, hitOrMiss(reply.GetCacheHit()), tierName(reply.GetTier()),
 			t.GetTotalMs(), t.GetCacheMs(), t.GetDecodeMs(), t.GetExtractMs())
 		if i == 1 {
-			check(reply.GetCacheHit(), "second Embed of the same clip was not a cache hit (source %v)", reply.GetSource())
+			check(reply.GetCacheHit(), "second Embed of the same clip was not a cache hit (tier %v)", reply.GetTier())
 		}
 	}
 	norm := l2(vectors[0])
@@ -126,6 +140,20 @@ func run(o options) (failures []string, err error) {
 	check(len(vectors[0]) == speakerDims, "speaker vector has %d values, want %d", len(vectors[0]), speakerDims)
 	check(math.Abs(norm-1) < 1e-3, "speaker vector L2 norm %.4f, want 1 (L2-normalised)", norm)
 	check(equal(vectors[0], vectors[1]), "the cache hit returned a different vector than the first call")
+
+	// Two refusals, each decoded in one call: code, message, BadRequest fields, ResourceInfo.
+	unknown := refusal(embedder, &voxcachev1.EmbedRequest{Input: &voxcachev1.EmbedRequest_VoiceId{VoiceId: unknownVoice}})
+	step := fmt.Sprintf("Embed of voice %q", unknownVoice)
+	check(unknown.Code == codes.NotFound, "%s: %v, want NotFound", step, unknown.Code)
+	check(reflect.DeepEqual(unknown.Fields(), []string{"voice_id"}), "%s: BadRequest fields %q, want [voice_id]", step, unknown.Fields())
+	check(unknown.Resource != nil && unknown.Resource.Type == voxcache.VoiceResourceType && unknown.Resource.Name == unknownVoice,
+		"%s: ResourceInfo %+v, want %s %s", step, unknown.Resource, voxcache.VoiceResourceType, unknownVoice)
+	empty := refusal(embedder, &voxcachev1.EmbedRequest{})
+	step = "Embed without input"
+	check(empty.Code == codes.InvalidArgument, "%s: %v, want InvalidArgument", step, empty.Code)
+	// An empty oneof names every member.
+	check(reflect.DeepEqual(empty.Fields(), []string{"audio", "voice_id"}), "%s: BadRequest fields %q, want [audio voice_id]", step, empty.Fields())
+	check(empty.Resource == nil, "%s: ResourceInfo %+v, want none", step, empty.Resource)
 
 	ctx, cancel := context.WithTimeout(context.Background(), embedTimeout)
 	registered, err := embedder.RegisterVoice(ctx, &voxcachev1.RegisterVoiceRequest{VoiceId: o.voiceID, Audio: audio, Overwrite: true})
@@ -148,7 +176,7 @@ func run(o options) (failures []string, err error) {
 	if err != nil {
 		return failures, fmt.Errorf("Synthesize: %w", err)
 	}
-	sel, st := speech.GetVoice(), speech.GetTimings()
+	sel, st := speech.GetSelection(), speech.GetTimings()
 	fmt.Printf("speech   backend=%s voice=%s similarity=%.3f conditioning-hit=%v embed=%.1fms synthesis=%.1fms total=%.1fms\n",
 		sel.GetBackend(), sel.GetBackendVoice(), sel.GetSimilarity(), sel.GetConditioningCacheHit(),
 		st.GetEmbedMs(), st.GetSynthesisMs(), st.GetTotalMs())
@@ -173,6 +201,20 @@ func run(o options) (failures []string, err error) {
 	return failures, nil
 }
 
+// refusal makes a call that must fail and decodes its status (Code OK if it succeeds).
+func refusal(embedder voxcachev1.EmbedderClient, request *voxcachev1.EmbedRequest) voxcache.ErrorDetails {
+	ctx, cancel := context.WithTimeout(context.Background(), embedTimeout)
+	defer cancel()
+	_, err := embedder.Embed(ctx, request)
+	d := voxcache.Details(err)
+	resource := ""
+	if r := d.Resource; r != nil {
+		resource = " resource=" + r.Type + " " + r.Name
+	}
+	fmt.Printf("refusal  %v %q fields=%q%s\n", d.Code, d.Message, d.Fields(), resource)
+	return d
+}
+
 func dial(target string) (*grpc.ClientConn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -193,17 +235,17 @@ func hitOrMiss(hit bool) string {
 	return "miss"
 }
 
-// sourceName turns CACHE_SOURCE_REDIS into "redis".
-func sourceName(s voxcachev1.CacheSource) string {
-	switch s {
-	case voxcachev1.CacheSource_CACHE_SOURCE_LOCAL:
+// tierName turns CACHE_TIER_REDIS into "redis".
+func tierName(t voxcachev1.CacheTier) string {
+	switch t {
+	case voxcachev1.CacheTier_CACHE_TIER_LOCAL:
 		return "local"
-	case voxcachev1.CacheSource_CACHE_SOURCE_REDIS:
+	case voxcachev1.CacheTier_CACHE_TIER_REDIS:
 		return "redis"
-	case voxcachev1.CacheSource_CACHE_SOURCE_COMPUTED:
+	case voxcachev1.CacheTier_CACHE_TIER_COMPUTED:
 		return "computed"
 	}
-	return s.String()
+	return t.String()
 }
 
 func l2(v []float32) float64 {

@@ -19,14 +19,33 @@ public final class Tensors {
   /** Bounds what a malformed message can make a reader allocate; matches the Python SDK. */
   public static final int MAX_ELEMENTS = 64 * 1024 * 1024;
 
-  /** Name of the ECAPA speaker vector in {@link Conditioning#getTensorsMap()}. */
+  // Well-known names in Conditioning.getTensorsMap(), by encoder. Shapes are row-major; T is the
+  // reference's length in w2v-BERT frames (about 50 per second), T' in 22.05 kHz mel frames (about
+  // 86 per second). IndexTTS2 bundles may be stored as float16 (the Embedder's
+  // --indextts2-float16); toFloats and floats widen them to float32.
+
+  /** ECAPA's speaker vector: float32 (192,), L2-normalised. */
   public static final String SPEAKER = "speaker";
+  /** IndexTTS2's semantic speaker conditioning: (1, T, 1024), w2v-BERT 2.0 layer 17, normalised. */
+  public static final String SPK_COND_EMB = "spk_cond_emb";
+  /** IndexTTS2's CAMPPlus style vector: (1, 192). */
+  public static final String STYLE = "style";
+  /** IndexTTS2's s2mel prompt: (1, T', 512). */
+  public static final String PROMPT_CONDITION = "prompt_condition";
+  /** IndexTTS2's reference log-mel spectrogram: (1, 80, T'). */
+  public static final String REF_MEL = "ref_mel";
+  /**
+   * IndexTTS2's emotion conditioning, shaped like {@link #SPK_COND_EMB}. Optional: without it the
+   * Synthesizer uses {@link #SPK_COND_EMB}.
+   */
+  public static final String EMO_COND_EMB = "emo_cond_emb";
 
   private Tensors() {}
 
   /**
    * A read-only float view of a DTYPE_FLOAT32 tensor, without copying. The protobuf bytes
-   * are little-endian whatever the host order, hence the explicit {@link ByteOrder}.
+   * are little-endian whatever the host order, hence the explicit {@link ByteOrder}. A
+   * DTYPE_FLOAT16 tensor has no float view: read it with {@link #toFloats(Tensor)}.
    */
   public static FloatBuffer float32View(Tensor tensor) {
     if (tensor.getDtype() != DType.DTYPE_FLOAT32) {
@@ -58,12 +77,26 @@ public final class Tensors {
 
   /** The speaker vector of ECAPA conditioning: 192 float32 values, L2-normalised. */
   public static float[] speaker(Conditioning conditioning) {
-    Tensor tensor = conditioning.getTensorsMap().get(SPEAKER);
+    return floats(conditioning, SPEAKER);
+  }
+
+  /**
+   * The tensor called {@code name} (one of the constants above), FLOAT32 or FLOAT16, as a new
+   * float array in row-major order; its shape is {@code getTensorsMap().get(name).getShapeList()}.
+   *
+   * @throws IllegalArgumentException when the tensor is missing or inconsistent, naming it
+   */
+  public static float[] floats(Conditioning conditioning, String name) {
+    Tensor tensor = conditioning.getTensorsMap().get(name);
     if (tensor == null) {
       throw new IllegalArgumentException(
-          "conditioning from encoder '" + conditioning.getEncoder() + "' has no '" + SPEAKER + "' tensor");
+          "conditioning from encoder '" + conditioning.getEncoder() + "' has no '" + name + "' tensor");
     }
-    return toFloats(tensor);
+    try {
+      return toFloats(tensor);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("tensor '" + name + "': " + e.getMessage(), e);
+    }
   }
 
   /**
@@ -93,8 +126,12 @@ public final class Tensors {
     }
   }
 
-  /** Widens an IEEE 754 binary16 bit pattern (Float.float16ToFloat needs Java 20). */
-  static float halfToFloat(short bits) {
+  /**
+   * Widens an IEEE 754 binary16 bit pattern, as read little-endian from a FLOAT16 tensor, to
+   * float (Float.float16ToFloat needs Java 20). Exact: signed zeros, subnormals, normals and
+   * infinities keep their value; a NaN stays a NaN.
+   */
+  public static float halfToFloat(short bits) {
     int h = bits & 0xffff;
     int sign = (h >>> 15) << 31;
     int exp = (h >>> 10) & 0x1f;

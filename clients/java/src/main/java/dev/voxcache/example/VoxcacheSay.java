@@ -1,10 +1,12 @@
 package dev.voxcache.example;
 
 import com.google.protobuf.ByteString;
+import dev.voxcache.client.ErrorDetails;
 import dev.voxcache.client.Tensors;
+import dev.voxcache.client.VoxcacheErrors;
 import dev.voxcache.client.Wav;
 import dev.voxcache.v1.AudioFormat;
-import dev.voxcache.v1.CacheSource;
+import dev.voxcache.v1.CacheTier;
 import dev.voxcache.v1.EmbedRequest;
 import dev.voxcache.v1.EmbedResponse;
 import dev.voxcache.v1.EmbedderGrpc;
@@ -13,11 +15,13 @@ import dev.voxcache.v1.SynthesisTimings;
 import dev.voxcache.v1.SynthesizeRequest;
 import dev.voxcache.v1.SynthesizeResponse;
 import dev.voxcache.v1.SynthesizerGrpc;
+import dev.voxcache.v1.Tensor;
 import dev.voxcache.v1.Timings;
 import dev.voxcache.v1.Voice;
 import dev.voxcache.v1.VoiceSelection;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
+import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
@@ -41,13 +45,18 @@ import java.util.concurrent.TimeUnit;
  * VoxcacheSay --reference ref.wav --out hello.wav --text "Hello there."
  * </pre>
  *
- * <p>It health-checks both services (grpc.health.v1), embeds the reference clip twice, registers
- * it as a voice (overwrite=true), speaks the text in that voice and writes the WAV. It exits 1
- * unless both services are SERVING, the speaker vector has 192 float32 values, the second Embed
- * is a cache hit, and the file written is a WAV whose RIFF sizes match its length.
+ * <p>It health-checks both services (grpc.health.v1), embeds the reference clip twice, provokes
+ * two refusals and decodes them ({@link VoxcacheErrors#details}), registers the clip as a voice
+ * (overwrite=true), speaks the text in that voice and writes the WAV. It exits 1 unless both
+ * services are SERVING, the speaker vector has 192 float32 values, the second Embed is a cache
+ * hit, Embed of voice "no-such-voice" is NOT_FOUND with a BadRequest naming voice_id and a
+ * ResourceInfo naming the voice, Embed without input is INVALID_ARGUMENT naming audio and
+ * voice_id, and the file written is a WAV whose RIFF sizes match its length.
  */
 public final class VoxcacheSay {
   private static final int SPEAKER_DIMS = 192; // ECAPA
+  /** A voice nobody registers: asking for it shows how a refusal reads. */
+  private static final String UNKNOWN_VOICE = "no-such-voice";
   /** Conditioning bundles of richer encoders run to several MB, past gRPC's 4 MB default. */
   private static final int MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
   /** Embedding a clip on CPU takes well under a second; this leaves room for a busy host. */
@@ -112,13 +121,19 @@ public final class VoxcacheSay {
     for (int i = 0; i < 2; i++) {
       step = "Embed #" + (i + 1);
       EmbedResponse reply = embedder.withDeadlineAfter(EMBED_TIMEOUT_S, TimeUnit.SECONDS).embed(request);
-      vectors[i] = Tensors.speaker(reply.getConditioning());
+      // getTensorsMap() is keyed by the Tensors.* names; Tensors.floats widens float16 to float.
+      vectors[i] = Tensors.floats(reply.getConditioning(), Tensors.SPEAKER);
+      if (i == 0) {
+        Tensor tensor = reply.getConditioning().getTensorsMap().get(Tensors.SPEAKER);
+        System.out.printf("tensor   \"%s\" %s %s from encoder \"%s\"%n", Tensors.SPEAKER, tensor.getDtype(),
+            tensor.getShapeList(), reply.getConditioning().getEncoder());
+      }
       Timings t = reply.getTimings();
-      System.out.printf("embed #%d %-4s source=%-8s total=%7.2fms cache=%.2fms decode=%.2fms extract=%.2fms%n",
-          i + 1, reply.getCacheHit() ? "hit" : "miss", sourceName(reply.getSource()),
+      System.out.printf("embed #%d %-4s tier=%-8s total=%7.2fms cache=%.2fms decode=%.2fms extract=%.2fms%n",
+          i + 1, reply.getCacheHit() ? "hit" : "miss", tierName(reply.getTier()),
           t.getTotalMs(), t.getCacheMs(), t.getDecodeMs(), t.getExtractMs());
       if (i == 1) {
-        check(reply.getCacheHit(), "second Embed of the same clip was not a cache hit (source %s)", reply.getSource());
+        check(reply.getCacheHit(), "second Embed of the same clip was not a cache hit (tier %s)", reply.getTier());
       }
     }
     double norm = l2(vectors[0]);
@@ -126,6 +141,23 @@ public final class VoxcacheSay {
     check(vectors[0].length == SPEAKER_DIMS, "speaker vector has %d values, want %d", vectors[0].length, SPEAKER_DIMS);
     check(Math.abs(norm - 1) < 1e-3, "speaker vector L2 norm %.4f, want 1 (L2-normalised)", norm);
     check(Arrays.equals(vectors[0], vectors[1]), "the cache hit returned a different vector than the first call");
+
+    // Two refusals, each decoded in one call: code, message, BadRequest fields, ResourceInfo.
+    step = "Embed of voice " + UNKNOWN_VOICE;
+    ErrorDetails unknown = refusal(embedder, EmbedRequest.newBuilder().setVoiceId(UNKNOWN_VOICE).build());
+    check(unknown.code() == Status.Code.NOT_FOUND, "%s: %s, want NOT_FOUND", step, unknown.code());
+    check(unknown.fields().equals(Arrays.asList("voice_id")), "%s: BadRequest fields %s, want [voice_id]", step,
+        unknown.fields());
+    check(unknown.resourceType().equals(VoxcacheErrors.VOICE_RESOURCE_TYPE) && unknown.resourceName().equals(UNKNOWN_VOICE),
+        "%s: ResourceInfo '%s' '%s', want '%s' '%s'", step, unknown.resourceType(), unknown.resourceName(),
+        VoxcacheErrors.VOICE_RESOURCE_TYPE, UNKNOWN_VOICE);
+    step = "Embed without input";
+    ErrorDetails empty = refusal(embedder, EmbedRequest.getDefaultInstance());
+    check(empty.code() == Status.Code.INVALID_ARGUMENT, "%s: %s, want INVALID_ARGUMENT", step, empty.code());
+    // An empty oneof names every member.
+    check(empty.fields().equals(Arrays.asList("audio", "voice_id")), "%s: BadRequest fields %s, want [audio, voice_id]",
+        step, empty.fields());
+    check(!empty.hasResource(), "%s: ResourceInfo '%s' '%s', want none", step, empty.resourceType(), empty.resourceName());
 
     String voiceId = opts.get("voice-id");
     step = "RegisterVoice " + voiceId;
@@ -145,7 +177,7 @@ public final class VoxcacheSay {
             .setVoiceId(voiceId)
             .setFormat(AudioFormat.AUDIO_FORMAT_WAV)
             .build());
-    VoiceSelection sel = speech.getVoice();
+    VoiceSelection sel = speech.getSelection();
     SynthesisTimings st = speech.getTimings();
     System.out.printf(
         "speech   backend=%s voice=%s similarity=%.3f conditioning-hit=%b embed=%.1fms synthesis=%.1fms total=%.1fms%n",
@@ -167,6 +199,19 @@ public final class VoxcacheSay {
     } catch (IllegalArgumentException e) {
       check(false, "%s: %s", out, e.getMessage());
     }
+  }
+
+  /** The decoded refusal of a request that must fail (OK when it does not). */
+  private ErrorDetails refusal(EmbedderGrpc.EmbedderBlockingStub embedder, EmbedRequest request) {
+    ErrorDetails details;
+    try {
+      embedder.withDeadlineAfter(EMBED_TIMEOUT_S, TimeUnit.SECONDS).embed(request);
+      details = VoxcacheErrors.details(Status.OK.asRuntimeException());
+    } catch (StatusRuntimeException e) {
+      details = VoxcacheErrors.details(e);
+    }
+    System.out.printf("refusal  %s%n", details);
+    return details;
   }
 
   private void checkServing(ManagedChannel channel, String service) {
@@ -221,16 +266,16 @@ public final class VoxcacheSay {
     return value == null || value.isEmpty() ? fallback : value;
   }
 
-  private static String sourceName(CacheSource source) {
-    switch (source) {
-      case CACHE_SOURCE_LOCAL:
+  private static String tierName(CacheTier tier) {
+    switch (tier) {
+      case CACHE_TIER_LOCAL:
         return "local";
-      case CACHE_SOURCE_REDIS:
+      case CACHE_TIER_REDIS:
         return "redis";
-      case CACHE_SOURCE_COMPUTED:
+      case CACHE_TIER_COMPUTED:
         return "computed";
       default:
-        return source.toString();
+        return tier.toString();
     }
   }
 
