@@ -13,12 +13,12 @@ Addresses come from --embedder/--synthesizer or VOXCACHE_EMBEDDER/VOXCACHE_SYNTH
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 from tqdm import tqdm
 
@@ -124,27 +124,26 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _launcher() -> ModuleType | None:
+    """services.launcher where the services are installed (a voxcache checkout), else None."""
+    try:
+        return importlib.import_module("services.launcher")
+    except ImportError:
+        return None
+
+
 def _up(args: argparse.Namespace) -> int:
-    if importlib.util.find_spec("services.launcher") is None:
+    # In this process, not a child: subprocess.call() SIGKILLs its child 0.25 s after a Ctrl-C,
+    # which left Redis's folder (and Redis) behind.
+    launcher = _launcher()
+    if launcher is None:
         print(
             "error: `voxcache up` runs the services, which are not installed here; "
             "run it from a voxcache checkout after `make setup`",
             file=sys.stderr,
         )
         return 2
-    command = [
-        sys.executable,
-        "-m",
-        "services.launcher",
-        "--embedder-port",
-        str(args.embedder_port),
-        "--synthesizer-port",
-        str(args.synthesizer_port),
-    ]
-    try:
-        return subprocess.call(command)
-    except KeyboardInterrupt:
-        return 0
+    return int(launcher.run(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -190,8 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
     stats.set_defaults(run=_stats)
 
     up = commands.add_parser("up", help="run Redis, the Embedder and the Synthesizer locally")
-    up.add_argument("--embedder-port", type=int, default=50051)
-    up.add_argument("--synthesizer-port", type=int, default=50052)
+    launcher = _launcher()
+    if launcher is not None:
+        launcher.add_arguments(up)  # one list of flags for `voxcache up` and `python -m services.launcher`
+    else:
+        up.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     up.set_defaults(run=_up)
     return parser
 
