@@ -499,8 +499,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from voxcache.cli import HelpFormatter  # the SDK's: defaults shown exactly as `voxcache up --help` shows them
+
     parser = argparse.ArgumentParser(
-        prog="python -m services.launcher", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m services.launcher", description=__doc__, formatter_class=HelpFormatter
     )
     add_arguments(parser)
     return run(parser.parse_args(argv))
