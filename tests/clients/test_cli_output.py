@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from voxcache import cli_output as out
 
@@ -50,3 +51,12 @@ def test_sentence_progress_counts_sentences_and_audio() -> None:
     silent.sentence_done(48_000, 24_000)
     silent.close()
     assert quiet.getvalue() == ""
+
+
+def test_readme_quotes_what_say_prints() -> None:
+    """The README promised a word for a weak match the CLI never printed; now it quotes the CLI."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    line = out.voice_summary("jf_alpha", 0.219)
+    assert line == "voice jf_alpha (cosine 0.22, weak match: kokoro picks a bundled voice, it does not clone)"
+    assert f"`{line}`" in readme  # the kokoro note at the top
+    assert f"wrote hello.wav: 1.70 s of speech at 24 kHz, {line};" in readme  # the `say` example
