@@ -211,7 +211,10 @@ def test_ctrl_c_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capt
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "_stats", interrupted)
-    code, _, err = run(capsys, "stats")
+    try:
+        code, _, err = run(capsys, "stats")
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped main() as a traceback")
     assert code == 130 and one_error_line(err) == "error: interrupted"
 
 
@@ -236,6 +239,7 @@ def test_closed_stdout_ends_quietly_in_a_real_pipe(tmp_path: Path) -> None:
     read, write = os.pipe()
     os.close(read)  # the reader has already exited
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "clients" / "python" / "src"), str(REPO_ROOT)])}
+    env.pop("PYTHONUNBUFFERED", None)  # as run from a shell: the summary waits in stdout's buffer until the end
     try:
         done = subprocess.run(
             [sys.executable, "-m", "voxcache.cli", "preload", str(empty)],

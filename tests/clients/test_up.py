@@ -264,10 +264,16 @@ def test_registered_voices_survive_a_restart(tmp_path: Path, up_processes: list[
     assert first.output.index("bundled voices characterised") < first.output.index("voxcache is up")
     assert f"data in {data} (kept across restarts)" in first.output
     assert cli.main(["--embedder", f"127.0.0.1:{embedder}", "-q", "voices", "register", "keeper", str(SAMPLE)]) == 0
+    # Redis and both services run in process groups of their own: a terminal's Ctrl-C reaches only the
+    # launcher, which stops the services (they drain) and then Redis, not everything at once.
+    children = leftovers(tmp_path, reap)
+    assert len(children) == 3 and os.getpgid(first.process.pid) not in {os.getpgid(pid) for pid in children}
     first.ctrl_c()
     assert first.finish() == 0, first.output
     assert "stopped" in first.output and not errors_of(first.output)
     assert leftovers(tmp_path, reap) == []  # services and redis-server stopped too
+    redis_log = (data / "redis" / "redis.log").read_text()
+    assert "Received SIGTERM" in redis_log and "Received SIGINT" not in redis_log  # stopped by the launcher
 
     second = Up(*ports, "--log-level", "WARNING")
     up_processes.append(second)
