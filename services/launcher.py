@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import errno
 import fcntl
+import io
 import os
 import signal
 import socket
@@ -40,15 +41,17 @@ import subprocess
 import sys
 import threading
 import time
+import wave
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.paths import REPO_ROOT, SAMPLES_DIR
+from services.common.paths import REPO_ROOT
 from services.common.redis_server import LocalRedis, free_port
 
 #: Every name the services read a Redis password from (services/common/config.py: env_names).
@@ -59,8 +62,7 @@ REDIS_PASSWORD_VARS = (
 )
 EMBEDDER_SERVICE = "voxcache.v1.Embedder"
 SYNTHESIZER_SERVICE = "voxcache.v1.Synthesizer"
-#: The clip and text of the warm-up request (a real synthesis: it proves the whole path works).
-WARM_CLIP = SAMPLES_DIR / "reference_en.wav"
+#: The text of the warm-up request (a real synthesis: it proves the whole path works).
 WARM_TEXT = "Ready."
 DEFAULT_READY_TIMEOUT_S = 180.0
 LOCK_NAME = "voxcache.lock"
@@ -177,7 +179,27 @@ def wait_serving(
     raise LaunchError(f"the {name} did not become healthy within {timeout_s:.0f} s; see its log above")
 
 
-def wait_warm(target: str, timeout_s: float = DEFAULT_READY_TIMEOUT_S, clip: Path = WARM_CLIP) -> float:
+def warm_clip(seconds: float = 2.0, rate: int = 16_000) -> bytes:
+    """The warm-up request's reference: a voiced-sounding synthetic tone, the same bytes every time.
+
+    Not samples/reference_en.wav: `make demo` shows that clip's first Embed as a miss, and a
+    warm-up that had cached it would turn the miss into a hit. Fixed bytes mean one small
+    cache entry, however often the stack starts.
+    """
+    t = np.arange(int(seconds * rate)) / rate
+    voice = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 8))  # a 140 Hz buzz with harmonics
+    syllables = 0.55 + 0.45 * np.sin(2 * np.pi * 4 * t)  # about four syllables a second
+    pcm = (0.25 * voice * syllables / np.max(np.abs(voice)) * 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm.tobytes())
+    return buffer.getvalue()
+
+
+def wait_warm(target: str, timeout_s: float = DEFAULT_READY_TIMEOUT_S) -> float:
     """Send one short real synthesis and wait for it; returns its seconds.
 
     The Synthesizer reports SERVING at once and characterises its backends' voices in
@@ -191,7 +213,7 @@ def wait_warm(target: str, timeout_s: float = DEFAULT_READY_TIMEOUT_S, clip: Pat
     started = time.monotonic()
     try:
         with SynthesizerClient(target, timeout=timeout_s) as client:
-            client.say(WARM_TEXT, voice=clip)
+            client.say(WARM_TEXT, voice=warm_clip())
     except VoxcacheError as error:
         raise LaunchError(f"the Synthesizer's warm-up request failed ({error}); see its log above") from None
     return time.monotonic() - started
@@ -359,11 +381,8 @@ class Stack:
                 self.synthesizer, SYNTHESIZER_SERVICE, synthesizer, self.ready_timeout_s,
                 name="Synthesizer", port_flag="--synthesizer-port",
             )  # fmt: skip
-            if WARM_CLIP.is_file():
-                self.report("warming up the Synthesizer (its voices, then one short sentence)")
-                wait_warm(self.synthesizer, self.ready_timeout_s)
-            else:
-                self.report(f"{WARM_CLIP} is missing: the first request will pay for the Synthesizer's warm-up")
+            self.report("warming up the Synthesizer (its voices, then one short sentence)")
+            wait_warm(self.synthesizer, self.ready_timeout_s)
         except BaseException:
             self.stop()
             raise
