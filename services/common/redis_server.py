@@ -5,6 +5,12 @@ from the same deploy/redis/redis.conf that compose.yaml uses (a cache: maxmemory
 `volatile-lfu`, no persistence; the file says why). Only the port, the loopback
 bind, the directory and the log file are set here.
 
+With `data_dir` (what `voxcache up` uses unless --ephemeral) the directory is that
+folder instead, and it is kept: the append-only file is switched on (`appendfsync
+everysec`) because registered voices live only in Redis, and a local stack that
+forgets them on every restart is useless. Without it the temp directory is removed
+by close().
+
 With `acl=True` (what `voxcache up` uses) it is started exactly as compose starts
 its Redis, through deploy/redis/start.sh: the default user is disabled and the
 only user is `embedder`, limited by deploy/redis/users.conf, with a random
@@ -22,6 +28,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 #: The Redis settings shared with compose.yaml: redis.conf, users.conf, start.sh.
@@ -65,6 +72,9 @@ class LocalRedis:
         password: str | None = None,
         binary: str = "redis-server",
         config_dir: Path = CONFIG_DIR,
+        data_dir: Path | None = None,
+        pass_fds: Sequence[int] = (),
+        process_group: int | None = None,
     ) -> None:
         found = shutil.which(binary)
         if found is None:
@@ -78,8 +88,25 @@ class LocalRedis:
         self.acl = acl
         #: The embedder user's password (acl=True): random per instance, kept across stop()/start().
         self.password = (password or secrets.token_urlsafe(24)) if acl else None
-        self._dir = Path(tempfile.mkdtemp(prefix="voxcache-redis-"))
+        #: Kept across runs (data_dir given, AOF on) or a throwaway temp directory.
+        self.persistent = data_dir is not None
+        if data_dir is not None:
+            # 0o700: the AOF holds every registered voice's reference audio.
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._dir = data_dir
+        else:
+            self._dir = Path(tempfile.mkdtemp(prefix="voxcache-redis-"))
+        #: Descriptors redis-server inherits, e.g. the launcher's lock on the data folder, so that
+        #: a redis-server outliving its launcher still keeps a second stack off the same files.
+        self.pass_fds = tuple(pass_fds)
+        #: 0: its own process group, so a terminal's Ctrl-C reaches only the launcher, which stops Redis last.
+        self.process_group = process_group
         self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def dir(self) -> Path:
+        """redis-server's working directory: the data folder, or the temp directory close() removes."""
+        return self._dir
 
     @property
     def username(self) -> str | None:
@@ -96,6 +123,8 @@ class LocalRedis:
         """How redis-server is started: compose's start.sh (acl) or redis.conf directly; then the local overrides."""
         local = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self._dir)]
         local += ["--logfile", str(self._dir / "redis.log")]
+        if self.persistent:
+            local += ["--appendonly", "yes", "--appendfsync", "everysec"]
         if self.acl:
             return ["sh", str(self.config_dir / "start.sh"), *local]
         return [self.binary, str(self.config_dir / "redis.conf"), *local]
@@ -112,7 +141,13 @@ class LocalRedis:
             }
         with (self._dir / "stderr.log").open("ab") as stderr:
             self._proc = subprocess.Popen(
-                self.command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, env=env
+                self.command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env=env,
+                pass_fds=self.pass_fds,
+                process_group=self.process_group,
             )
         probe = b""
         if self.password is not None:
@@ -159,8 +194,10 @@ class LocalRedis:
         self._proc = None
 
     def close(self) -> None:
+        """Stop redis-server; remove its directory unless it is a data folder to keep."""
         self.stop()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        if not self.persistent:
+            shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> LocalRedis:
         return self.start()

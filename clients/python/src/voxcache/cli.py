@@ -1,211 +1,590 @@
 """`voxcache`: the command line for the Embedder and the Synthesizer.
 
-    voxcache say "Hello there." --voice ref.wav -o out.wav
-    voxcache say "Hello again." --voice-id narrator -o out.wav --stream
+    voxcache up                         # Redis + Embedder + Synthesizer locally; Ctrl-C stops it
+    voxcache say "Hello there." --voice ref.wav -o hello.wav
     voxcache voices register narrator ref.wav | list | delete narrator
+    voxcache say "Hello again." --voice-id narrator -o again.wav
     voxcache preload clips.txt          # one audio path per line ('-' reads stdin)
     voxcache stats
-    voxcache up                         # Redis + Embedder + Synthesizer locally, Ctrl-C stops
 
-Addresses come from --embedder/--synthesizer or VOXCACHE_EMBEDDER/VOXCACHE_SYNTHESIZER.
+Addresses come from --embedder/--synthesizer, else VOXCACHE_EMBEDDER/VOXCACHE_SYNTHESIZER.
+Global options work before or after the command (`voxcache say ... --synthesizer HOST:PORT`).
+`voxcache COMMAND --help` shows each command's options and their defaults.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import os
-import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from types import ModuleType
+from typing import Any, NoReturn
 
+import grpc
 from tqdm import tqdm
 
+from voxcache import cli_output as out
+from voxcache.cli_errors import DELETE_FIELDS, REGISTER_FIELDS, SAY_FIELDS, CliError, Target, describe
 from voxcache.embedder import DEFAULT_TARGET, EmbedderClient
 from voxcache.errors import VoxcacheError
 from voxcache.synthesizer import DEFAULT_SYNTH_TARGET, SynthesizerClient
 
+DEFAULT_TIMEOUT_S = 120.0
+DEFAULT_OUTPUT = "out.wav"
+#: The Synthesizer's backends and the languages each speaks (services/synthesizer/backends;
+#: tests/clients/test_cli_units.py checks these against the services).
+BACKEND_LANGUAGES: dict[str, tuple[str, ...]] = {"kokoro": ("en",), "indextts2": ("en", "zh")}
+LANGUAGES = tuple(sorted({lang for langs in BACKEND_LANGUAGES.values() for lang in langs}))
+DEFAULT_LANGUAGE = "en"
+DEFAULT_BACKEND = "kokoro"
+DEFAULT_JOBS = 4
+#: Per-clip failures that are the service's, not the clip's: preload stops instead of listing each clip.
+_SERVICE_FAILURES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNIMPLEMENTED)
+
+
+# -- parsing ------------------------------------------------------------------------------
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keeps the docstring's layout and shows every real default (not None, False or an empty value)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default:" in text or "%(default)" in text:
+            return text
+        if action.default in (None, False, "", [], argparse.SUPPRESS):
+            return text
+        if not action.option_strings and action.nargs not in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors that point to --help, instead of usage text and exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(f"{message}; see `{self.prog} --help`", exit_code=2)
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r} (e.g. --option voice=jf_alpha)")
+    return key, value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _add_globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """The options every command takes. On commands their defaults are SUPPRESS, so a value given
+    before the command is not reset by the command's parser; the help text names the real default."""
+
+    def default(value: object) -> object:
+        return value if top else argparse.SUPPRESS
+
+    group = parser.add_argument_group("global options (before or after the command)") if not top else parser
+    embedder = os.environ.get("VOXCACHE_EMBEDDER") or DEFAULT_TARGET
+    synthesizer = os.environ.get("VOXCACHE_SYNTHESIZER") or DEFAULT_SYNTH_TARGET
+    group.add_argument(
+        "--embedder",
+        metavar="HOST:PORT",
+        default=default(embedder),
+        help=f"the Embedder's address (default: {embedder}; VOXCACHE_EMBEDDER sets it)",
+    )
+    group.add_argument(
+        "--synthesizer",
+        metavar="HOST:PORT",
+        default=default(synthesizer),
+        help=f"the Synthesizer's address (default: {synthesizer}; VOXCACHE_SYNTHESIZER sets it)",
+    )
+    group.add_argument(
+        "--timeout",
+        type=_positive,
+        metavar="SECONDS",
+        default=default(DEFAULT_TIMEOUT_S),
+        help=f"deadline of each call (default: {DEFAULT_TIMEOUT_S:g})",
+    )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default(False),
+        help="no progress output (progress is shown only on a terminal, on stderr)",
+    )
+
+
+def _command(commands: Any, name: str, help_text: str, **settings: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=help_text, description=help_text, formatter_class=HelpFormatter
+    )
+    _add_globals(parser, top=False)
+    parser.set_defaults(**settings)
+    return parser
+
+
+def launcher_module() -> tuple[ModuleType | None, str]:
+    """services.launcher if this is a checkout with the services installed, else None and why not."""
+    try:
+        return importlib.import_module("services.launcher"), ""
+    except ImportError as exc:
+        return None, str(exc)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="voxcache", description=__doc__, formatter_class=HelpFormatter)
+    _add_globals(parser, top=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    say = _command(
+        commands, "say", "synthesize text in a voice to a WAV file", run=_say, service="Synthesizer", fields=SAY_FIELDS
+    )
+    say.add_argument("text", metavar="TEXT", help="what to say (up to 2,000 characters)")
+    source = say.add_mutually_exclusive_group(required=True)
+    source.add_argument("--voice", type=Path, metavar="CLIP", help="reference clip: WAV, FLAC or OGG, 1-30 s")
+    source.add_argument("--voice-id", metavar="NAME", help="a voice registered with `voxcache voices register`")
+    say.add_argument("-o", "--output", type=Path, metavar="FILE", default=Path(DEFAULT_OUTPUT), help="WAV to write")
+    say.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    languages = "; ".join(f"{backend}: {', '.join(langs)}" for backend, langs in BACKEND_LANGUAGES.items())
+    say.add_argument(
+        "--language",
+        choices=LANGUAGES,
+        default="",
+        help=f"language of TEXT ({languages}) (default: {DEFAULT_LANGUAGE})",
+    )
+    say.add_argument("--speed", type=float, default=1.0, metavar="X", help="speaking rate, 0.5-2.0")
+    say.add_argument(
+        "--backend",
+        choices=tuple(BACKEND_LANGUAGES),
+        default="",
+        help=f"TTS backend (default: the Synthesizer's own, {DEFAULT_BACKEND} unless it was started otherwise)",
+    )
+    say.add_argument(
+        "--option",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="backend option, repeatable (kokoro: voice=NAME speaks that bundled voice)",
+    )
+    say.add_argument(
+        "--stream",
+        action="store_true",
+        help="use the streaming call even when not on a terminal (on a terminal `say` always streams, "
+        "to show progress per sentence; the WAV is the same)",
+    )
+
+    voices = _command(commands, "voices", "register, list or delete named voices", service="Embedder", fields={})
+    voice_commands = voices.add_subparsers(dest="voices_command", required=True, metavar="ACTION")
+    register = _command(
+        voice_commands, "register", "name a reference clip (kept, pinned)", run=_register, fields=REGISTER_FIELDS
+    )
+    register.add_argument("name", metavar="NAME", help="1-64 characters from A-Z a-z 0-9 . _ -")
+    register.add_argument("audio", type=Path, metavar="CLIP", help="reference clip: WAV, FLAC or OGG, 1-30 s")
+    register.add_argument("--overwrite", action="store_true", help="replace a voice of that name")
+    _command(voice_commands, "list", "the registered voices", run=_list)
+    delete = _command(voice_commands, "delete", "forget a voice", run=_delete, fields=DELETE_FIELDS)
+    delete.add_argument("name", metavar="NAME")
+
+    preload = _command(
+        commands, "preload", "warm the Embedder's cache with many clips", run=_preload, service="Embedder", fields={}
+    )
+    preload.add_argument(
+        "filelist", metavar="LIST", help="file with one audio path per line ('#' comments), - for stdin"
+    )
+    preload.add_argument("--pin", action="store_true", help="keep them without expiry (else they age out after 7 days)")
+    preload.add_argument(
+        "--jobs", type=_at_least_one, default=DEFAULT_JOBS, metavar="N", help="clips in flight at once"
+    )
+
+    _command(commands, "stats", "the Embedder's counters and latency", run=_stats, service="Embedder", fields={})
+
+    up = commands.add_parser(
+        "up",
+        help="run Redis, the Embedder and the Synthesizer locally (Ctrl-C stops them)",
+        description="Run Redis, the Embedder and the Synthesizer locally; Ctrl-C stops them.\n"
+        "'voxcache is up' is printed only once both answer and the Synthesizer has warmed up;\n"
+        "a taken port or a crashed service is an error and a non-zero exit. Redis keeps\n"
+        "registered voices in a data folder across restarts unless --ephemeral.",
+        formatter_class=HelpFormatter,
+    )
+    launcher, _ = launcher_module()
+    if launcher is not None:
+        launcher.add_arguments(up)
+    else:
+        up.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    up.set_defaults(run=_up, service="", fields={})
+    return parser
+
+
+# -- commands -----------------------------------------------------------------------------
+def check_output(path: Path, force: bool) -> Path:
+    """Refuse, before any work, an output that cannot be written or would silently replace a file."""
+    if path.is_dir():
+        raise CliError(f"-o {path} is a folder; give a file name, e.g. -o {path / DEFAULT_OUTPUT}", 2)
+    folder = path.parent
+    if not folder.is_dir():
+        raise CliError(f"folder {folder} does not exist (from -o {path}); create it, or choose another -o FILE", 2)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CliError(f"cannot write into {folder} (from -o {path}); choose another -o FILE", 2)
+    if path.exists() and not force:
+        raise CliError(f"{path} already exists; pass --force to overwrite it, or choose another -o FILE", 2)
+    return path
+
+
+def write_output(path: Path, data: bytes, force: bool) -> None:
+    """Write through a temporary file, so an interrupted run never leaves half a WAV under the real name."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_bytes(data)
+        if path.exists() and not force:  # appeared while we were synthesizing
+            raise CliError(f"{path} appeared meanwhile; pass --force to overwrite it, or choose another -o FILE", 1)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def check_clip(path: Path, name: str) -> Path:
+    """A reference clip that exists and is readable, checked before anything is sent."""
+    if not path.is_file():
+        raise CliError(f"{name} {path}: no such file", 2)
+    if not os.access(path, os.R_OK):
+        raise CliError(f"{name} {path}: not readable (permission denied)", 2)
+    return path
+
+
+def progress_enabled(args: argparse.Namespace) -> bool:
+    """Progress only for a person watching: stderr is a terminal and -q was not given."""
+    return not args.quiet and sys.stderr.isatty()
+
+
+@dataclass(frozen=True)
+class SaidSpeech:
+    """What `say` reports, whichever call produced the audio."""
+
+    audio: bytes
+    duration_s: float
+    sample_rate: int
+    backend_voice: str
+    similarity: float
+    conditioning_cache_hit: bool
+    timings_ms: dict[str, float]
+
+
+def say_streamed(chunks: Iterable[Any], progress: out.SentenceProgress) -> SaidSpeech:
+    """Assemble the WAV from the streamed sentences, advancing `progress` per finished sentence."""
+    pcm, first, header, timings = bytearray(), None, b"", {}
+    try:
+        for chunk in chunks:
+            first = first or chunk
+            pcm += chunk.audio
+            if chunk.last:
+                header, timings = chunk.wav_header, chunk.timings_ms
+            else:
+                progress.sentence_done(len(chunk.audio), chunk.sample_rate)
+    finally:
+        progress.close()
+    if first is None:
+        raise CliError("the Synthesizer ended the stream without any audio", 1)
+    rate = first.sample_rate
+    return SaidSpeech(
+        bytes(header + pcm),
+        len(pcm) / 2 / rate,
+        rate,
+        first.backend_voice,
+        first.similarity,
+        first.conditioning_cache_hit,
+        timings,
+    )
+
 
 def _say(args: argparse.Namespace) -> int:
-    voice = {"voice": args.voice} if args.voice else {"voice_id": args.voice_id}
-    options = dict(item.split("=", 1) for item in args.option)
+    output = check_output(args.output, args.force)
+    voice = {"voice": check_clip(args.voice, "--voice")} if args.voice else {"voice_id": args.voice_id}
+    show = progress_enabled(args)
+    request = dict(language=args.language, speed=args.speed, backend=args.backend, options=dict(args.option), **voice)
     with SynthesizerClient(args.synthesizer, timeout=args.timeout) as client:
-        common = dict(language=args.language, speed=args.speed, backend=args.backend, options=options, **voice)
-        if args.stream:
-            pcm, header, info = bytearray(), b"", None
-            with tqdm(desc="sentences", unit="sentence", disable=args.quiet) as bar:
-                for chunk in client.stream(args.text, **common):
-                    pcm += chunk.audio
-                    info = info or chunk
-                    if chunk.last:
-                        header, timings = chunk.wav_header, chunk.timings_ms
-                    else:
-                        bar.update(1)
-            Path(args.output).write_bytes(header + pcm)
-            assert info is not None
-            print(
-                f"wrote {args.output}: {len(pcm) / 2 / info.sample_rate:.2f} s at {info.sample_rate} Hz, "
-                f"voice {info.backend_voice} (cosine {info.similarity:.3f}), "
-                f"conditioning {'hit' if info.conditioning_cache_hit else 'miss'}, {_fmt(timings)}"
-            )
+        if args.stream or show:
+            said = say_streamed(client.stream(args.text, **request), out.SentenceProgress(sys.stderr, show))
         else:
-            speech = client.say(args.text, **common)
-            speech.save(args.output)
-            print(
-                f"wrote {args.output}: {speech.duration_s:.2f} s at {speech.sample_rate} Hz, "
-                f"{speech.backend} voice {speech.backend_voice} (cosine {speech.similarity:.3f}), "
-                f"conditioning {'hit' if speech.conditioning_cache_hit else 'miss'}, {_fmt(speech.timings_ms)}"
+            speech = client.say(args.text, **request)
+            said = SaidSpeech(
+                speech.audio,
+                speech.duration_s,
+                speech.sample_rate,
+                speech.backend_voice,
+                speech.similarity,
+                speech.conditioning_cache_hit,
+                speech.timings_ms,
             )
+    write_output(output, said.audio, args.force)
+    print(
+        f"wrote {output}: {out.seconds(said.duration_s)} of speech at {said.sample_rate / 1000:g} kHz, "
+        f"{out.voice_summary(said.backend_voice, said.similarity)}; "
+        f"conditioning {'hit' if said.conditioning_cache_hit else 'miss'}; {out.timings(said.timings_ms)}"
+    )
     return 0
 
 
-def _fmt(timings: dict[str, float]) -> str:
-    return ", ".join(f"{name} {ms:.0f} ms" for name, ms in timings.items())
-
-
-def _voices(args: argparse.Namespace) -> int:
+def _register(args: argparse.Namespace) -> int:
+    clip = check_clip(args.audio, "CLIP")
     with EmbedderClient(args.embedder, timeout=args.timeout) as client:
-        if args.voices_command == "register":
-            voice, embedding = client.register_voice(args.name, args.audio, overwrite=args.overwrite)
-            print(
-                f"registered {voice.voice_id}: {voice.duration_s:.1f} s, sha256 {voice.audio_sha256[:12]}…, "
-                f"{'already cached' if embedding.cache_hit else 'computed'}, pinned"
-            )
-        elif args.voices_command == "list":
-            voices = client.list_voices()
-            for v in voices:
-                print(f"{v.voice_id:32} {v.duration_s:6.1f} s  {','.join(v.encoders):12} {v.audio_sha256[:12]}")
-            print(f"{len(voices)} voice(s)")
-        else:
-            print(f"deleted {client.delete_voice(args.name).voice_id}")
+        voice, embedding = client.register_voice(args.name, clip, overwrite=args.overwrite)
+    print(
+        f"registered {voice.voice_id}: {out.seconds(voice.duration_s)} clip, sha256 {voice.audio_sha256[:12]}…, "
+        f"conditioning {'already cached' if embedding.cache_hit else 'computed'}, pinned "
+        f"(kept until `voxcache voices delete {voice.voice_id}`)"
+    )
     return 0
 
 
-def _paths(listing: str) -> list[Path]:
-    lines = sys.stdin.read().splitlines() if listing == "-" else Path(listing).read_text().splitlines()
-    return [Path(line.strip()) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+def _list(args: argparse.Namespace) -> int:
+    with EmbedderClient(args.embedder, timeout=args.timeout) as client:
+        voices = client.list_voices()
+    if not voices:
+        print("no voices registered; add one with `voxcache voices register NAME CLIP`")
+        return 0
+    print(f"{'NAME':32} {'CLIP':>8}  {'ENCODERS':12} {'SHA256':12}  REGISTERED")
+    for v in voices:
+        registered = datetime.fromtimestamp(v.created_unix_ms / 1000).strftime("%Y-%m-%d %H:%M")
+        encoders = ",".join(v.encoders)
+        print(f"{v.voice_id:32} {out.seconds(v.duration_s):>8}  {encoders:12} {v.audio_sha256[:12]}  {registered}")
+    print(f"{len(voices)} voice{'' if len(voices) == 1 else 's'}")
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    with EmbedderClient(args.embedder, timeout=args.timeout) as client:
+        print(f"deleted {client.delete_voice(args.name).voice_id}")
+    return 0
+
+
+def read_listing(listing: str) -> list[Path]:
+    """The audio paths of a preload list: one per line, blank lines and '#' comments skipped."""
+    try:
+        text = sys.stdin.read() if listing == "-" else Path(listing).read_text()
+    except OSError as exc:
+        raise CliError(f"cannot read the list {listing}: {exc.strerror or exc}", 2) from None
+    return [Path(line.strip()) for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    """How one preloaded clip ended: 'computed', 'cached' or 'failed' (with the status code name)."""
+
+    index: int
+    label: str
+    outcome: str
+    code: str = ""
+    message: str = ""
+
+
+def preload_clips(
+    client: EmbedderClient,
+    paths: list[Path],
+    *,
+    jobs: int,
+    pin: bool,
+    on_done: Callable[[ClipResult], None],
+) -> list[ClipResult]:
+    """Embed each clip (at most `jobs` in flight), calling `on_done` as each one *finishes*.
+
+    The SDK's preload() streams every clip and answers once, at the end, so a bar fed by
+    it can only count uploads. One Embed call per clip lets progress count finished clips.
+    A failure of the service itself (unreachable, wrong address) stops the run.
+    """
+
+    def one(index: int, path: Path) -> ClipResult:
+        try:
+            embedding = client.embed(path, pin=pin)
+        except VoxcacheError as error:
+            if error.code in _SERVICE_FAILURES:
+                raise
+            return ClipResult(index, str(path), "failed", error.code.name, error.message)
+        except OSError as exc:
+            return ClipResult(index, str(path), "failed", "UNREADABLE", exc.strerror or str(exc))
+        return ClipResult(index, str(path), "cached" if embedding.cache_hit else "computed")
+
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="preload")
+    results: list[ClipResult] = []
+    try:
+        for future in as_completed([pool.submit(one, i, path) for i, path in enumerate(paths)]):
+            results.append(future.result())
+            on_done(results[-1])
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)  # the caller closes the channel: calls in flight end
+        raise
+    pool.shutdown()
+    return sorted(results, key=lambda r: r.index)
 
 
 def _preload(args: argparse.Namespace) -> int:
-    paths = _paths(args.filelist)
+    paths = read_listing(args.filelist)
     missing = [p for p in paths if not p.is_file()]
     if missing:
-        print(f"error: {len(missing)} file(s) not found, e.g. {missing[0]}", file=sys.stderr)
-        return 2
-    bar = tqdm(total=len(paths), desc="preload", unit="clip", disable=args.quiet)
-
-    def clips() -> Iterator[tuple[str, bytes]]:
-        for path in paths:
-            yield str(path), path.read_bytes()
-            bar.update(1)
-
+        raise CliError(
+            f"{len(missing)} file(s) of {len(paths)} in {args.filelist} not found, e.g. {missing[0]}; "
+            "fix the list (paths are relative to the current folder)",
+            2,
+        )
+    started = time.monotonic()
+    bar = tqdm(total=len(paths), desc="preload", unit="clip", disable=not progress_enabled(args), file=sys.stderr)
     with EmbedderClient(args.embedder, timeout=args.timeout) as client, bar:
-        summary = client.preload(clips(), pin=args.pin)
+        results = preload_clips(client, paths, jobs=args.jobs, pin=args.pin, on_done=lambda _: bar.update(1))
+    tally = {outcome: sum(r.outcome == outcome for r in results) for outcome in ("computed", "cached", "failed")}
     print(
-        f"preloaded {summary.received} clip(s) in {summary.total_ms / 1000:.1f} s: {summary.computed} computed, "
-        f"{summary.cached} already cached, {summary.failed} failed"
+        f"preloaded {len(results)} clip(s) in {out.seconds(time.monotonic() - started)}: {tally['computed']} computed, "
+        f"{tally['cached']} already cached, {tally['failed']} failed"
     )
-    for failure in summary.failures:
-        print(f"  {failure['label']}: {failure['code']}: {failure['message']}")
-    return 1 if summary.failed else 0
+    for failure in (r for r in results if r.outcome == "failed"):
+        print(f"  {failure.label}: {failure.code}: {failure.message}")
+    return 1 if tally["failed"] else 0
+
+
+def stats_rows(stats: dict[str, Any]) -> list[tuple[str, str]]:
+    """GetStats as label/value rows a person reads: counts with separators, a percentage, units."""
+    stats = dict(stats)
+    get = stats.pop
+    latency = get("extraction_latency", {}) or {}
+    requests, hits, misses = get("requests", 0), get("hits", 0), get("misses", 0)
+    ratio = get("hit_ratio", 0.0)
+    redis_entries, redis_up = get("redis_entries", -1), get("redis_available", False)
+    rows = [
+        ("requests", out.count(requests)),
+        (
+            "hits",
+            f"{out.count(hits)} (local {out.count(get('local_hits', 0))}, redis {out.count(get('redis_hits', 0))})",
+        ),
+        ("misses", out.count(misses)),
+        ("hit ratio", out.percent(ratio) if hits + misses else "n/a (no requests yet)"),
+        (
+            "extractions",
+            f"{out.count(get('extractions', 0))} ({out.count(get('coalesced', 0))} coalesced: joined one in flight)",
+        ),
+        ("errors", out.count(get("errors", 0))),
+        (
+            "redis",
+            f"{'available' if redis_up else 'UNAVAILABLE'}, "
+            + (f"{out.count(redis_entries)} keys, " if redis_entries >= 0 else "")
+            + f"{out.count(get('redis_errors', 0))} errors, {out.count(get('corrupt_entries', 0))} corrupt entries",
+        ),
+        (
+            "local cache",
+            f"{out.count(get('local_entries', 0))} entries, {out.size(get('local_bytes', 0))} "
+            f"of {out.size(get('local_capacity_bytes', 0))}",
+        ),
+    ]
+    samples = latency.get("samples", 0)
+    rows.append(
+        (
+            "extraction p50/95/99",
+            " / ".join(out.milliseconds(latency.get(f"p{p}_ms", 0.0)) for p in (50, 95, 99))
+            + f" over {out.count(samples)} extractions"
+            if samples
+            else "no extractions yet",
+        )
+    )
+    rows += [(name.replace("_", " "), str(value)) for name, value in stats.items()]  # fields added later
+    return rows
 
 
 def _stats(args: argparse.Namespace) -> int:
     with EmbedderClient(args.embedder, timeout=args.timeout) as client:
         stats = client.stats()
-    latency = stats.pop("extraction_latency", {})
-    for name, value in stats.items():
-        print(f"{name:22} {value}")
-    print(
-        f"{'extraction p50/95/99':22} {latency.get('p50_ms', 0):.1f} / {latency.get('p95_ms', 0):.1f} / "
-        f"{latency.get('p99_ms', 0):.1f} ms over {latency.get('samples', 0)} samples"
-    )
+    for label, value in stats_rows(stats):
+        print(f"{label:22} {value}")
     return 0
 
 
 def _up(args: argparse.Namespace) -> int:
-    if importlib.util.find_spec("services.launcher") is None:
-        print(
-            "error: `voxcache up` runs the services, which are not installed here; "
+    launcher, why = launcher_module()
+    if launcher is None:
+        raise CliError(
+            f"`voxcache up` runs the services, which are not installed here ({why}); "
             "run it from a voxcache checkout after `make setup`",
-            file=sys.stderr,
+            2,
         )
-        return 2
-    command = [
-        sys.executable,
-        "-m",
-        "services.launcher",
-        "--embedder-port",
-        str(args.embedder_port),
-        "--synthesizer-port",
-        str(args.synthesizer_port),
-    ]
+    return int(launcher.run(args))
+
+
+# -- entry point --------------------------------------------------------------------------
+def _target(args: argparse.Namespace) -> Target:
+    if args.service == "Synthesizer":
+        return Target("Synthesizer", args.synthesizer, "--synthesizer")
+    return Target("Embedder", args.embedder, "--embedder")
+
+
+def _error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+def _silence_stdout() -> None:
+    """The reader went away: point stdout at /dev/null, so the flush at exit cannot print 'Exception ignored'."""
     try:
-        return subprocess.call(command)
-    except KeyboardInterrupt:
-        return 0
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no real file (embedded, captured): nothing will flush it
+        pass
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="voxcache", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--embedder", default=os.environ.get("VOXCACHE_EMBEDDER", DEFAULT_TARGET))
-    parser.add_argument("--synthesizer", default=os.environ.get("VOXCACHE_SYNTHESIZER", DEFAULT_SYNTH_TARGET))
-    parser.add_argument("--timeout", type=float, default=120.0, help="deadline of each call, seconds")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    say = commands.add_parser("say", help="synthesize text in a voice to a WAV file")
-    say.add_argument("text")
-    source = say.add_mutually_exclusive_group(required=True)
-    source.add_argument("--voice", type=Path, help="reference clip (WAV/FLAC/OGG, 1-30 s)")
-    source.add_argument("--voice-id", help="a registered voice")
-    say.add_argument("-o", "--output", default="out.wav")
-    say.add_argument("--language", default="")
-    say.add_argument("--speed", type=float, default=0.0, help="0.5-2.0 (default 1.0)")
-    say.add_argument("--backend", default="")
-    say.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="backend option")
-    say.add_argument("--stream", action="store_true", help="stream sentence by sentence")
-    say.set_defaults(run=_say)
-
-    voices = commands.add_parser("voices", help="register, list or delete named voices")
-    voice_commands = voices.add_subparsers(dest="voices_command", required=True)
-    register = voice_commands.add_parser("register")
-    register.add_argument("name")
-    register.add_argument("audio", type=Path)
-    register.add_argument("--overwrite", action="store_true")
-    voice_commands.add_parser("list")
-    delete = voice_commands.add_parser("delete")
-    delete.add_argument("name")
-    voices.set_defaults(run=_voices)
-
-    preload = commands.add_parser("preload", help="warm the cache with many clips")
-    preload.add_argument("filelist", help="file with one audio path per line, or - for stdin")
-    preload.add_argument("--pin", action="store_true", help="store without expiry")
-    preload.set_defaults(run=_preload)
-
-    stats = commands.add_parser("stats", help="Embedder counters and latency")
-    stats.set_defaults(run=_stats)
-
-    up = commands.add_parser("up", help="run Redis, the Embedder and the Synthesizer locally")
-    up.add_argument("--embedder-port", type=int, default=50051)
-    up.add_argument("--synthesizer-port", type=int, default=50052)
-    up.set_defaults(run=_up)
-    return parser
+def _run(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code = int(args.run(args))
+    except VoxcacheError as error:
+        raise CliError(describe(error, _target(args), args.fields, args.timeout)) from None
+    sys.stdout.flush()  # a closed pipe fails here, inside main's handlers, not at interpreter exit
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; every failure is a single `error: ...` line on stderr and a non-zero status.
+
+    1: the command failed; 2: the command line or a file named on it is wrong; 130: Ctrl-C;
+    141: stdout was closed early (`voxcache stats | head -1`), as if killed by SIGPIPE.
+    """
     try:
-        return int(args.run(args))
-    except VoxcacheError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except (FileNotFoundError, IsADirectoryError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        return _run(argv)
+    except CliError as error:
+        _error(error.message)
+        return error.exit_code
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        _error(f"{exc.strerror or exc}:{where}")
         return 2
+    except Exception as exc:  # the promise is no traceback; VOXCACHE_DEBUG=1 shows it
+        if os.environ.get("VOXCACHE_DEBUG"):
+            raise
+        _error(f"unexpected {type(exc).__name__}: {exc}; rerun with VOXCACHE_DEBUG=1 for the traceback, and report it")
+        return 1
 
 
 if __name__ == "__main__":
