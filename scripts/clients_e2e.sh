@@ -9,11 +9,11 @@ free_port() { .venv/bin/python -c "from services.common.redis_server import free
 embedder_port=$(free_port)
 synthesizer_port=$(free_port)
 log=$(mktemp)
-.venv/bin/python -m services.launcher --embedder-port "$embedder_port" --synthesizer-port "$synthesizer_port" \
+.venv/bin/python -m services.launcher --ephemeral --embedder-port "$embedder_port" --synthesizer-port "$synthesizer_port" \
   --log-level WARNING >"$log" 2>&1 &
 stack=$!
 trap 'kill -TERM $stack 2>/dev/null; wait $stack 2>/dev/null; rm -f "$log"' EXIT
-for _ in $(seq 1 240); do
+for _ in $(seq 1 360); do  # up to 180 s: start-up includes a warm-up synthesis
   grep -q "voxcache is up" "$log" && break
   kill -0 $stack 2>/dev/null || { cat "$log"; echo "the stack failed to start" >&2; exit 1; }
   sleep 0.5
