@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +36,14 @@ def test_same_speaker_is_closer_than_cross_speaker(ecapa: EcapaEncoder) -> None:
 
 
 def test_weights_digest_covers_every_file() -> None:
-    assert EcapaEncoder.weights_digest == MANIFEST.digest and len(MANIFEST.digest) == 64
-    assert {f.name for f in MANIFEST.files} >= {"embedding_model.ckpt", "hyperparams.yaml"}
+    """Every file the encoder loads is pinned, and a change to any one of them changes the key."""
+    installed = {path.name for path in (REPO_ROOT / "models" / "ecapa").iterdir() if path.is_file()}
+    assert {f.name for f in MANIFEST.files} == installed
+    for spec in MANIFEST.files:
+        altered = replace(spec, sha256="0" * 64)
+        others = tuple(f for f in MANIFEST.files if f is not spec)
+        assert replace(MANIFEST, files=(*others, altered)).digest != MANIFEST.digest, spec.name
+    assert EcapaEncoder.weights_digest == MANIFEST.digest
 
 
 def test_tampered_or_missing_weights_refuse_to_load(tmp_path: Path) -> None:

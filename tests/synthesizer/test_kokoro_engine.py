@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -157,8 +158,14 @@ def test_longest_piece_synthesizes(engine: KokoroEngine) -> None:
 
 
 def test_weights_digest_covers_every_file() -> None:
-    assert KokoroEngine.weights_digest == MANIFEST.digest and len(MANIFEST.digest) == 64
-    assert {f.name for f in MANIFEST.files} == {MODEL_FILE, VOCAB_FILE, "voices_ja.npz"}
+    """Every model file in the installed directory is pinned, and each one moves the digest."""
+    installed = {path.name for path in MODEL_DIR.iterdir() if path.is_file()}
+    assert {f.name for f in MANIFEST.files} == installed
+    for spec in MANIFEST.files:
+        altered = replace(spec, sha256="0" * 64)
+        others = tuple(f for f in MANIFEST.files if f is not spec)
+        assert replace(MANIFEST, files=(*others, altered)).digest != MANIFEST.digest, spec.name
+    assert KokoroEngine.weights_digest == MANIFEST.digest
 
 
 def test_tampered_or_missing_weights_refuse_to_load(tmp_path: Path) -> None:
