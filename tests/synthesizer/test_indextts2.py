@@ -206,24 +206,28 @@ async def test_two_voices_interleaved_concurrently_each_keep_their_voice(
 
 
 # -- (4) float16 bundles ------------------------------------------------------------------------
-#: Largest sample difference allowed between audio from a float16 and a float32 bundle
-#: (full scale 1.0). Measured on the tiny model: ~3e-5; voices differ by ~0.1.
-FLOAT16_TOLERANCE = 2e-3
+#: float16 vs float32 bundles, in PCM16 steps: at most 1 step anywhere, on at most 1 % of the
+#: samples (measured: 1 step on a handful of samples). The tiny random s2mel + BigVGAN barely
+#: respond to conditioning (their audio is set mostly by the GPT's codes), so a coarser
+#: corruption moves the audio by only a few steps: the bound has to be this tight to mean anything.
+FLOAT16_MAX_STEPS = 1
+FLOAT16_MAX_CHANGED = 0.01
 
 
 def test_float16_bundle_speaks_within_tolerance_of_float32(
     backend: IndexTTS2Backend, encoder: IndexTTS2Encoder, clips: Any
 ) -> None:
-    samples = {name: sf.read(path, dtype="float32")[0] for name, (path, _) in clips.items()}
-    exact = speak(backend, encoder.encode(samples["a"]))
-    half = Float16Storage(encoder).encode(samples["a"])
-    assert all(array.dtype == np.float16 for array in half.values())
-    rounded = speak(backend, half)
-    other = speak(backend, encoder.encode(samples["b"]))
+    samples = sf.read(clips["a"][0], dtype="float32")[0]
+    full = encoder.encode(samples)
+    half = Float16Storage(encoder).encode(samples)
+    for name, array in half.items():
+        assert array.dtype == np.float16
+        assert np.allclose(array.astype(np.float32), full[name], rtol=2**-10, atol=1e-4), name
+    exact, rounded = pcm16(speak(backend, full)).astype(np.int32), pcm16(speak(backend, half)).astype(np.int32)
     assert rounded.shape == exact.shape
-    assert np.abs(rounded - exact).max() <= FLOAT16_TOLERANCE
-    n = min(len(other), len(exact))  # another voice is far outside the tolerance
-    assert np.abs(other[:n] - exact[:n]).max() > 20 * FLOAT16_TOLERANCE
+    steps = np.abs(rounded - exact)
+    assert steps.max() <= FLOAT16_MAX_STEPS
+    assert np.count_nonzero(steps) <= FLOAT16_MAX_CHANGED * len(steps)
 
 
 # -- each side loads its half -------------------------------------------------------------------
