@@ -36,8 +36,10 @@ want=$(cat uv.lock pyproject.toml clients/python/pyproject.toml | sha256sum | cu
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "installing the locked Python environment from uv.lock (torch $(sed -n '/^name = "torch"$/{n;s/version = "\(.*\)"/\1/p}' uv.lock), SpeechBrain, gRPC, Redis; a few minutes the first time)"
   # --frozen: install what uv.lock lists, never re-resolve. --python: this venv's interpreter.
-  UV_PROJECT_ENVIRONMENT=.venv "$UV" sync --frozen --python .venv/bin/python
-  .venv/bin/python -c "import torch, torchaudio, torchaudio._extension, speechbrain, grpc, redis, voxcache.v1.embedder_pb2" \
+  # --extra indextts2: upstream IndexTTS2's code (PyPI indextts2-inference, bilibili licence, see
+  # README); the tests build its real classes with tiny random weights.
+  UV_PROJECT_ENVIRONMENT=.venv "$UV" sync --frozen --extra indextts2 --python .venv/bin/python
+  .venv/bin/python -c "import torch, torchaudio, torchaudio._extension, speechbrain, grpc, redis, indextts.infer_v2, voxcache.v1.embedder_pb2" \
     || { echo "setup: the locked Python environment failed to import" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi

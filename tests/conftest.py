@@ -6,20 +6,16 @@ sharing data. Servers run in-process on loopback ports picked by the OS.
 
 from __future__ import annotations
 
-import importlib
 import itertools
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 import pytest_asyncio
-import torch
 
 from services.common.paths import REPO_ROOT
 from services.common.redis_server import LocalRedis
@@ -152,34 +148,34 @@ async def services(embedder_service: embedder_server.RunningEmbedder, kokoro: Ko
     await running.stop()
 
 
-# -- IndexTTS2 test stand-in (tests/standins/indextts mirrors upstream's interface) ----------
-STANDINS = Path(__file__).resolve().parent / "standins"
+# -- IndexTTS2: upstream's real classes, tiny random weights (tests/indextts2_tiny.py) -------
+@dataclass(frozen=True)
+class IndexTTS2Models:
+    """Upstream `IndexTTS2` objects over one tiny checkpoint, built once per session.
+
+    `front` and `generator` are the two halves exactly as the services load them
+    (services/common/indextts2.py); `full` is one upstream object holding both halves'
+    modules, with its own cache slots: upstream's path-based `infer`, the reference."""
+
+    model_dir: Path
+    hf_cache: Path
+    front: Any
+    generator: Any
+    full: Any
 
 
-def _drop_indextts() -> None:
-    for name in [n for n in sys.modules if n == "indextts" or n.startswith("indextts.")]:
-        del sys.modules[name]
+@pytest.fixture(scope="session")
+def indextts2(tmp_path_factory: pytest.TempPathFactory) -> IndexTTS2Models:
+    from services.common.indextts2 import load_front_end, load_generator
+    from tests.indextts2_tiny import build
 
-
-@pytest.fixture(scope="module")
-def infer_v2() -> Iterator[ModuleType]:
-    _drop_indextts()
-    sys.path.insert(0, str(STANDINS))
-    # The stand-in's ops are tiny: one intra-op thread is fastest, and it keeps OpenMP workers
-    # from spinning against other processes on a small, busy machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        module = importlib.import_module("indextts.infer_v2")
-        assert Path(module.__file__).resolve().is_relative_to(STANDINS), "the real indextts was imported"
-        yield module
-    finally:
-        torch.set_num_threads(threads)
-        sys.path.remove(str(STANDINS))
-        _drop_indextts()
-
-
-@pytest.fixture(scope="module")
-def tts(infer_v2: ModuleType) -> Any:
-    """The stand-in IndexTTS2, built exactly as upstream's class is constructed."""
-    return infer_v2.IndexTTS2(cfg_path="checkpoints/config.yaml", model_dir="checkpoints", device="cpu")
+    model_dir, hf_cache = build(tmp_path_factory.mktemp("indextts2"))
+    front = load_front_end(model_dir, hf_cache, device="cpu")
+    # nemo's grammars take a minute to build and write into site-packages: tests tokenize raw text.
+    generator = load_generator(model_dir, hf_cache, device="cpu", text_normalizer=False)
+    full = object.__new__(type(generator))
+    full.__dict__.update(generator.__dict__)
+    full.__dict__.update({k: v for k, v in front.__dict__.items() if k not in ("s2mel", "semantic_codec")})
+    full.semantic_codec = front.semantic_codec  # the whole codec: quantize for the front end, vq2emb for codes
+    full._init_cache()
+    return IndexTTS2Models(model_dir, hf_cache, front, generator, full)

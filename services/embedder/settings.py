@@ -48,6 +48,10 @@ class EmbedderSettings:
     indextts2_checkpoints: str = setting(
         "", "IndexTTS2 checkpoint directory; set it to add the indextts2 encoder (GPU box)"
     )
+    indextts2_hf_cache: str = setting(
+        "",
+        "Hugging Face cache with w2v-bert-2.0, MaskGCT's codec and CAMPPlus (default: <checkpoints>/hf_cache)",
+    )
     indextts2_float16: bool = setting(False, "store and serve IndexTTS2 bundles as float16 (half the bytes)")
     log_level: str = setting("INFO", "DEBUG, INFO, WARNING or ERROR")
 

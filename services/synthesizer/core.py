@@ -177,7 +177,7 @@ class Synthesizer:
         started = time.perf_counter()
         backend = self._backend(request.backend)
         language = self._language(backend, request.language)
-        speed = self._speed(request.speed)
+        speed = self._speed(backend, request.speed)
         segments = backend.segments(text_mod.normalise(request.text, self.settings.max_text_chars), language)
         sources = [x is not None for x in (request.reference_audio, request.voice_id, request.conditioning)]
         if sum(sources) != 1:
@@ -238,11 +238,16 @@ class Synthesizer:
         return language
 
     @staticmethod
-    def _speed(speed: float) -> float:
+    def _speed(backend: Backend, speed: float) -> float:
         if speed == 0:
             return 1.0
         if not (math.isfinite(speed) and MIN_SPEED <= speed <= MAX_SPEED):
             raise InvalidInput(f"speed {speed:g} is outside {MIN_SPEED:g}-{MAX_SPEED:g}", field="speed")
+        if speed != 1.0 and not backend.variable_speed:
+            raise InvalidInput(
+                f"speed {speed:g} is not supported by the {backend.name} backend, which speaks at speed 1 only",
+                field="speed",
+            )
         return speed
 
     @staticmethod

@@ -48,7 +48,7 @@ async def start(
 ) -> RunningSynthesizer:
     """Build and start everything; `backends` lets tests share loaded models."""
     backends = dict(backends) if backends is not None else {settings.backend: load_backend(settings)}
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
+    pool = ThreadPoolExecutor(max_workers=settings.synthesis_concurrency, thread_name_prefix="tts")
     core = Synthesizer(
         backends,
         default_backend=settings.backend if settings.backend in backends else next(iter(backends)),

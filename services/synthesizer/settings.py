@@ -31,7 +31,19 @@ class SynthesizerSettings:
     indextts2_checkpoints: Path = setting(
         CHECKPOINTS_DIR, "IndexTTS2 checkpoint directory (with config.yaml), for --backend indextts2"
     )
+    indextts2_hf_cache: str = setting(
+        "", "Hugging Face cache holding MaskGCT's semantic codec (default: <checkpoints>/hf_cache)"
+    )
     indextts2_fp16: bool = setting(False, "run IndexTTS2 in float16 on CUDA")
+    indextts2_emotion_text: bool = setting(
+        False, "load IndexTTS2's Qwen emotion model so requests may set use_emo_text (about 1.2 GB more)"
+    )
+    indextts2_language: str = setting(
+        "", "IndexTTS2 text normaliser language (en, zh, es); empty = upstream's zh+en auto-detection"
+    )
+    synthesis_concurrency: int = setting(
+        1, "syntheses run at once (model threads); a backend keeps its own per-model lock where it needs one"
+    )
     log_level: str = setting("INFO", "DEBUG, INFO, WARNING or ERROR")
 
 

@@ -70,12 +70,15 @@ async def test_hung_redis_costs_one_timeout_then_is_skipped(encoder: CountingEnc
 
 
 async def test_voice_lookup_falls_back_to_last_known_record(encoder: CountingEncoder, speech: dict[str, Any]) -> None:
+    """With the local trust window at zero every lookup goes to Redis, so once Redis is gone
+    only the last record seen can answer: that fallback, not the voice cache, serves dana."""
     own = LocalRedis().start()
-    core = make_core(encoder, own.url, "voices", retry_s=0.2)
+    core = make_core(encoder, own.url, "voices", retry_s=0.2, voice_cache_s=0.0)
     try:
         await core.register_voice("dana", speech["wav"])
         own.stop()
-        assert (await core.embed(voice_id="dana")).cache_hit
+        answer = await core.embed(voice_id="dana")
+        assert answer.cache_hit and not core.cache.shared_available
         with pytest.raises(Exception, match="unreachable and voice 'erin' is not known"):
             await core.embed(voice_id="erin")
     finally:

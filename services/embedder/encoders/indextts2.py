@@ -1,181 +1,141 @@
-"""IndexTTS2 speaker conditioning: the per-voice half of ``IndexTTS2.infer``, cacheable.
+"""IndexTTS2 conditioning, computed by IndexTTS2's own front end and returned for caching.
 
-Upstream (github.com/index-tts/index-tts, ``indextts/infer_v2.py`` at commit
-ee40fa7d6c6b8a2c7f06105f9f1e65775b74868c) computes four tensors from the reference
-clip every time the prompt path changes (lines 446-484), and keeps only the last
-speaker, keyed by the path string, on the model object. ``encode`` runs exactly
-those calls, on the same sub-modules, in the same order, and returns the tensors
-instead of caching them on the instance:
+Upstream (`indextts.infer_v2.IndexTTS2`, from the optional `indextts2-inference` package)
+computes a voice's conditioning inside `infer`, from a file path, and keeps one speaker's
+result in instance slots. This encoder does not re-type that computation: it writes the
+decoded clip to a temporary WAV and calls upstream's `_get_speaker_conditioning` and
+`_get_emotion_conditioning` on it, then hands back what they return:
 
 =====================  ===============  ===================================================
-name                   shape            rate / source
+name                   shape            what upstream computes
 =====================  ===============  ===================================================
-``spk_cond_emb``       (1, T, 1024)     T ~ 50/s: w2v-BERT 2.0 hidden layer 17, normalised
-                                        with the semantic mean/std (16 kHz input)
-``style``              (1, 192)         CAMPPlus on a mean-removed 80-bin kaldi fbank
-``prompt_condition``   (1, T', 512)     s2mel length regulator over the semantic codec's
-                                        quantized embedding, stretched to T' frames
-``ref_mel``            (1, 80, T')      T' = floor(samples / 256) ~ 86.13/s: 22.05 kHz
-                                        log-mel (n_fft 1024, win 1024, hop 256, 80 bands)
+``spk_cond_emb``       (1, T, 1024)     w2v-BERT 2.0 layer 17, normalised; T ~ 50/s
+``style``              (1, 192)         CAMPPlus on a mean-removed 80-bin fbank
+``prompt_condition``   (1, T', C)       s2mel length regulator (C = 512 in the real config)
+``ref_mel``            (1, 80, T')      22.05 kHz log-mel, T' ~ 86/s
+``emo_cond_emb``       (1, T, 1024)     layer 17 again, from the clip re-read at 16 kHz
 =====================  ===============  ===================================================
 
-The clip is cut to 15 s like upstream, so T <= 749 and T' <= 1291. All arrays are
-float32; whether to store them as float16 is the caller's choice.
+Upstream reads the clip with librosa at 22.05 kHz (its default) and cuts it to 15 s. The
+Embedder has already decoded the upload to mono 22.05 kHz float32; the temporary file holds
+those samples exactly (32-bit float WAV), so for a 22.05 kHz upload the tensors equal what
+upstream computes from the upload itself. `emo_cond_emb` differs from `spk_cond_emb`
+(upstream resamples the 16 kHz branch differently for emotion), so it is cached too: the
+Synthesizer fills upstream's emotion slot with it.
 
-Upstream loads the prompt with ``librosa.load(path)`` (soxr resampling to
-22.05 kHz); here the Embedder has already decoded and resampled the clip to
-``sample_rate`` (22.05 kHz, polyphase). From 22.05 kHz on, the pipeline is upstream's:
-torchaudio ``Resample(22050, 16000)`` for the 16 kHz branch, identity for 22.05 kHz.
-
-Upstream's default emotion reference is the speaker clip itself, re-loaded at 16 kHz
-(lines 439-444, 504-519); ``generate`` in ``services/synthesizer/backends/
-indextts2_generate.py`` uses ``spk_cond_emb`` for it, so no separate tensor is stored.
+The front end's slots are instance state, so calls are serialised on a lock and the slots
+are cleared before and after each clip.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from services.common.indextts2 import load_indextts2
+from services.common.indextts2 import CAMPPLUS, SEMANTIC_CODEC, W2V_BERT_REPO, load_front_end
 from services.common.weights import WeightFile, WeightsError, WeightsManifest, sha256_file
+from voxcache.tensors import EMO_COND_EMB, PROMPT_CONDITION, REF_MEL, SPK_COND_EMB, STYLE
 
 if TYPE_CHECKING:
-    import torch
-
     from services.embedder.encoders.base import Encoder
     from services.embedder.settings import EmbedderSettings
 
 log = logging.getLogger(__name__)
 
-#: Upstream's reference-clip limit (``_load_and_cut_audio(spk_audio_prompt, 15, ...)``).
-MAX_PROMPT_SECONDS = 15
 SAMPLE_RATE = 22_050
-SEMANTIC_RATE = 16_000
 
-#: Bumped when this module's preprocessing changes: it is part of every cache key.
-PREPROCESSING_VERSION = "indextts2-v1 22k05-mono cut15s torchaudio-16k w2vbert-l17 campplus lr-prompt mel80"
+#: Part of every cache key: changes whenever what this encoder stores changes.
+PREPROCESSING_VERSION = "indextts2-v2 upstream-front-end 22k05-float-wav spk+emo"
 
-#: Files under a checkpoint directory laid out as ``hf download IndexTeam/IndexTTS-2`` plus
-#: upstream's ``ensure_models_available`` (``hf_cache/``) that determine the encoder's output.
-ENCODER_FILES = (
-    "config.yaml",
-    "wav2vec2bert_stats.pt",
-    "s2mel.pth",
-    "hf_cache/w2v-bert-2.0/config.json",
-    "hf_cache/w2v-bert-2.0/preprocessor_config.json",
-    "hf_cache/w2v-bert-2.0/model.safetensors",
-    "hf_cache/semantic_codec_model.safetensors",
-    "hf_cache/campplus_cn_common.bin",
+#: Checkpoint files that determine the front end's output, relative to the checkpoint dir.
+MODEL_FILES = ("config.yaml", "wav2vec2bert_stats.pt", "s2mel.pth")
+#: The same for the auxiliary models in the Hugging Face cache: (repo, file).
+HUB_FILES = (
+    (W2V_BERT_REPO, "config.json"),
+    (W2V_BERT_REPO, "preprocessor_config.json"),
+    (W2V_BERT_REPO, "model.safetensors"),
+    SEMANTIC_CODEC,
+    CAMPPLUS,
 )
 
-OUTPUT_NAMES = ("spk_cond_emb", "style", "prompt_condition", "ref_mel")
+OUTPUT_NAMES = (SPK_COND_EMB, STYLE, PROMPT_CONDITION, REF_MEL, EMO_COND_EMB)
 
 
-def checkpoint_manifest(model_dir: Path, files: tuple[str, ...] = ENCODER_FILES) -> WeightsManifest:
-    """Hash the checkpoint files (several GB: seconds to tens of seconds) into a manifest."""
-    missing = [name for name in files if not (model_dir / name).is_file()]
+def checkpoint_manifest(model_dir: Path, hf_cache: Path) -> WeightsManifest:
+    """Hash every file the front end reads (several GB: seconds to tens of seconds)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    paths: dict[str, Path | None] = {name: model_dir / name for name in MODEL_FILES}
+    for repo, filename in HUB_FILES:
+        found = try_to_load_from_cache(repo, filename, cache_dir=str(hf_cache))
+        paths[f"hf:{repo}/{filename}"] = Path(found) if isinstance(found, str) else None
+    missing = [name for name, path in paths.items() if path is None or not path.is_file()]
     if missing:
         raise WeightsError(
-            f"IndexTTS2 checkpoint in {model_dir} is incomplete: missing {', '.join(missing)}. "
-            "Download it with `hf download IndexTeam/IndexTTS-2 --local-dir <dir>` and fetch the auxiliary models "
-            "(indextts.utils.model_download.ensure_models_available)."
+            f"IndexTTS2 checkpoint is incomplete (model dir {model_dir}, hub cache {hf_cache}): missing "
+            f"{', '.join(missing)}. See README, 'indextts2 backend', for the download commands."
         )
-    entries = tuple(
-        WeightFile(name, sha256_file(model_dir / name), (model_dir / name).stat().st_size) for name in files
-    )
+    entries = tuple(WeightFile(name, sha256_file(path), path.stat().st_size) for name, path in paths.items() if path)
     return WeightsManifest(version=PREPROCESSING_VERSION, files=entries)
 
 
 class IndexTTS2Encoder:
-    """Encoder protocol over an already-built ``indextts.infer_v2.IndexTTS2`` (real or test stand-in)."""
+    """Encoder protocol over an upstream `IndexTTS2` that has at least its front end loaded."""
 
     name = "indextts2"
     sample_rate = SAMPLE_RATE
 
     def __init__(self, tts: Any, weights_digest: str) -> None:
-        import torch
-        import torchaudio
-
-        self._torch = torch
-        self._kaldi = torchaudio.compliance.kaldi
         self.tts = tts
         self.weights_digest = weights_digest
-        self.device = tts.device
-        # Upstream builds Resample(sr, 22050) and Resample(sr, 16000) with sr == 22050 (librosa's
-        # default); the first is the identity, the second is reused here (same kernel every call).
-        self._to_22k = torchaudio.transforms.Resample(SAMPLE_RATE, 22_050)
-        self._to_16k = torchaudio.transforms.Resample(SAMPLE_RATE, SEMANTIC_RATE)
+        self._lock = threading.Lock()
 
     @classmethod
     def from_checkpoints(
-        cls,
-        model_dir: Path | str,
-        cfg_path: Path | str | None = None,
-        device: str | None = None,
-        use_fp16: bool = False,
-        *,
-        digest_files: tuple[str, ...] = ENCODER_FILES,
-        **tts_kwargs: Any,
+        cls, model_dir: Path | str, hf_cache: Path | str | None = None, *, device: str | None = None
     ) -> IndexTTS2Encoder:
-        """Hash the checkpoint, then build the real IndexTTS2 from it without any download.
-
-        ``digest_files`` (relative to ``model_dir``) are hashed into ``weights_digest``; all must
-        exist. ``tts_kwargs`` go to ``IndexTTS2`` (e.g. ``use_cuda_kernel``, ``use_deepspeed``);
-        ``use_qwen_emo`` defaults to False here: the emotion-text model is not needed to encode,
-        and ``aux_paths`` defaults to ``model_dir/hf_cache/...`` so upstream never downloads.
-        """
+        """Hash the files, then load only the front end (see services/common/indextts2.py)."""
         model_dir = Path(model_dir)
-        manifest = checkpoint_manifest(model_dir, digest_files)
-        tts_kwargs.setdefault("use_qwen_emo", False)
-        tts = load_indextts2(model_dir, cfg_path=cfg_path, device=device, use_fp16=use_fp16, **tts_kwargs)
-        log.info("IndexTTS2 loaded from %s on %s (digest %s)", model_dir, tts.device, manifest.digest[:12])
+        hub = Path(hf_cache) if hf_cache else model_dir / "hf_cache"
+        manifest = checkpoint_manifest(model_dir, hub)
+        tts = load_front_end(model_dir, hub, device=device)
+        log.info("IndexTTS2 front end loaded from %s on %s (digest %s)", model_dir, tts.device, manifest.digest[:12])
         return cls(tts, manifest.digest)
 
     def encode(self, samples: np.ndarray) -> dict[str, np.ndarray]:
-        """Mono float32 at 22.05 kHz in; upstream's four per-voice tensors out, as float32 arrays."""
-        torch = self._torch
-        tts = self.tts
+        """Mono float32 at 22.05 kHz in; upstream's five per-voice tensors out, as float32."""
+        import soundfile as sf
+        import torch
+
         wave = np.ascontiguousarray(samples, dtype=np.float32).reshape(-1)
-        with torch.inference_mode():
-            # infer_v2.py 340-352: (1, N) float32, cut to 15 s at the load rate.
-            audio = torch.from_numpy(wave).unsqueeze(0)[:, : int(MAX_PROMPT_SECONDS * SAMPLE_RATE)]
-            # 455-456
-            audio_22k = self._to_22k(audio)
-            audio_16k = self._to_16k(audio)
-            # 458-463: w2v-BERT features -> hidden layer 17, normalised (get_emb, 231-240).
-            inputs = tts.extract_features(audio_16k, sampling_rate=SEMANTIC_RATE, return_tensors="pt")
-            input_features = inputs["input_features"].to(tts.device)
-            attention_mask = inputs["attention_mask"].to(tts.device)
-            spk_cond_emb = tts.get_emb(input_features, attention_mask)
-            # 465-467
-            _, s_ref = tts.semantic_codec.quantize(spk_cond_emb)
-            ref_mel = tts.mel_fn(audio_22k.to(spk_cond_emb.device).float())
-            ref_target_lengths = torch.LongTensor([ref_mel.size(2)]).to(ref_mel.device)
-            # 468-473: CAMPPlus style from a mean-removed kaldi fbank of the 16 kHz audio.
-            feat = self._kaldi.fbank(audio_16k.to(ref_mel.device), num_mel_bins=80, dither=0, sample_frequency=16000)
-            feat = feat - feat.mean(dim=0, keepdim=True)
-            style = tts.campplus_model(feat.unsqueeze(0))
-            # 475-478
-            prompt_condition = tts.s2mel.models["length_regulator"](
-                s_ref, ylens=ref_target_lengths, n_quantizers=3, f0=None
-            )[0]
-            out = {
-                "spk_cond_emb": _to_numpy(spk_cond_emb),
-                "style": _to_numpy(style),
-                "prompt_condition": _to_numpy(prompt_condition),
-                "ref_mel": _to_numpy(ref_mel),
-            }
+        with tempfile.NamedTemporaryFile(suffix=".wav") as clip:
+            sf.write(clip.name, wave, SAMPLE_RATE, subtype="FLOAT", format="WAV")
+            with self._lock, torch.inference_mode():
+                self.tts._init_cache()  # never answer from another clip's slots
+                try:
+                    spk_cond_emb, style, prompt_condition, ref_mel = self.tts._get_speaker_conditioning(clip.name)
+                    emo_cond_emb = self.tts._get_emotion_conditioning(clip.name)
+                finally:
+                    self.tts._init_cache()
+        out = {
+            SPK_COND_EMB: _to_numpy(spk_cond_emb),
+            STYLE: _to_numpy(style),
+            PROMPT_CONDITION: _to_numpy(prompt_condition),
+            REF_MEL: _to_numpy(ref_mel),
+            EMO_COND_EMB: _to_numpy(emo_cond_emb),
+        }
         for key, value in out.items():
             if not np.isfinite(value).all():
                 raise RuntimeError(f"IndexTTS2 produced non-finite values in {key}")
         return out
 
 
-def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
+def _to_numpy(tensor: Any) -> np.ndarray:
     return np.ascontiguousarray(tensor.detach().float().cpu().numpy(), dtype=np.float32)
 
 
@@ -186,5 +146,7 @@ def from_settings(settings: EmbedderSettings) -> Encoder | None:
     from services.embedder.encoders.storage import Float16Storage
 
     device = None if settings.device == "auto" else settings.device
-    encoder: Encoder = IndexTTS2Encoder.from_checkpoints(settings.indextts2_checkpoints, device=device)
+    encoder: Encoder = IndexTTS2Encoder.from_checkpoints(
+        settings.indextts2_checkpoints, settings.indextts2_hf_cache or None, device=device
+    )
     return Float16Storage(encoder) if settings.indextts2_float16 else encoder

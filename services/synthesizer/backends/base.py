@@ -41,6 +41,8 @@ class Backend(Protocol):
     encoder: str
     sample_rate: int
     languages: frozenset[str]
+    #: Whether `synthesize` honours a speed other than 1.0 (else such requests are refused).
+    variable_speed: bool
     #: Tensor name -> shape (None = any length) that conditioning must have.
     required_tensors: Mapping[str, tuple[int | None, ...]]
 

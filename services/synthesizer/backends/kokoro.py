@@ -37,6 +37,7 @@ VOICE_SAMPLE_TEXT = (
 
 
 class KokoroBackend:
+    variable_speed = True
     name = "kokoro"
     encoder = "ecapa"
     required_tensors: Mapping[str, tuple[int | None, ...]] = {SPEAKER: (192,)}
