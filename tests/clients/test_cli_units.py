@@ -94,7 +94,7 @@ def test_backend_and_language_choices_match_the_services() -> None:
 
     assert set(cli.BACKEND_LANGUAGES) == set(BACKENDS)
     assert set(cli.BACKEND_LANGUAGES["kokoro"]) == set(ESPEAK_VOICES)
-    assert set(cli.BACKEND_LANGUAGES["indextts2"]) == set(IndexTTS2Backend.languages)
+    assert set(cli.BACKEND_LANGUAGES["indextts2"]) == set(IndexTTS2Backend.SUPPORTED_LANGUAGES)
 
 
 # -- stats ---------------------------------------------------------------------------------

@@ -67,6 +67,8 @@ class IndexTTS2Backend:
     encoder = "indextts2"
     sample_rate = SAMPLE_RATE
     variable_speed = False
+    #: Every language upstream's text front end handles; one instance may be pinned to one.
+    SUPPORTED_LANGUAGES = frozenset({"en", "zh"})
 
     def __init__(self, tts: Any, *, generation_defaults: Mapping[str, Any] | None = None) -> None:
         """`tts` is an upstream `IndexTTS2` with its generation half loaded (services/common/
@@ -82,7 +84,7 @@ class IndexTTS2Backend:
             **(generation_defaults or {}),
         }
         language = getattr(getattr(tts, "normalizer", None), "preferred_language", None)
-        self.languages = frozenset({language} if language else {"en", "zh"})
+        self.languages = frozenset({language}) if language else self.SUPPORTED_LANGUAGES
         self.required_tensors: Mapping[str, tuple[int | None, ...]] = {
             SPK_COND_EMB: (1, None, 1024),
             STYLE: (1, 192),
