@@ -113,6 +113,19 @@ async def taken_name(rig: Rig) -> object:
     return await rig.embedder.RegisterVoice(request, timeout=30)
 
 
+async def model_fails(rig: Rig) -> object:
+    """The real model raising on a clip that passed every check (as ECAPA does on degenerate input)."""
+
+    def fail() -> None:
+        raise RuntimeError("degenerate embedding")
+
+    rig.encoder.before = fail
+    try:
+        return await rig.embedder.Embed(epb.EmbedRequest(audio=rig.speech["wav"]), timeout=30)
+    finally:
+        rig.encoder.before = None
+
+
 async def past_deadline(rig: Rig) -> object:
     gate = threading.Event()
     rig.encoder.before = lambda: gate.wait(10)
@@ -173,6 +186,10 @@ HOW: dict[tuple[str, str], Make] = {
     ),
     ("Embed", "silent (RMS below -60 dBFS)"): embed_audio(lambda rig: encode(np.zeros(32_000, np.float32), 16_000)),
     ("Embed", "NaN or infinite samples"): embed_audio(with_nan),
+    ("Embed", "float samples beyond ±16 (full scale is ±1)"): embed_audio(
+        lambda rig: encode((rig.speech["samples"] * 1e18).astype(np.float32), rig.speech["rate"], subtype="FLOAT")
+    ),
+    ("Embed", "a clip the model cannot use (it fails or returns non-finite values)"): model_fails,
     ("Embed", "sample rate outside 8-96 kHz"): embed_audio(lambda rig: speech_at(rig, 4000)),
     ("Embed", "neither audio nor voice_id"): embed(),
     ("Embed", "malformed voice_id"): embed(voice_id="../etc/passwd"),
@@ -201,6 +218,8 @@ HOW: dict[tuple[str, str], Make] = {
     ("Synthesize", "no voice"): say_without_voice("Hi there."),
     ("Synthesize", "unknown backend"): say(text="Hi there.", backend="tacotron"),
     ("Synthesize", "unknown kokoro voice in backend_options"): say(text="Hi.", backend_options={"voice": "af_heart"}),
+    ("Synthesize", "a backend option the backend does not take"): say(text="Hi.", backend_options={"pitch": "high"}),
+    ("Synthesize", "an audio format the contract does not define"): say(text="Hi.", format=99),
     ("Synthesize", "inline tensor with an unknown dtype"): say(
         text="Hi.", conditioning=inline(0, [192], UNIT.tobytes())
     ),

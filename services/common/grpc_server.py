@@ -124,8 +124,17 @@ class GrpcServer:
         if self.port == 0:
             raise OSError(f"could not bind gRPC server to {address}")
 
-    async def start(self) -> None:
+    async def start(self, *, serving: bool = True) -> None:
+        """Start accepting calls; with serving=False health says NOT_SERVING until `set_serving`
+        (a service that must warm up first keeps load balancers away until it has)."""
         await self._server.start()
+        if serving:
+            await self.set_serving()
+        else:
+            for name in ("", *self._names):
+                await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    async def set_serving(self) -> None:
         for name in ("", *self._names):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 

@@ -35,6 +35,9 @@ class AudioLimits:
     max_rate_hz: int = 96_000
     #: Clips whose RMS is below this level are treated as silence.
     silence_dbfs: float = -60.0
+    #: Full scale is ±1; float files may run a little hot, but samples beyond this are not
+    #: audio (a common mistake: PCM integers stored in a float WAV) and poison the model.
+    max_peak: float = 16.0
 
 
 @dataclass(frozen=True)
@@ -139,10 +142,19 @@ def decode(data: bytes, limits: AudioLimits, *, target_rate: int = 16_000, field
         raise TooLarge(f"audio is {duration:.1f} s long; the limit is {limits.max_duration_s:g} s", field=field)
     if duration < limits.min_duration_s:
         raise InvalidInput(
-            f"audio is {duration:.2f} s long; at least {limits.min_duration_s:g} s of speech is needed", field=field
+            f"audio is {_seconds(duration, limits.min_duration_s)} s long; "
+            f"at least {limits.min_duration_s:g} s of speech is needed",
+            field=field,
         )
     if not np.isfinite(samples).all():
         raise InvalidInput("audio contains NaN or infinite samples", field=field)
+    peak = float(np.abs(samples).max(initial=0.0))
+    if peak > limits.max_peak:
+        raise InvalidInput(
+            f"audio samples reach {peak:.3g}; full scale is ±1 (at most ±{limits.max_peak:g} is accepted): "
+            "scale float samples to ±1",
+            field=field,
+        )
     mono = samples.mean(axis=1) if channels > 1 else samples[:, 0]
     rms = float(np.sqrt(np.mean(np.square(mono, dtype=np.float64))))
     if rms <= 10 ** (limits.silence_dbfs / 20):
@@ -156,6 +168,15 @@ def decode(data: bytes, limits: AudioLimits, *, target_rate: int = 16_000, field
         source_format=kind,
         duration_s=duration,
     )
+
+
+def _seconds(duration: float, limit: float) -> str:
+    """The duration with enough decimals that it visibly differs from the limit (0.999, not 1.00)."""
+    for decimals in range(2, 7):
+        text = f"{duration:.{decimals}f}"
+        if float(text) != limit:
+            return text
+    return repr(duration)
 
 
 def resample(samples: np.ndarray, rate: int, target_rate: int) -> np.ndarray:

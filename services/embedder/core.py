@@ -17,6 +17,8 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from services.common.errors import AlreadyExists, ErrorKind, InvalidInput, NotFound, Resource, ServiceError
 from services.embedder import audio as audio_mod
 from services.embedder.admission import Admission
@@ -286,10 +288,19 @@ class Embedder:
             None, lambda: audio_mod.decode(data, self.limits, target_rate=encoder.sample_rate)
         )
         t1 = time.perf_counter()
-        tensors = await loop.run_in_executor(self._pool, encoder.encode, decoded.samples)
+        try:
+            tensors = await loop.run_in_executor(self._pool, encoder.encode, decoded.samples)
+        except (RuntimeError, ValueError, FloatingPointError) as exc:
+            # The clip passed every check yet the model cannot use it: that clip's fault, not the server's.
+            log.warning("encoder %s failed on a clip (%s)", encoder.name, exc, exc_info=True)
+            raise InvalidInput(f"the {encoder.name} model could not use this clip: {exc}", field="audio") from exc
         t2 = time.perf_counter()
         self.stats.record_extraction(t2 - t1)
-        for array in tensors.values():
+        for name, array in tensors.items():
+            if not np.isfinite(array).all():
+                raise InvalidInput(
+                    f"the {encoder.name} model produced non-finite values ({name}) for this clip", field="audio"
+                )
             array.setflags(write=False)
         conditioning = Conditioning(encoder.name, encoder.weights_digest, key.redis_key, tensors)
         return _Extraction(conditioning, (t1 - t0) * 1000, (t2 - t1) * 1000)

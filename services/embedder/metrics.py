@@ -183,7 +183,7 @@ class StatsCollector(Collector):
             yield GaugeMetricFamily(f"voxcache_{name}", name.replace("_", " "), value=value)
 
 
-def serve_metrics(port: int, snapshot: Callable[[], EmbedderSnapshot], host: str = "0.0.0.0"):
+def serve_metrics(port: int, snapshot: Callable[[], EmbedderSnapshot], host: str):
     """Expose /metrics on its own HTTP port (a scrape must never queue behind model work)."""
     registry = CollectorRegistry()
     registry.register(StatsCollector(snapshot))

@@ -140,7 +140,7 @@ async def start(
     await server.start()
     running = RunningEmbedder(server, core, pool, private)
     if settings.metrics_port:
-        running.metrics = serve_metrics(settings.metrics_port, core.snapshot)
+        running.metrics = serve_metrics(settings.metrics_port, core.snapshot, settings.metrics_host)
     log.info("Embedder serving on %s:%d (encoders: %s)", settings.host, server.port, ", ".join(encoders))
     return running
 

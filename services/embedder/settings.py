@@ -23,6 +23,7 @@ class EmbedderSettings:
     host: str = setting("127.0.0.1", "bind address")
     port: int = setting(50051, "gRPC port (0 = any free port)")
     metrics_port: int = setting(9464, "Prometheus /metrics port (0 = off)")
+    metrics_host: str = setting("127.0.0.1", "bind address of /metrics (loopback unless you publish it)")
     redis_url: str = setting(
         "",
         "redis:// or rediss://[user[:password]@]host[:port][/db]; empty starts a private redis-server; "

@@ -40,7 +40,14 @@ def request_from_proto(request: pb.SynthesizeRequest) -> SynthesisRequest:
 
 
 def format_from_proto(request: pb.SynthesizeRequest) -> AudioFormat:
-    return AudioFormat.PCM16 if request.format == pb.AUDIO_FORMAT_PCM16 else AudioFormat.WAV
+    """UNSPECIFIED means WAV; a number this contract does not define is refused, not guessed."""
+    if request.format in (pb.AUDIO_FORMAT_UNSPECIFIED, pb.AUDIO_FORMAT_WAV):
+        return AudioFormat.WAV
+    if request.format == pb.AUDIO_FORMAT_PCM16:
+        return AudioFormat.PCM16
+    raise InvalidInput(
+        f"unknown audio format {request.format}; use AUDIO_FORMAT_WAV or AUDIO_FORMAT_PCM16", field="format"
+    )
 
 
 def selection_to_proto(selection: VoiceSelection) -> pb.VoiceSelection:

@@ -71,8 +71,16 @@ async def start(
         # Requests carry reference audio (16 MiB max) or an inline multi-MB conditioning bundle.
         ServerLimits(max_receive_bytes=32 * 1024 * 1024),
     )
-    await server.start()
-    warm_up = asyncio.create_task(core.warm_up())  # embeds bundled voices once the Embedder answers
+    await server.start(serving=False)
+
+    async def warm_then_serve() -> None:
+        """Health turns SERVING once the warm-up has run (kokoro embeds its bundled voices
+        through the Embedder), so no first request waits for it behind a SERVING status. A
+        warm-up that failed (Embedder not up yet) is retried by the first request."""
+        await core.warm_up()
+        await server.set_serving()
+
+    warm_up = asyncio.create_task(warm_then_serve())
     log.info(
         "Synthesizer serving on %s:%d (backends: %s; Embedder at %s)",
         settings.host,

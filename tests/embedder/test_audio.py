@@ -93,6 +93,22 @@ def test_too_short_and_silent(speech: dict[str, Any]) -> None:
     rejects(encode(speech["samples"] * 1e-4, rate, subtype="FLOAT"), InvalidInput, "silent")
 
 
+def test_a_clip_just_under_the_minimum_says_how_long_it_is(speech: dict[str, Any]) -> None:
+    rate = speech["rate"]
+    rejects(encode(speech["samples"][: int(rate * 0.999)], rate), InvalidInput, r"0\.999 s long; at least 1 s")
+
+
+@pytest.mark.parametrize("peak", [1e18, 32767.0, 17.0])
+def test_finite_but_huge_float_samples_are_refused(speech: dict[str, Any], peak: float) -> None:
+    loud = speech["samples"] / np.abs(speech["samples"]).max() * peak
+    rejects(encode(loud.astype(np.float32), speech["rate"], subtype="FLOAT"), InvalidInput, "full scale is ±1")
+
+
+def test_float_samples_a_little_over_full_scale_are_accepted(speech: dict[str, Any]) -> None:
+    hot = speech["samples"] / np.abs(speech["samples"]).max() * 1.5
+    assert audio.decode(encode(hot.astype(np.float32), speech["rate"], subtype="FLOAT"), LIMITS).duration_s > 1
+
+
 def test_nan_and_inf_samples(speech: dict[str, Any]) -> None:
     for bad in (np.nan, np.inf):
         samples = speech["samples"].copy()

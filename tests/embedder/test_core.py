@@ -16,6 +16,7 @@ from services.embedder import audio as audio_mod
 from services.embedder.cache import keys
 from services.embedder.cache.tiered import CacheTier
 from services.embedder.core import CacheOptions, Embedder
+from tests.audio_fixtures import encode
 from tests.conftest import CountingEncoder, make_core
 
 
@@ -253,3 +254,49 @@ async def test_registering_a_voice_whose_clip_is_already_cached_pins_it(
     assert raw.ttl(key) > 0
     voice, result = await core.register_voice("grace", speech["wav"])
     assert result.cache_hit and raw.ttl(key) == -1 and voice.pinned == {"ecapa": key}
+
+
+class BrokenModel(CountingEncoder):
+    """The real encoder whose output is replaced: raising, or NaN, for one test."""
+
+    def __init__(self, inner: Any, failure: str) -> None:
+        super().__init__(inner.inner if isinstance(inner, CountingEncoder) else inner)
+        self.failure = failure
+
+    def encode(self, samples: np.ndarray) -> dict[str, np.ndarray]:
+        out = super().encode(samples)
+        if self.failure == "raise":
+            raise RuntimeError("ECAPA produced a degenerate embedding")
+        return {name: np.full_like(array, np.nan) for name, array in out.items()}
+
+
+@pytest.mark.parametrize(("failure", "match"), [("raise", "could not use this clip"), ("nan", "non-finite")])
+async def test_a_model_failure_on_one_clip_is_that_clips_invalid_argument(
+    encoder: CountingEncoder, redis_server: LocalRedis, prefix: str, speech: dict[str, Any], failure: str, match: str
+) -> None:
+    core = make_core(BrokenModel(encoder, failure), redis_server.url, prefix)
+    try:
+        with pytest.raises(InvalidInput, match=match) as caught:
+            await core.embed(audio=speech["wav"])
+        assert caught.value.field == "audio"
+        summary = await core.preload(_items([speech["wav"], speech["wav"]]))
+        assert summary.received == 2 and len(summary.failures) == 2 and summary.failures[0].index == 0
+    finally:
+        await core.close()
+
+
+async def test_preload_keeps_going_past_a_bad_clip_and_reports_it(
+    core: Embedder, speech: dict[str, Any], other_speech: bytes
+) -> None:
+    huge = encode((speech["samples"] * 1e18).astype(np.float32), speech["rate"], subtype="FLOAT")
+    summary = await core.preload(_items([speech["wav"], huge, other_speech]))
+    assert (summary.received, summary.computed, len(summary.failures)) == (3, 2, 1)
+    failure = summary.failures[0]
+    assert failure.index == 1 and failure.kind.name == "INVALID_INPUT" and "full scale" in failure.message
+
+
+async def _items(clips: list[bytes]) -> Any:
+    from services.embedder.core import PreloadItem
+
+    for index, clip in enumerate(clips):
+        yield PreloadItem(clip, label=f"clip{index}")

@@ -180,6 +180,7 @@ async def test_metrics_endpoint_and_graceful_stop(
     port = free_port()
     settings = replace(EmbedderSettings(), port=0, metrics_port=port, redis_url=redis_server.url, cache_prefix=prefix)
     running = await embedder_server.start(settings, encoders={"ecapa": encoder})
+    assert running.metrics is not None and running.metrics[0].server_address[0] == "127.0.0.1"  # loopback by default
     async with AsyncEmbedderClient(f"127.0.0.1:{running.port}") as client:
         await client.embed(speech["wav"])
         await client.embed(speech["wav"])

@@ -252,3 +252,34 @@ async def test_a_voice_given_twice_is_refused_by_the_core(services: Services, sp
     with pytest.raises(InvalidInput, match="exactly one of") as caught:
         await services.synthesizer.core.plan(request)
     assert caught.value.fields == ("reference_audio", "voice_id", "conditioning")
+
+
+class HeldWarmUp:
+    """The real kokoro backend whose warm-up waits for the test's go (a spy, not a mock)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.release = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def warm_up(self, embed: Any) -> None:
+        await self.release.wait()
+        await self._inner.warm_up(embed)
+
+
+async def test_health_is_not_serving_until_the_warm_up_has_run(services: Services) -> None:
+    held = HeldWarmUp(services.synthesizer.core.backends["kokoro"])
+    settings = replace(SynthesizerSettings(), port=0, embedder_address=services.embedder_address)
+    running = await synthesizer_server.start(settings, backends={"kokoro": held})  # type: ignore[dict-item]
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            ask = health_pb2.HealthCheckRequest(service="voxcache.v1.Synthesizer")
+            assert (await health.Check(ask)).status == health_pb2.HealthCheckResponse.NOT_SERVING
+            held.release.set()
+            await asyncio.wait_for(running.warm_up, 60)
+            assert (await health.Check(ask)).status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        await running.stop()

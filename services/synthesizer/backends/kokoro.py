@@ -29,6 +29,9 @@ from voxcache.tensors import SPEAKER
 
 log = logging.getLogger(__name__)
 
+#: backend_options kokoro understands; any other key is refused, never ignored.
+KNOWN_OPTIONS = ("voice",)
+
 #: Spoken by every bundled voice to characterise it (phonetically varied, ~5 s).
 VOICE_SAMPLE_TEXT = (
     "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background. "
@@ -101,6 +104,12 @@ class KokoroBackend:
         return segments
 
     def plan(self, conditioning: Mapping[str, np.ndarray], options: Mapping[str, str]) -> VoicePlan:
+        for key in options:
+            if key not in KNOWN_OPTIONS:
+                raise InvalidInput(
+                    f"kokoro has no option {key!r}; it takes: {', '.join(KNOWN_OPTIONS)}",
+                    field=f"backend_options[{key}]",
+                )
         speaker = np.asarray(conditioning[SPEAKER], dtype=np.float32)
         norm = float(np.linalg.norm(speaker))
         if norm == 0.0:
