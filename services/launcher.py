@@ -42,7 +42,7 @@ import sys
 import threading
 import time
 import wave
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +51,7 @@ import grpc
 import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.paths import REPO_ROOT
+from services.common.paths import REPO_ROOT, default_data_dir
 from services.common.redis_server import LocalRedis, free_port
 
 #: Every name the services read a Redis password from (services/common/config.py: env_names).
@@ -72,15 +72,6 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 class LaunchError(Exception):
     """The stack could not be started; the message is one line that says what to do."""
-
-
-def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """$XDG_DATA_HOME/voxcache, else ~/.local/share/voxcache: where a user's data lives on Linux."""
-    env = os.environ if environ is None else environ
-    base = env.get("XDG_DATA_HOME") or ""
-    # The XDG spec says a relative value is invalid and must be ignored.
-    root = Path(base) if os.path.isabs(base) else Path(env.get("HOME") or Path.home()) / ".local" / "share"
-    return root / "voxcache"
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:

@@ -1,15 +1,19 @@
 """A private redis-server process: for tests, benchmarks, `voxcache up` and `run` without a Redis URL.
 
-Debian's redis-server on a free loopback port, in its own temp directory, started
-from the same deploy/redis/redis.conf that compose.yaml uses (a cache: maxmemory,
-`volatile-lfu`, no persistence; the file says why). Only the port, the loopback
-bind, the directory and the log file are set here.
+Debian's redis-server on a free loopback port, started from the same
+deploy/redis/redis.conf that compose.yaml uses (maxmemory, `volatile-lfu`, the
+append-only file with `appendfsync everysec`; the file says why). Only the port, the
+loopback bind, the directory and the log file are set here.
 
-With `data_dir` (what `voxcache up` uses unless --ephemeral) the directory is that
-folder instead, and it is kept: the append-only file is switched on (`appendfsync
-everysec`) because registered voices live only in Redis, and a local stack that
-forgets them on every restart is useless. Without it the temp directory is removed
-by close().
+With `data_dir` (what `voxcache up` uses unless --ephemeral, and the Embedder's own
+private redis-server unless --redis-data-dir none) the directory is that folder, and it
+is kept: registered voices live only in Redis, and its append-only file there brings
+them back after a restart. Without it the directory is a temp one, removed by close(),
+and the append-only file is switched off: nothing could ever read it back.
+
+A data folder is locked (flock on <folder>/redis.lock, held from start() to close()
+and inherited by redis-server): two redis-servers appending to one AOF corrupt it, so a
+second one is refused with `FolderInUse`.
 
 With `acl=True` (what `voxcache up` uses) it is started exactly as compose starts
 its Redis, through deploy/redis/start.sh: the default user is disabled and the
@@ -21,6 +25,7 @@ benchmarks) the default user stays open, as before.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import shutil
@@ -35,6 +40,25 @@ from pathlib import Path
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "deploy" / "redis"
 #: The ACL user of the Embedder (deploy/redis/users.conf).
 EMBEDDER_USER = "embedder"
+
+
+#: The lock file in a data folder (see FolderInUse).
+LOCK_NAME = "redis.lock"
+
+
+class FolderInUse(RuntimeError):
+    """Another redis-server (or its launcher) holds this data folder's lock."""
+
+
+def lock_folder(folder: Path) -> int:
+    """An open descriptor holding an exclusive flock on folder/redis.lock; FolderInUse if taken."""
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise FolderInUse(f"Redis data folder {folder} is in use by another redis-server") from None
+    return fd
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -102,6 +126,8 @@ class LocalRedis:
         #: 0: its own process group, so a terminal's Ctrl-C reaches only the launcher, which stops Redis last.
         self.process_group = process_group
         self._proc: subprocess.Popen[bytes] | None = None
+        #: The data folder's lock (persistent only), held across stop()/start() until close().
+        self._lock_fd: int | None = None
 
     @property
     def dir(self) -> Path:
@@ -123,13 +149,24 @@ class LocalRedis:
         """How redis-server is started: compose's start.sh (acl) or redis.conf directly; then the local overrides."""
         local = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self._dir)]
         local += ["--logfile", str(self._dir / "redis.log")]
-        if self.persistent:
-            local += ["--appendonly", "yes", "--appendfsync", "everysec"]
+        if not self.persistent:
+            local += ["--appendonly", "no"]  # a throwaway folder: fsyncs nobody will read back
         if self.acl:
             return ["sh", str(self.config_dir / "start.sh"), *local]
         return [self.binary, str(self.config_dir / "redis.conf"), *local]
 
     def start(self, timeout_s: float = 10.0) -> LocalRedis:
+        locked_now = self.persistent and self._lock_fd is None
+        if locked_now:
+            self._lock_fd = lock_folder(self._dir)
+        try:
+            return self._start(timeout_s)
+        except BaseException:
+            if locked_now:
+                self._unlock()
+            raise
+
+    def _start(self, timeout_s: float) -> LocalRedis:
         env = None
         if self.acl:
             assert self.password is not None
@@ -146,7 +183,7 @@ class LocalRedis:
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
                 env=env,
-                pass_fds=self.pass_fds,
+                pass_fds=(*self.pass_fds, *(() if self._lock_fd is None else (self._lock_fd,))),
                 process_group=self.process_group,
             )
         probe = b""
@@ -193,11 +230,27 @@ class LocalRedis:
                 self._proc.wait()
         self._proc = None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no shutdown, no final save.
+
+        `start()` again (same port, same folder) is a restart that must recover from the AOF alone.
+        """
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
     def close(self) -> None:
         """Stop redis-server; remove its directory unless it is a data folder to keep."""
         self.stop()
+        self._unlock()
         if not self.persistent:
             shutil.rmtree(self._dir, ignore_errors=True)
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def __enter__(self) -> LocalRedis:
         return self.start()

@@ -10,10 +10,12 @@ import logging
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from services.common.config import redact_url
 from services.common.grpc_server import GrpcServer, ServerLimits, configure_logging, run_until_signalled
-from services.common.redis_server import LocalRedis
+from services.common.paths import default_data_dir
+from services.common.redis_server import FolderInUse, LocalRedis
 from services.common.weights import WeightsError
 from services.embedder import settings as settings_mod
 from services.embedder.cache.local import LocalCache
@@ -64,9 +66,10 @@ def _redis_store(
         return None, None
     if not url:
         try:
-            private = LocalRedis().start()
+            private = _start_private_redis(settings)
             url = private.url
-            log.info("no Redis URL configured: started a private redis-server on port %d", private.port)
+            kept = f"data in {private.dir}" if private.persistent else "throwaway data"
+            log.info("no Redis URL configured: started a private redis-server on port %d (%s)", private.port, kept)
         except (OSError, RuntimeError, TimeoutError) as exc:
             log.warning("no Redis URL and no private redis-server (%s): in-process cache only", exc)
             return None, None
@@ -83,6 +86,27 @@ def _redis_store(
     )
     log.info("cache L2: %s", redact_url(url))
     return store, private
+
+
+def private_redis_dir(settings: settings_mod.EmbedderSettings) -> Path | None:
+    """Where the private redis-server keeps its AOF; None for a throwaway one (--redis-data-dir none)."""
+    if settings.redis_data_dir.lower() == "none":
+        return None
+    if settings.redis_data_dir:
+        return Path(settings.redis_data_dir).expanduser()
+    return default_data_dir() / "embedder-redis"
+
+
+def _start_private_redis(settings: settings_mod.EmbedderSettings) -> LocalRedis:
+    """A private redis-server on its data folder; a throwaway one if another process holds that folder."""
+    folder = private_redis_dir(settings)
+    if folder is not None:
+        try:
+            return LocalRedis(data_dir=folder).start()
+        except FolderInUse as exc:
+            # Two redis-servers on one AOF would corrupt it; a second Embedder still gets a Redis.
+            log.warning("%s; this Embedder's registered voices will NOT survive a restart", exc)
+    return LocalRedis().start()
 
 
 def build_core(

@@ -29,6 +29,12 @@ class EmbedderSettings:
         "redis:// or rediss://[user[:password]@]host[:port][/db]; empty starts a private redis-server; "
         "'none' keeps the in-process cache only",
     )
+    redis_data_dir: str = setting(
+        "",
+        "data folder of the private redis-server (no --redis-url): its append-only file keeps registered voices "
+        "across restarts; empty: $XDG_DATA_HOME/voxcache/embedder-redis (else ~/.local/share/...); "
+        "'none': a throwaway temp folder",
+    )
     redis_password: str = setting("", "Redis password (environment only)", secret=True)
     redis_timeout_ms: int = setting(250, "per-operation Redis timeout before the request is served without it")
     redis_retry_s: float = setting(1.0, "how long Redis is skipped after a failure before it is tried again")
