@@ -216,7 +216,12 @@ class Embedder:
     # -- observability --------------------------------------------------------------------
     def snapshot(self) -> EmbedderSnapshot:
         """Counters and gauges from memory alone: cheap enough for every Prometheus scrape."""
+        write_back = self.cache.write_back
         return self.stats.snapshot(
+            write_back_pending=len(write_back) if write_back is not None else 0,
+            write_back_bytes=write_back.nbytes if write_back is not None else 0,
+            write_back_written=write_back.counters.written if write_back is not None else 0,
+            write_back_dropped=write_back.counters.dropped if write_back is not None else 0,
             coalesced=self.cache.counters.coalesced,
             corrupt_entries=self.cache.counters.corrupt_entries,
             redis_available=self.cache.shared_available,

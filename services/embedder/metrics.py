@@ -136,6 +136,12 @@ class EmbedderSnapshot:
     extraction_samples: int
     extraction_histogram: Histogram
     request_histograms: dict[str, Histogram]
+    #: Entries (and their bytes) computed while Redis was down, waiting to be written to it.
+    write_back_pending: int
+    write_back_bytes: int
+    #: Of those, written once Redis was back / dropped because the queue was full.
+    write_back_written: int
+    write_back_dropped: int
     #: Keys in the shared store; -1 when not counted (Prometheus snapshots) or unreachable.
     redis_entries: int = -1
 
@@ -172,6 +178,12 @@ class StatsCollector(Collector):
             ("voxcache_coalesced_misses", "Misses that joined an in-flight extraction", s.coalesced),
             ("voxcache_redis_errors", "Failed or timed-out Redis operations", s.redis_errors),
             ("voxcache_corrupt_entries", "Redis values that failed verification", s.corrupt_entries),
+            (
+                "voxcache_write_back_written",
+                "Entries computed while Redis was down, written once back",
+                s.write_back_written,
+            ),
+            ("voxcache_write_back_dropped", "Entries dropped from a full write-back queue", s.write_back_dropped),
         ):
             yield CounterMetricFamily(name, doc, value=value)
         yield GaugeMetricFamily("voxcache_cache_hit_ratio", "hits / (hits + misses) since start", value=s.hit_ratio)
@@ -179,6 +191,8 @@ class StatsCollector(Collector):
             ("local_cache_entries", s.local_entries),
             ("local_cache_bytes", s.local_bytes),
             ("redis_available", float(s.redis_available)),
+            ("write_back_pending", s.write_back_pending),
+            ("write_back_bytes", s.write_back_bytes),
         ):
             yield GaugeMetricFamily(f"voxcache_{name}", name.replace("_", " "), value=value)
 

@@ -22,6 +22,7 @@ from services.embedder.cache.local import LocalCache
 from services.embedder.cache.redis_store import RedisStore
 from services.embedder.cache.store import NoStore, Store, StoreAuthError, StoreUnavailable
 from services.embedder.cache.tiered import TieredCache
+from services.embedder.cache.writeback import WriteBackQueue
 from services.embedder.core import Embedder
 from services.embedder.encoders import load_encoders
 from services.embedder.encoders.base import Encoder
@@ -109,6 +110,14 @@ def _start_private_redis(settings: settings_mod.EmbedderSettings) -> LocalRedis:
     return LocalRedis().start()
 
 
+def write_back_queue(settings: settings_mod.EmbedderSettings) -> WriteBackQueue:
+    return WriteBackQueue(
+        max_entries=settings.write_back_entries,
+        max_bytes=settings.write_back_mb * 1024 * 1024,
+        drain_every_s=settings.redis_retry_s,
+    )
+
+
 def build_core(
     settings: settings_mod.EmbedderSettings,
     encoders: Mapping[str, Encoder],
@@ -127,7 +136,10 @@ def build_core(
         encoders,
         default_encoder="ecapa" if "ecapa" in encoders else next(iter(encoders)),
         cache=TieredCache(
-            LocalCache(settings.local_cache_mb * 1024 * 1024), store, default_ttl_s=settings.default_ttl_s
+            LocalCache(settings.local_cache_mb * 1024 * 1024),
+            store,
+            default_ttl_s=settings.default_ttl_s,
+            write_back=None if redis is None else write_back_queue(settings),
         ),
         voices=voices,
         model_pool=pool,

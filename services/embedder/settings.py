@@ -38,6 +38,10 @@ class EmbedderSettings:
     redis_password: str = setting("", "Redis password (environment only)", secret=True)
     redis_timeout_ms: int = setting(250, "per-operation Redis timeout before the request is served without it")
     redis_retry_s: float = setting(1.0, "how long Redis is skipped after a failure before it is tried again")
+    write_back_entries: int = setting(
+        10_000, "entries computed while Redis was down, kept to write when it is back (oldest dropped past it)"
+    )
+    write_back_mb: int = setting(64, "bytes bound of that write-back queue")
     cache_prefix: str = setting("voxcache", "namespace of every Redis key")
     default_ttl_s: int = setting(7 * 24 * 3600, "TTL of cache entries; every hit slides it")
     local_cache_mb: int = setting(256, "size of the in-process LRU in front of Redis")

@@ -13,6 +13,7 @@ from services.common.redis_server import LocalRedis, free_port
 from services.embedder.cache.redis_store import RedisStore
 from services.embedder.cache.store import StoreAuthError, StoreUnavailable
 from services.embedder.cache.tiered import CacheTier
+from tests.audio_fixtures import SENTENCES, encode, espeak, fit_duration
 from tests.conftest import CountingEncoder, make_core
 
 
@@ -35,14 +36,16 @@ async def test_redis_killed_mid_test_then_restarted(
         assert again.tier is CacheTier.COMPUTED
         assert again.conditioning.tensors["speaker"].tobytes() == cached.conditioning.tensors["speaker"].tobytes()
 
-        own.start()  # same port, empty (no persistence)
+        own.start()  # same port, empty (a throwaway folder)
         await asyncio.sleep(0.3)  # past the retry interval
-        core.cache.local.discard(miss.conditioning.cache_key)
-        stored = await core.embed(audio=other_speech)  # computes and writes to the new Redis
+        # A clip never seen before (the two above wait in the write-back queue, test_write_back.py).
+        samples, rate = espeak(SENTENCES[2])
+        new_clip = encode(fit_duration(samples, rate, 2.0), rate)
+        stored = await core.embed(audio=new_clip)  # computes and writes to the new Redis
         assert stored.tier is CacheTier.COMPUTED and core.cache.shared_available
         assert redis.Redis.from_url(own.url).exists(stored.conditioning.cache_key) == 1
         core.cache.local.discard(stored.conditioning.cache_key)
-        assert (await core.embed(audio=other_speech)).tier is CacheTier.REDIS
+        assert (await core.embed(audio=new_clip)).tier is CacheTier.REDIS
     finally:
         await core.close()
         own.close()

@@ -8,6 +8,9 @@ It knows keys and records and nothing of models or gRPC: a miss is filled by wha
 - a pinned request's entry is pinned, once per key per process, whoever stored it first;
 - a store that is down, slow or absent costs at most one short timeout: the request is
   served from L1 or the model, never failed;
+- an entry or pin that could not be written while the store was down waits in a bounded
+  write-back queue and is written by a background task once the store answers again, so
+  other workers get it from the store instead of recomputing it;
 - a stored value that fails verification is counted, deleted and recomputed.
 """
 
@@ -26,6 +29,7 @@ from services.embedder.cache.keys import ConditioningKey
 from services.embedder.cache.local import LocalCache
 from services.embedder.cache.singleflight import SingleFlight
 from services.embedder.cache.store import Store, StoreUnavailable
+from services.embedder.cache.writeback import WriteBackQueue
 from services.embedder.conditioning import Conditioning
 
 log = logging.getLogger(__name__)
@@ -79,10 +83,15 @@ class CachePolicy:
 
 
 class TieredCache:
-    def __init__(self, local: LocalCache, store: Store, *, default_ttl_s: int) -> None:
+    def __init__(
+        self, local: LocalCache, store: Store, *, default_ttl_s: int, write_back: WriteBackQueue | None = None
+    ) -> None:
         self.local = local
         self.store = store
         self.default_ttl_s = default_ttl_s
+        #: Failed store writes waiting for the store; None when there is no store to wait for.
+        self.write_back = write_back
+        self._drainer: asyncio.Task[None] | None = None
         self.counters = CacheCounters()
         self._flights: SingleFlight[Any] = SingleFlight()
         #: Keys this process has already pinned in the store, so pinned hits do not rewrite them.
@@ -143,6 +152,8 @@ class TieredCache:
     async def unpin(self, redis_key: str) -> None:
         """Give a once-pinned entry the default TTL again (nothing references it any more)."""
         self._pinned.discard(redis_key)
+        if self.write_back is not None:
+            self.write_back.unpin(redis_key, self.default_ttl_s)
         await self._best_effort(self.store.expire(redis_key, self.default_ttl_s))
 
     async def count_shared_entries(self) -> int:
@@ -172,11 +183,43 @@ class TieredCache:
         try:
             await self.store.put(conditioning.cache_key, value, ttl_s)
         except StoreUnavailable:
-            return  # counted and logged by the store; the request is served regardless
+            # Counted and logged by the store; the request is served regardless, and the
+            # entry is written when the store is back.
+            self._write_later(conditioning.cache_key, value, ttl_s)
+            return
         if ttl_s is None:
-            if len(self._pinned) > _BOOKKEEPING_LIMIT:
-                self._pinned.clear()
-            self._pinned.add(conditioning.cache_key)
+            self._mark_pinned(conditioning.cache_key)
+
+    def _mark_pinned(self, redis_key: str) -> None:
+        if len(self._pinned) > _BOOKKEEPING_LIMIT:
+            self._pinned.clear()
+        self._pinned.add(redis_key)
+
+    def _write_later(self, redis_key: str, value: bytes, ttl_s: int | None) -> None:
+        if self.write_back is None:
+            return
+        self.write_back.add(redis_key, value, ttl_s)
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain(self.write_back))
+            self._background.add(self._drainer)
+            self._drainer.add_done_callback(self._background.discard)
+
+    async def _drain(self, queue: WriteBackQueue) -> None:
+        """Every `drain_every_s`, write the queue oldest first until the store fails or it is empty.
+
+        One task at a time, and only while entries wait: no polling when there was no outage.
+        """
+        while len(queue):
+            await asyncio.sleep(queue.drain_every_s)
+            while (pending := queue.oldest()) is not None:
+                try:
+                    await self.store.put(pending.key, pending.value, pending.ttl_s)
+                except StoreUnavailable:
+                    break  # still down: try again after the interval
+                queue.done(pending)
+                if pending.ttl_s is None:
+                    self._mark_pinned(pending.key)
+        log.info("write-back queue drained: %d entries written since start", queue.counters.written)
 
     def _slide_later(self, redis_key: str, ttl_s: int) -> None:
         """An L1 hit skips the store, so refresh the shared TTL now and then, in the background."""
