@@ -20,11 +20,16 @@ import numpy as np
 
 from voxcache import tensors
 from voxcache.channel import AsyncChannelClient, ChannelClient
+from voxcache.errors import VoxcacheError
 from voxcache.v1 import embedder_pb2 as pb
 from voxcache.v1 import embedder_pb2_grpc
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 DEFAULT_TIMEOUT_S = 10.0
+#: The Embedder's default --max-audio-mb (16 MiB). A larger clip is refused before it is sent:
+#: past the server's gRPC message cap it would end the call (a whole Preload stream, with the
+#: summary of every clip before it) with a message that names no clip.
+DEFAULT_MAX_AUDIO_BYTES = 16 * 1024 * 1024
 AudioInput = bytes | str | os.PathLike[str]
 _TIERS = {pb.CACHE_TIER_LOCAL: "local", pb.CACHE_TIER_REDIS: "redis", pb.CACHE_TIER_COMPUTED: "computed"}
 
@@ -65,6 +70,11 @@ class Voice:
 
 @dataclass(frozen=True)
 class PreloadSummary:
+    """One Preload call. `received` counts every clip given, including those refused before
+    sending (over `max_audio_bytes`), so received == computed + cached + failed; `failures`
+    are dicts of index (position among the clips given), label, code (a status code name,
+    e.g. "INVALID_ARGUMENT", "RESOURCE_EXHAUSTED") and message, in index order."""
+
     received: int
     computed: int
     cached: int
@@ -77,18 +87,47 @@ def read_audio(audio: AudioInput) -> bytes:
     return audio if isinstance(audio, bytes) else Path(audio).read_bytes()
 
 
+def _too_large(name: str, size: int, limit: int) -> VoxcacheError:
+    """The error of a clip refused before sending: RESOURCE_EXHAUSTED on field "audio", the clip named."""
+    return VoxcacheError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        f"{name} is {size / 2**20:.1f} MiB ({size} bytes), over this client's max_audio_bytes ({limit}); "
+        "not sent (the Embedder's --max-audio-mb is 16 unless configured otherwise)",
+        field="audio",
+    )
+
+
+def _read_clip(audio: AudioInput, limit: int, name: str = "") -> bytes:
+    """The clip's bytes, or `_too_large` when over `limit` (a file is measured before it is read)."""
+    name = name or (f"clip {os.fspath(audio)}" if not isinstance(audio, bytes) else "the audio")
+    if not isinstance(audio, bytes) and (size := os.stat(audio).st_size) > limit:
+        raise _too_large(name, size, limit)
+    data = read_audio(audio)
+    if len(data) > limit:
+        raise _too_large(name, len(data), limit)
+    return data
+
+
 def _cache_options(ttl_seconds: int, bypass: bool, pin: bool) -> pb.CacheOptions:
     return pb.CacheOptions(ttl_seconds=ttl_seconds, bypass=bypass, pin=pin)
 
 
 def _embed_request(
-    audio: AudioInput | None, voice_id: str | None, encoder: str, options: pb.CacheOptions
+    audio: AudioInput | None, voice_id: str | None, encoder: str, options: pb.CacheOptions, limit: int
 ) -> pb.EmbedRequest:
     if (audio is None) == (voice_id is None):
         raise ValueError("pass exactly one of audio or voice_id")
     if voice_id is not None:
         return pb.EmbedRequest(voice_id=voice_id, encoder=encoder, cache=options)
-    return pb.EmbedRequest(audio=read_audio(audio), encoder=encoder, cache=options)  # type: ignore[arg-type]
+    return pb.EmbedRequest(audio=_read_clip(audio, limit), encoder=encoder, cache=options)  # type: ignore[arg-type]
+
+
+def _register_request(
+    voice_id: str, audio: AudioInput, encoder: str, overwrite: bool, limit: int
+) -> pb.RegisterVoiceRequest:
+    name = f"clip {os.fspath(audio)}" if not isinstance(audio, bytes) else f"the audio of voice {voice_id!r}"
+    clip = _read_clip(audio, limit, name)
+    return pb.RegisterVoiceRequest(voice_id=voice_id, audio=clip, encoder=encoder, overwrite=overwrite)
 
 
 def _embedding(conditioning: Any, cache_hit: bool = False, tier: int = 0, timings: Any = None) -> Embedding:
@@ -113,11 +152,50 @@ def _voice(message: pb.Voice) -> Voice:
     )
 
 
-def _summary(response: pb.PreloadResponse) -> PreloadSummary:
-    failures = [{"index": f.index, "label": f.label, "code": f.code, "message": f.message} for f in response.failures]
-    return PreloadSummary(
-        response.received, response.computed, response.cached, response.failed, failures, response.total_ms
-    )
+class _PreloadStream:
+    """The requests of one Preload call, minus the clips refused locally, and how to report both.
+
+    The server numbers the clips it receives; a skipped clip shifts that numbering, so each
+    sent request remembers its position among the clips the caller gave.
+    """
+
+    def __init__(self, encoder: str, options: pb.CacheOptions, limit: int) -> None:
+        self._encoder = encoder
+        self._options = options
+        self._limit = limit
+        self._given = 0
+        #: Caller's index of each request sent, in sending order (the server's index into it).
+        self._sent: list[int] = []
+        self._skipped: list[dict[str, Any]] = []
+
+    def request(self, clip: AudioInput | tuple[str, AudioInput]) -> pb.PreloadRequest | None:
+        """The clip's request, or None (recorded as a failure) when it is over the size limit."""
+        index, self._given = self._given, self._given + 1
+        label, audio = clip if isinstance(clip, tuple) else (str(clip) if not isinstance(clip, bytes) else "", clip)
+        try:
+            data = _read_clip(audio, self._limit, f"clip {label}" if label else f"clip #{index}")
+        except VoxcacheError as error:
+            code = error.code.name
+            self._skipped.append({"index": index, "label": label, "code": code, "message": error.message})
+            return None
+        self._sent.append(index)
+        return pb.PreloadRequest(audio=data, label=label, encoder=self._encoder, cache=self._options)
+
+    def summary(self, response: pb.PreloadResponse) -> PreloadSummary:
+        failures = [
+            {"index": self._sent[f.index], "label": f.label, "code": f.code, "message": f.message}
+            for f in response.failures
+        ]
+        failures = sorted(failures + self._skipped, key=lambda f: f["index"])
+        skipped = len(self._skipped)
+        return PreloadSummary(
+            response.received + skipped,
+            response.computed,
+            response.cached,
+            response.failed + skipped,
+            failures,
+            response.total_ms,
+        )
 
 
 def _stats(response: pb.GetStatsResponse) -> dict[str, Any]:
@@ -129,21 +207,29 @@ def _stats(response: pb.GetStatsResponse) -> dict[str, Any]:
 
 
 def _preload_requests(
-    clips: Iterable[AudioInput | tuple[str, AudioInput]], encoder: str, options: pb.CacheOptions
+    clips: Iterable[AudioInput | tuple[str, AudioInput]], stream: _PreloadStream
 ) -> Iterator[pb.PreloadRequest]:
     for clip in clips:
-        label, audio = clip if isinstance(clip, tuple) else (str(clip) if not isinstance(clip, bytes) else "", clip)
-        yield pb.PreloadRequest(audio=read_audio(audio), label=label, encoder=encoder, cache=options)
+        if (request := stream.request(clip)) is not None:
+            yield request
 
 
 class EmbedderClient(ChannelClient):
     """Blocking client. Use as a context manager, or call close()."""
 
     def __init__(
-        self, target: str = DEFAULT_TARGET, *, timeout: float = DEFAULT_TIMEOUT_S, channel: grpc.Channel | None = None
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        channel: grpc.Channel | None = None,
+        max_audio_bytes: int = DEFAULT_MAX_AUDIO_BYTES,
     ) -> None:
+        """`max_audio_bytes`: larger clips raise VoxcacheError (RESOURCE_EXHAUSTED) before sending;
+        set it to the server's --max-audio-mb when that is not the default 16."""
         super().__init__(target, timeout, channel)
         self._stub = embedder_pb2_grpc.EmbedderStub(self._channel)
+        self.max_audio_bytes = max_audio_bytes
 
     def embed(
         self,
@@ -156,7 +242,8 @@ class EmbedderClient(ChannelClient):
         pin: bool = False,
         timeout: float | None = None,
     ) -> Embedding:
-        request = _embed_request(audio, voice_id, encoder, _cache_options(ttl_seconds, bypass, pin))
+        options = _cache_options(ttl_seconds, bypass, pin)
+        request = _embed_request(audio, voice_id, encoder, options, self.max_audio_bytes)
         return _from_embed(self._call(self._stub.Embed, request, timeout))
 
     def register_voice(
@@ -168,9 +255,7 @@ class EmbedderClient(ChannelClient):
         overwrite: bool = False,
         timeout: float | None = None,
     ) -> tuple[Voice, Embedding]:
-        request = pb.RegisterVoiceRequest(
-            voice_id=voice_id, audio=read_audio(audio), encoder=encoder, overwrite=overwrite
-        )
+        request = _register_request(voice_id, audio, encoder, overwrite, self.max_audio_bytes)
         response = self._call(self._stub.RegisterVoice, request, timeout)
         return _voice(response.voice), _embedding(response.conditioning, response.cache_hit)
 
@@ -189,9 +274,12 @@ class EmbedderClient(ChannelClient):
         pin: bool = False,
         timeout: float | None = None,
     ) -> PreloadSummary:
-        """Stream many clips (bytes, paths, or (label, clip) pairs); the deadline covers the whole stream."""
-        requests = _preload_requests(clips, encoder, _cache_options(ttl_seconds, False, pin))
-        return _summary(self._call(self._stub.Preload, requests, timeout))
+        """Stream many clips (bytes, paths, or (label, clip) pairs); the deadline covers the whole stream.
+
+        A clip over `max_audio_bytes` is not sent: it is a RESOURCE_EXHAUSTED failure in the summary.
+        """
+        stream = _PreloadStream(encoder, _cache_options(ttl_seconds, False, pin), self.max_audio_bytes)
+        return stream.summary(self._call(self._stub.Preload, _preload_requests(clips, stream), timeout))
 
     def stats(self, *, timeout: float | None = None) -> dict[str, Any]:
         return _stats(self._call(self._stub.GetStats, pb.GetStatsRequest(), timeout))
@@ -206,9 +294,11 @@ class AsyncEmbedderClient(AsyncChannelClient):
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
         channel: grpc.aio.Channel | None = None,
+        max_audio_bytes: int = DEFAULT_MAX_AUDIO_BYTES,
     ) -> None:
         super().__init__(target, timeout, channel)
         self._stub = embedder_pb2_grpc.EmbedderStub(self._channel)
+        self.max_audio_bytes = max_audio_bytes
 
     async def embed(
         self,
@@ -221,7 +311,8 @@ class AsyncEmbedderClient(AsyncChannelClient):
         pin: bool = False,
         timeout: float | None = None,
     ) -> Embedding:
-        request = _embed_request(audio, voice_id, encoder, _cache_options(ttl_seconds, bypass, pin))
+        options = _cache_options(ttl_seconds, bypass, pin)
+        request = _embed_request(audio, voice_id, encoder, options, self.max_audio_bytes)
         return _from_embed(await self._call(self._stub.Embed, request, timeout))
 
     async def register_voice(
@@ -233,9 +324,7 @@ class AsyncEmbedderClient(AsyncChannelClient):
         overwrite: bool = False,
         timeout: float | None = None,
     ) -> tuple[Voice, Embedding]:
-        request = pb.RegisterVoiceRequest(
-            voice_id=voice_id, audio=read_audio(audio), encoder=encoder, overwrite=overwrite
-        )
+        request = _register_request(voice_id, audio, encoder, overwrite, self.max_audio_bytes)
         response = await self._call(self._stub.RegisterVoice, request, timeout)
         return _voice(response.voice), _embedding(response.conditioning, response.cache_hit)
 
@@ -255,18 +344,18 @@ class AsyncEmbedderClient(AsyncChannelClient):
         pin: bool = False,
         timeout: float | None = None,
     ) -> PreloadSummary:
-        options = _cache_options(ttl_seconds, False, pin)
+        stream = _PreloadStream(encoder, _cache_options(ttl_seconds, False, pin), self.max_audio_bytes)
 
         async def requests() -> AsyncIterator[pb.PreloadRequest]:
             if isinstance(clips, AsyncIterable):
                 async for clip in clips:
-                    for request in _preload_requests([clip], encoder, options):
+                    if (request := stream.request(clip)) is not None:
                         yield request
             else:
-                for request in _preload_requests(clips, encoder, options):
+                for request in _preload_requests(clips, stream):
                     yield request
 
-        return _summary(await self._call(self._stub.Preload, requests(), timeout))
+        return stream.summary(await self._call(self._stub.Preload, requests(), timeout))
 
     async def stats(self, *, timeout: float | None = None) -> dict[str, Any]:
         return _stats(await self._call(self._stub.GetStats, pb.GetStatsRequest(), timeout))
