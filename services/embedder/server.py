@@ -17,6 +17,7 @@ from services.common.redis_server import LocalRedis
 from services.common.weights import WeightsError
 from services.embedder import settings as settings_mod
 from services.embedder.cache.local import LocalCache
+from services.embedder.cache.record import Keyring, KeyringError
 from services.embedder.cache.redis_store import RedisStore
 from services.embedder.cache.store import NoStore, Store, StoreAuthError, StoreUnavailable
 from services.embedder.cache.tiered import TieredCache
@@ -91,6 +92,7 @@ def build_core(
     redis: RedisStore | None,
     pool: ThreadPoolExecutor,
     stats: EmbedderStats,
+    keyring: Keyring,
 ) -> Embedder:
     """The Embedder over its cache and registry: shared through Redis, or this process's own."""
     store: Store = redis if redis is not None else NoStore()
@@ -103,7 +105,10 @@ def build_core(
         encoders,
         default_encoder="ecapa" if "ecapa" in encoders else next(iter(encoders)),
         cache=TieredCache(
-            LocalCache(settings.local_cache_mb * 1024 * 1024), store, default_ttl_s=settings.default_ttl_s
+            LocalCache(settings.local_cache_mb * 1024 * 1024),
+            store,
+            default_ttl_s=settings.default_ttl_s,
+            keyring=keyring,
         ),
         voices=voices,
         model_pool=pool,
@@ -117,10 +122,16 @@ async def start(
 ) -> RunningEmbedder:
     """Build and start everything; `encoders` lets tests share one loaded model."""
     stats = EmbedderStats()
+    keyring = Keyring.parse(settings.cache_hmac_keys)  # malformed keys refuse to start before anything runs
     encoders = dict(encoders) if encoders is not None else load_encoders(settings)
     redis, private = _redis_store(settings, stats)
+    if redis is not None and not keyring.secrets:
+        log.warning(
+            "cache values in Redis are only checksummed, not signed: anyone who can write to this Redis can "
+            "make the Embedder serve tensors of their choosing; set VOXCACHE_CACHE_HMAC_KEYS (see README)"
+        )
     pool = ThreadPoolExecutor(max_workers=settings.model_workers, thread_name_prefix="model")
-    core = build_core(settings, encoders, redis, pool, stats)
+    core = build_core(settings, encoders, redis, pool, stats, keyring)
     try:
         await core.cache.store.check()
     except StoreUnavailable:
@@ -154,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         asyncio.run(serve())
-    except (StoreAuthError, WeightsError) as exc:
+    except (StoreAuthError, WeightsError, KeyringError) as exc:
         raise SystemExit(f"voxcache-embedder: {exc}") from None
 
 

@@ -33,6 +33,12 @@ class EmbedderSettings:
     redis_timeout_ms: int = setting(250, "per-operation Redis timeout before the request is served without it")
     redis_retry_s: float = setting(1.0, "how long Redis is skipped after a failure before it is tried again")
     cache_prefix: str = setting("voxcache", "namespace of every Redis key")
+    cache_hmac_keys: str = setting(
+        "",
+        "HMAC-SHA256 keys that sign cache values, `id:secret[,id:secret...]`: the first signs, all verify "
+        "(rotation); empty: values are only checksummed (environment only)",
+        secret=True,
+    )
     default_ttl_s: int = setting(7 * 24 * 3600, "TTL of cache entries; every hit slides it")
     local_cache_mb: int = setting(256, "size of the in-process LRU in front of Redis")
     model_dir: Path = setting(MODELS_DIR, "root of the verified model weights (scripts/setup.sh installs them)")

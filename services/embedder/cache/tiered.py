@@ -8,7 +8,9 @@ It knows keys and records and nothing of models or gRPC: a miss is filled by wha
 - a pinned request's entry is pinned, once per key per process, whoever stored it first;
 - a store that is down, slow or absent costs at most one short timeout: the request is
   served from L1 or the model, never failed;
-- a stored value that fails verification is counted, deleted and recomputed.
+- a stored value that fails verification (checksum, or signature when keys are configured),
+  or that does not hold exactly the tensors the caller expects, is counted, deleted and
+  recomputed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -26,7 +28,7 @@ from services.embedder.cache.keys import ConditioningKey
 from services.embedder.cache.local import LocalCache
 from services.embedder.cache.singleflight import SingleFlight
 from services.embedder.cache.store import Store, StoreUnavailable
-from services.embedder.conditioning import Conditioning
+from services.embedder.conditioning import Conditioning, TensorMismatch, TensorSpec, check_tensors
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +81,12 @@ class CachePolicy:
 
 
 class TieredCache:
-    def __init__(self, local: LocalCache, store: Store, *, default_ttl_s: int) -> None:
+    def __init__(self, local: LocalCache, store: Store, *, default_ttl_s: int, keyring: record.Keyring) -> None:
         self.local = local
         self.store = store
         self.default_ttl_s = default_ttl_s
+        #: Signs what this process writes and verifies what it reads from the store.
+        self.keyring = keyring
         self.counters = CacheCounters()
         self._flights: SingleFlight[Any] = SingleFlight()
         #: Keys this process has already pinned in the store, so pinned hits do not rewrite them.
@@ -91,11 +95,20 @@ class TieredCache:
         self._touched: dict[str, float] = {}
         self._background: set[asyncio.Task[None]] = set()
 
-    async def fetch(self, key: ConditioningKey, compute: Callable[[], Awaitable[T]], policy: CachePolicy) -> Fetched[T]:
-        """The value for `key` from the fastest tier that has it, else from `compute` (once per key)."""
+    async def fetch(
+        self,
+        key: ConditioningKey,
+        compute: Callable[[], Awaitable[T]],
+        policy: CachePolicy,
+        expect: Sequence[TensorSpec],
+    ) -> Fetched[T]:
+        """The value for `key` from the fastest tier that has it, else from `compute` (once per key).
+
+        `expect`: the tensors a value under this key must hold (the encoder's declaration).
+        """
         started = time.perf_counter()
         if not policy.bypass:
-            found = await self.lookup(key, policy.ttl_s)
+            found = await self.lookup(key, policy.ttl_s, expect)
             if found is not None:
                 conditioning, tier = found
                 await self._ensure_pinned(conditioning, policy.pin)
@@ -118,7 +131,9 @@ class TieredCache:
             await self._ensure_pinned(filled.conditioning, policy.pin)  # the leader may not have pinned
         return Fetched(filled.conditioning, CacheTier.COMPUTED, cache_ms, filled, joined)
 
-    async def lookup(self, key: ConditioningKey, ttl_s: int) -> tuple[Conditioning, CacheTier] | None:
+    async def lookup(
+        self, key: ConditioningKey, ttl_s: int, expect: Sequence[TensorSpec]
+    ) -> tuple[Conditioning, CacheTier] | None:
         conditioning = self.local.get(key.redis_key)
         if conditioning is not None:
             self._slide_later(key.redis_key, ttl_s)
@@ -130,8 +145,9 @@ class TieredCache:
         if raw is None:
             return None
         try:
-            tensors = record.decode(key.redis_key, raw)
-        except record.RecordError as exc:
+            tensors = record.decode(key.redis_key, raw, self.keyring)
+            check_tensors(expect, tensors)
+        except (record.RecordError, TensorMismatch) as exc:
             self.counters.corrupt_entries += 1
             log.warning("corrupt cache entry %s (%s); recomputing", key.redis_key, exc)
             await self._best_effort(self.store.delete(key.redis_key))
@@ -168,7 +184,7 @@ class TieredCache:
             await self._write(conditioning, None)
 
     async def _write(self, conditioning: Conditioning, ttl_s: int | None) -> None:
-        value = record.encode(conditioning.cache_key, conditioning.tensors)
+        value = record.encode(conditioning.cache_key, conditioning.tensors, self.keyring)
         try:
             await self.store.put(conditioning.cache_key, value, ttl_s)
         except StoreUnavailable:
