@@ -218,7 +218,7 @@ class Embedder:
         """Counters and gauges from memory alone: cheap enough for every Prometheus scrape."""
         return self.stats.snapshot(
             coalesced=self.cache.counters.coalesced,
-            corrupt_entries=self.cache.counters.corrupt_entries,
+            corrupt_entries=self.cache.counters.corrupt_entries + self.stats.wrong_type_keys,
             redis_available=self.cache.shared_available,
             local_entries=len(self.cache.local),
             local_bytes=self.cache.local.nbytes,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -72,18 +72,29 @@ def _redis_store(
             log.warning("no Redis URL and no private redis-server (%s): in-process cache only", exc)
             return None, None
 
-    def count_error() -> None:
-        stats.redis_errors += 1
-
+    on_error, on_wrong_type = store_counters(stats)
     store = RedisStore(
         url,
         password=settings.redis_password,
         timeout_s=settings.redis_timeout_ms / 1000,
         retry_interval_s=settings.redis_retry_s,
-        on_error=count_error,
+        on_error=on_error,
+        on_wrong_type=on_wrong_type,
     )
     log.info("cache L2: %s", redact_url(url))
     return store, private
+
+
+def store_counters(stats: EmbedderStats) -> tuple[Callable[[], None], Callable[[], None]]:
+    """RedisStore's on_error and on_wrong_type, counting into `stats` (the tests' stores use them too)."""
+
+    def count_error() -> None:
+        stats.redis_errors += 1
+
+    def count_wrong_type() -> None:
+        stats.wrong_type_keys += 1
+
+    return count_error, count_wrong_type
 
 
 def build_core(
@@ -133,7 +144,7 @@ async def start(
     pool = ThreadPoolExecutor(max_workers=settings.model_workers, thread_name_prefix="model")
     core = build_core(settings, encoders, redis, pool, stats, keyring)
     try:
-        await core.cache.store.check()
+        await core.cache.store.check(settings.cache_prefix)
     except StoreUnavailable:
         log.warning("Redis not reachable at start; serving from the in-process cache until it is")
     except StoreAuthError:

@@ -20,7 +20,7 @@ import redis
 
 from services.common.redis_server import LocalRedis
 from services.embedder import server as embedder_server
-from services.embedder.cache import record
+from services.embedder.cache import keys, record
 from services.embedder.cache.tiered import CacheTier
 from services.embedder.conditioning import TensorMismatch, TensorSpec
 from services.embedder.core import Embedder
@@ -170,3 +170,33 @@ def test_the_keys_come_from_the_environment_only(monkeypatch: pytest.MonkeyPatch
     assert parse([]).cache_hmac_keys == "k9:embedder-only-0123456789"  # the service's own name wins
     with pytest.raises(SystemExit):
         parse(["--cache-hmac-keys", KEYS])  # never a flag: it would show in `ps`
+
+
+# -- a Redis key of another type ----------------------------------------------------------------
+async def test_a_conditioning_key_of_another_type_is_replaced_without_skipping_redis(
+    core: Embedder, encoder: CountingEncoder, raw: redis.Redis, speech: dict[str, Any]
+) -> None:
+    first = await core.embed(audio=speech["wav"])
+    key = first.conditioning.cache_key
+    raw.delete(key)
+    raw.rpush(key, b"someone else's list")
+    core.cache.local.discard(key)
+
+    again = await core.embed(audio=speech["wav"])
+    assert again.tier is CacheTier.COMPUTED and encoder.calls == 2
+    assert core.snapshot().corrupt_entries == 1 and core.stats.redis_errors == 0
+    assert core.cache.shared_available  # not an outage: Redis is not skipped
+    assert raw.type(key) == b"string" and raw.ttl(key) > 0  # the entry replaced the list
+    core.cache.local.discard(key)
+    assert (await core.embed(audio=speech["wav"])).tier is CacheTier.REDIS
+
+
+async def test_a_voices_key_of_another_type_is_replaced(
+    core: Embedder, raw: redis.Redis, prefix: str, speech: dict[str, Any]
+) -> None:
+    raw.set(keys.voices(prefix), b"not a hash")
+    assert [v.voice_id for v in await core.list_voices()] == []  # HGETALL: WRONGTYPE -> deleted -> none
+    await core.register_voice("ada", speech["wav"])
+    assert [v.voice_id for v in await core.list_voices()] == ["ada"]
+    assert raw.type(keys.voices(prefix)) == b"hash"
+    assert core.snapshot().corrupt_entries == 1 and core.stats.redis_errors == 0 and core.cache.shared_available
