@@ -124,6 +124,10 @@ def test_malformed_keys_are_refused(spec: str, match: str) -> None:
     assert "change-me" not in str(caught.value)
 
 
+def test_the_keyring_never_prints_its_secrets() -> None:
+    assert SECRET not in repr(SIGNED) and SECRET not in str(SIGNED)
+
+
 def test_empty_keys_mean_unsigned() -> None:
     assert record.Keyring.parse("") == record.UNSIGNED and record.Keyring.parse(" , ").signing_id == ""
 

@@ -63,7 +63,8 @@ class KeyringError(ValueError):
 class Keyring:
     """The secrets that sign and verify records: the first signs, all verify; none = unsigned."""
 
-    secrets: Mapping[str, bytes] = field(default_factory=dict)
+    #: Key id -> secret. Left out of repr: a logged cache or keyring must not print a secret.
+    secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
 
     @classmethod
     def parse(cls, spec: str) -> Keyring:
