@@ -23,8 +23,9 @@ from services.embedder.settings import EmbedderSettings
 FLOOR_SERVICE = "voxcache.bench.Floor"
 FLOOR_METHOD = f"/{FLOOR_SERVICE}/Echo"
 FLOOR_VALUE_KEY = "voxcache-bench:floor:value"
-#: Size of one ECAPA conditioning record in Redis (see services/embedder/cache/record.py).
-FLOOR_VALUE_BYTES = 793
+#: Size of one ECAPA conditioning record in Redis, unsigned as the bench's Embedder runs
+#: (see services/embedder/cache/record.py).
+FLOOR_VALUE_BYTES = 822
 #: The Embedder's own default (`--redis-timeout-ms`), which the bench's Embedder runs with.
 FLOOR_REDIS_TIMEOUT_S = EmbedderSettings.redis_timeout_ms / 1000
 #: The Embedder's limits at its default 16 MiB clip size: the clip plus 1 MiB of framing.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Validates compose.yaml with `docker-compose config` (Debian's docker-compose; no
 # container engine is needed or used). Installs docker-compose at its pinned version if missing.
-# Checks that the file is valid with a password set, and that it refuses to render
-# without one. Exit status non-zero on any error.
+# Checks that the file is valid with the password and signing keys set, and that it
+# refuses to render without either. Exit status non-zero on any error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,13 +17,18 @@ run_config() {
     docker-compose --project-directory . --env-file "$no_env" -f compose.yaml config -q
 }
 
-run_config VOXCACHE_REDIS_PASSWORD=dummy-password-for-validation
-if err=$(run_config 2>&1); then
-  echo "compose.yaml rendered without VOXCACHE_REDIS_PASSWORD; it must refuse" >&2
-  exit 1
-elif ! grep -q "VOXCACHE_REDIS_PASSWORD" <<<"$err"; then
-  echo "compose.yaml failed without a password, but not because of it:" >&2
-  echo "$err" >&2
-  exit 1
-fi
+secrets=(VOXCACHE_REDIS_PASSWORD=dummy-password-for-validation VOXCACHE_CACHE_HMAC_KEYS=k1:dummy-key-for-validation)
+run_config "${secrets[@]}"
+for missing in VOXCACHE_REDIS_PASSWORD VOXCACHE_CACHE_HMAC_KEYS; do
+  others=()
+  for pair in "${secrets[@]}"; do [[ $pair == "$missing="* ]] || others+=("$pair"); done
+  if err=$(run_config "${others[@]}" 2>&1); then
+    echo "compose.yaml rendered without $missing; it must refuse" >&2
+    exit 1
+  elif ! grep -q "$missing" <<<"$err"; then
+    echo "compose.yaml failed without $missing, but not because of it:" >&2
+    echo "$err" >&2
+    exit 1
+  fi
+done
 echo "compose.yaml: valid ($(docker-compose version --short))"

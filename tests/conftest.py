@@ -20,6 +20,7 @@ import pytest_asyncio
 from services.common.paths import REPO_ROOT
 from services.common.redis_server import LocalRedis
 from services.embedder import server as embedder_server
+from services.embedder.cache.record import Keyring
 from services.embedder.cache.redis_store import RedisStore
 from services.embedder.core import Embedder
 from services.embedder.encoders.ecapa import EcapaEncoder
@@ -52,6 +53,7 @@ class CountingEncoder:
         self.name = inner.name
         self.sample_rate = inner.sample_rate
         self.weights_digest = inner.weights_digest
+        self.tensors = inner.tensors
         self.calls = 0
         self.before: Callable[[], None] | None = None
 
@@ -89,14 +91,16 @@ def other_speech() -> bytes:
 def make_core(encoder: Any, redis_url: str | None, prefix: str, *, retry_s: float = 0.2, **settings: Any) -> Embedder:
     """The Embedder exactly as the server wires it, on the given Redis (or none), without gRPC."""
     stats = EmbedderStats()
-
-    def count_error() -> None:
-        stats.redis_errors += 1
-
-    store = RedisStore(redis_url, timeout_s=0.25, retry_interval_s=retry_s, on_error=count_error) if redis_url else None
+    on_error, on_wrong_type = embedder_server.store_counters(stats)
+    store = (
+        RedisStore(redis_url, timeout_s=0.25, retry_interval_s=retry_s, on_error=on_error, on_wrong_type=on_wrong_type)
+        if redis_url
+        else None
+    )
     configured = replace(EmbedderSettings(), cache_prefix=prefix, local_cache_mb=64, **settings)
+    keyring = Keyring.parse(configured.cache_hmac_keys)
     return embedder_server.build_core(
-        configured, {encoder.name: encoder}, store, ThreadPoolExecutor(max_workers=1), stats
+        configured, {encoder.name: encoder}, store, ThreadPoolExecutor(max_workers=1), stats, keyring
     )
 
 

@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,15 @@ import pytest
 import redis
 import yaml
 
+from services.common.errors import Unavailable
 from services.common.paths import REPO_ROOT
 from services.common.redis_server import CONFIG_DIR, EMBEDDER_USER, LocalRedis, read_conf
 from services.embedder import server as embedder_server
+from services.embedder.cache.record import Keyring
 from services.embedder.cache.redis_store import RedisStore
-from services.embedder.cache.store import StoreAuthError, StoreUnavailable
+from services.embedder.cache.store import StoreAuthError, StoreRefused
+from services.embedder.cache.tiered import CacheTier
+from services.embedder.metrics import EmbedderStats
 from services.embedder.settings import EmbedderSettings
 from services.launcher import REDIS_PASSWORD_VARS
 from tests.conftest import CountingEncoder
@@ -88,7 +93,7 @@ async def test_every_store_operation_is_permitted(acl_redis: LocalRedis) -> None
     store = RedisStore(acl_redis.url, password=acl_redis.password, retry_interval_s=30)
     key, registry = f"{PREFIX}:acl-test:entry", f"{PREFIX}:acl-test:registry"
     try:
-        await store.check()
+        await store.check(PREFIX)
         await store.put(key, b"pinned", None)
         await store.put(key, b"ignored", 60)  # SET EX NX keeps the pinned twin
         assert await store.get_sliding(key, 60) == b"pinned"
@@ -106,15 +111,60 @@ async def test_every_store_operation_is_permitted(acl_redis: LocalRedis) -> None
         await store.close()
 
 
-async def test_keys_outside_the_prefix_are_refused(acl_redis: LocalRedis) -> None:
+async def test_keys_outside_the_prefix_are_refused(acl_redis: LocalRedis, caplog: pytest.LogCaptureFixture) -> None:
+    """A refusal is a permission problem, not an outage: Redis is not skipped for it."""
     store = RedisStore(acl_redis.url, password=acl_redis.password, retry_interval_s=30)
     try:
-        with pytest.raises(StoreUnavailable, match=r"NOPERM|no permissions"):
+        with pytest.raises(StoreRefused, match=r"^Redis refused SET \(permission denied by its ACL: .*no permissions"):
             await store.put("other:key", b"x", 60)
+        assert store.available
+        with pytest.raises(StoreRefused, match="permission denied"):  # asked again, not "marked down; skipping"
+            await store.get_sliding("other:key", 60)
+        await store.put(f"{PREFIX}:acl-test:allowed", b"x", 60)  # and the keys it may write still work
+        await store.delete(f"{PREFIX}:acl-test:allowed")
     finally:
         await store.close()
+    assert any("users.conf" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
     with pytest.raises(redis.exceptions.NoPermissionError):
         as_embedder(acl_redis).get("other:key")
+
+
+async def test_a_prefix_the_acl_user_cannot_write_stops_the_embedder_at_start(
+    acl_redis: LocalRedis, encoder: CountingEncoder
+) -> None:
+    """With the shipped ACL (`~voxcache:*`), --cache-prefix tenant-a is refused up front, with
+    the prefix and the rule to change, instead of serving with every Redis call failing."""
+    settings = replace(embedder_settings(acl_redis, acl_redis.password), cache_prefix="tenant-a")
+    with pytest.raises(StoreAuthError) as refused:
+        await embedder_server.start(settings, encoders={"ecapa": encoder})
+    message = str(refused.value)
+    assert "cache prefix 'tenant-a'" in message and "deploy/redis/users.conf" in message
+    assert "`~voxcache:*`" in message and "`~tenant-a:*`" in message
+    assert "unreachable" not in message
+    assert as_embedder(acl_redis).get(f"{PREFIX}:probe") is None  # the default prefix's probe leaves nothing
+
+
+async def test_a_refusal_at_run_time_is_reported_as_a_permission_problem(
+    acl_redis: LocalRedis, encoder: CountingEncoder, speech: dict[str, Any]
+) -> None:
+    """Past the start-up probe (say the ACL changed since): Embed still serves, fail-open, and
+    the registry says "permission", not "unreachable"."""
+    settings = replace(embedder_settings(acl_redis, acl_redis.password), cache_prefix="tenant-a")
+    stats = EmbedderStats()
+    on_error, _ = embedder_server.store_counters(stats)
+    store = RedisStore(acl_redis.url, password=acl_redis.password, retry_interval_s=30, on_error=on_error)
+    pool = ThreadPoolExecutor(max_workers=1)
+    core = embedder_server.build_core(settings, {"ecapa": encoder}, store, pool, stats, Keyring.parse(""))
+    try:
+        assert (await core.embed(audio=speech["wav"])).tier is CacheTier.COMPUTED
+        assert (await core.embed(audio=speech["wav"])).tier is CacheTier.LOCAL
+        with pytest.raises(Unavailable, match=r"refused the command, a permission problem") as refused:
+            await core.register_voice("tenant-voice", speech["wav"])
+        assert "unreachable" not in refused.value.message
+        assert stats.redis_errors > 0 and core.cache.shared_available
+    finally:
+        await core.close()
+        pool.shutdown()
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
-"""The domain value the Embedder produces and caches."""
+"""The domain value the Embedder produces and caches, and what an encoder declares it holds."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,3 +23,47 @@ class Conditioning:
     @property
     def nbytes(self) -> int:
         return sum(array.nbytes for array in self.tensors.values())
+
+
+class TensorMismatch(ValueError):
+    """Tensors that are not what their encoder declares: wrong names, dtypes, shapes or values."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One tensor an encoder produces: its name, numpy dtype name and shape (None: any length)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int | None, ...]
+
+    def problem(self, array: np.ndarray) -> str | None:
+        """Why `array` does not fit this spec, or None when it does."""
+        if array.dtype.name != self.dtype:
+            return f"{self.name}: dtype {array.dtype.name}, expected {self.dtype}"
+        if len(array.shape) != len(self.shape) or any(
+            want is not None and got != want for got, want in zip(array.shape, self.shape, strict=True)
+        ):
+            expected = ", ".join("*" if d is None else str(d) for d in self.shape)
+            return f"{self.name}: shape {array.shape}, expected ({expected})"
+        if not np.isfinite(array).all():
+            return f"{self.name}: non-finite values"
+        return None
+
+    def as_float16(self) -> TensorSpec:
+        return TensorSpec(self.name, "float16", self.shape)
+
+
+def check_tensors(specs: Sequence[TensorSpec], tensors: Mapping[str, np.ndarray]) -> None:
+    """Exactly the declared tensors, each of its dtype and shape and finite; else TensorMismatch.
+
+    A cache hit is checked with this before it is used: a value that decodes can still be
+    the wrong thing (another build's layout, a hand-written key, a NaN the model never made),
+    and the Synthesizer would otherwise fail on it, or worse, speak with it.
+    """
+    names = [spec.name for spec in specs]
+    if sorted(tensors) != sorted(names):
+        raise TensorMismatch(f"tensors {sorted(tensors)}, expected {sorted(names)}")
+    problems = [p for spec in specs if (p := spec.problem(tensors[spec.name])) is not None]
+    if problems:
+        raise TensorMismatch("; ".join(problems))

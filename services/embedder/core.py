@@ -24,7 +24,7 @@ from services.embedder import audio as audio_mod
 from services.embedder.admission import Admission
 from services.embedder.cache import keys
 from services.embedder.cache.tiered import CachePolicy, CacheTier, TieredCache
-from services.embedder.conditioning import Conditioning
+from services.embedder.conditioning import Conditioning, check_tensors
 from services.embedder.encoders.base import Encoder
 from services.embedder.metrics import EmbedderSnapshot, EmbedderStats
 from services.embedder.settings import EmbedderSettings
@@ -223,7 +223,7 @@ class Embedder:
             write_back_written=write_back.counters.written if write_back is not None else 0,
             write_back_dropped=write_back.counters.dropped if write_back is not None else 0,
             coalesced=self.cache.counters.coalesced,
-            corrupt_entries=self.cache.counters.corrupt_entries,
+            corrupt_entries=self.cache.counters.corrupt_entries + self.stats.wrong_type_keys,
             redis_available=self.cache.shared_available,
             local_entries=len(self.cache.local),
             local_bytes=self.cache.local.nbytes,
@@ -273,7 +273,7 @@ class Embedder:
         async def compute() -> _Extraction:
             return await self._admission.run(lambda: self._extract(key, encoder, load_audio))
 
-        fetched = await self.cache.fetch(key, compute, policy)
+        fetched = await self.cache.fetch(key, compute, policy, encoder.tensors)
         if voice is not None:
             await self._record_pin(voice, fetched.conditioning)
         total_ms = (time.perf_counter() - started) * 1000
@@ -307,6 +307,8 @@ class Embedder:
                     f"the {encoder.name} model produced non-finite values ({name}) for this clip", field="audio"
                 )
             array.setflags(write=False)
+        # The encoder's own declaration: stored otherwise, every hit would be rejected and recomputed.
+        check_tensors(encoder.tensors, tensors)
         conditioning = Conditioning(encoder.name, encoder.weights_digest, key.redis_key, tensors)
         return _Extraction(conditioning, (t1 - t0) * 1000, (t2 - t1) * 1000)
 

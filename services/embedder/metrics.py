@@ -70,6 +70,9 @@ class EmbedderStats:
     errors: int = 0
     extractions: int = 0
     redis_errors: int = 0
+    #: Redis keys that held another type than the Embedder stores there (replaced; reported
+    #: with the cache's rejected values as corrupt entries).
+    wrong_type_keys: int = 0
     extraction_latency: LatencyWindow = field(default_factory=LatencyWindow)
     extraction_histogram: Histogram = field(default_factory=Histogram)
     request_histograms: dict[str, Histogram] = field(default_factory=lambda: {o: Histogram() for o in OUTCOMES})
@@ -177,7 +180,12 @@ class StatsCollector(Collector):
             ("voxcache_extractions", "Model forward passes run", s.extractions),
             ("voxcache_coalesced_misses", "Misses that joined an in-flight extraction", s.coalesced),
             ("voxcache_redis_errors", "Failed or timed-out Redis operations", s.redis_errors),
-            ("voxcache_corrupt_entries", "Redis values that failed verification", s.corrupt_entries),
+            (
+                "voxcache_corrupt_entries",
+                "Redis values rejected and replaced: failed checksum or signature, not the encoder's "
+                "declared tensors, or a key of another type",
+                s.corrupt_entries,
+            ),
             (
                 "voxcache_write_back_written",
                 "Entries computed while Redis was down, written once back",

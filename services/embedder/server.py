@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +19,7 @@ from services.common.redis_server import FolderInUse, LocalRedis
 from services.common.weights import WeightsError
 from services.embedder import settings as settings_mod
 from services.embedder.cache.local import LocalCache
+from services.embedder.cache.record import Keyring, KeyringError
 from services.embedder.cache.redis_store import RedisStore
 from services.embedder.cache.store import NoStore, Store, StoreAuthError, StoreUnavailable
 from services.embedder.cache.tiered import TieredCache
@@ -75,15 +76,14 @@ def _redis_store(
             log.warning("no Redis URL and no private redis-server (%s): in-process cache only", exc)
             return None, None
 
-    def count_error() -> None:
-        stats.redis_errors += 1
-
+    on_error, on_wrong_type = store_counters(stats)
     store = RedisStore(
         url,
         password=settings.redis_password,
         timeout_s=settings.redis_timeout_ms / 1000,
         retry_interval_s=settings.redis_retry_s,
-        on_error=count_error,
+        on_error=on_error,
+        on_wrong_type=on_wrong_type,
     )
     log.info("cache L2: %s", redact_url(url))
     return store, private
@@ -118,12 +118,25 @@ def write_back_queue(settings: settings_mod.EmbedderSettings) -> WriteBackQueue:
     )
 
 
+def store_counters(stats: EmbedderStats) -> tuple[Callable[[], None], Callable[[], None]]:
+    """RedisStore's on_error and on_wrong_type, counting into `stats` (the tests' stores use them too)."""
+
+    def count_error() -> None:
+        stats.redis_errors += 1
+
+    def count_wrong_type() -> None:
+        stats.wrong_type_keys += 1
+
+    return count_error, count_wrong_type
+
+
 def build_core(
     settings: settings_mod.EmbedderSettings,
     encoders: Mapping[str, Encoder],
     redis: RedisStore | None,
     pool: ThreadPoolExecutor,
     stats: EmbedderStats,
+    keyring: Keyring,
 ) -> Embedder:
     """The Embedder over its cache and registry: shared through Redis, or this process's own."""
     store: Store = redis if redis is not None else NoStore()
@@ -140,6 +153,7 @@ def build_core(
             store,
             default_ttl_s=settings.default_ttl_s,
             write_back=None if redis is None else write_back_queue(settings),
+            keyring=keyring,
         ),
         voices=voices,
         model_pool=pool,
@@ -153,12 +167,18 @@ async def start(
 ) -> RunningEmbedder:
     """Build and start everything; `encoders` lets tests share one loaded model."""
     stats = EmbedderStats()
+    keyring = Keyring.parse(settings.cache_hmac_keys)  # malformed keys refuse to start before anything runs
     encoders = dict(encoders) if encoders is not None else load_encoders(settings)
     redis, private = _redis_store(settings, stats)
+    if redis is not None and not keyring.secrets:
+        log.warning(
+            "cache values in Redis are only checksummed, not signed: anyone who can write to this Redis can "
+            "make the Embedder serve tensors of their choosing; set VOXCACHE_CACHE_HMAC_KEYS (see README)"
+        )
     pool = ThreadPoolExecutor(max_workers=settings.model_workers, thread_name_prefix="model")
-    core = build_core(settings, encoders, redis, pool, stats)
+    core = build_core(settings, encoders, redis, pool, stats, keyring)
     try:
-        await core.cache.store.check()
+        await core.cache.store.check(settings.cache_prefix)
     except StoreUnavailable:
         log.warning("Redis not reachable at start; serving from the in-process cache until it is")
     except StoreAuthError:
@@ -190,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         asyncio.run(serve())
-    except (StoreAuthError, WeightsError) as exc:
+    except (StoreAuthError, WeightsError, KeyringError) as exc:
         raise SystemExit(f"voxcache-embedder: {exc}") from None
 
 

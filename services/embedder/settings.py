@@ -43,6 +43,12 @@ class EmbedderSettings:
     )
     write_back_mb: int = setting(64, "bytes bound of that write-back queue")
     cache_prefix: str = setting("voxcache", "namespace of every Redis key")
+    cache_hmac_keys: str = setting(
+        "",
+        "HMAC-SHA256 keys that sign cache values, `id:secret[,id:secret...]`: the first signs, all verify "
+        "(rotation); empty: values are only checksummed (environment only)",
+        secret=True,
+    )
     default_ttl_s: int = setting(7 * 24 * 3600, "TTL of cache entries; every hit slides it")
     local_cache_mb: int = setting(256, "size of the in-process LRU in front of Redis")
     model_dir: Path = setting(MODELS_DIR, "root of the verified model weights (scripts/setup.sh installs them)")

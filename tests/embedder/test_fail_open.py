@@ -94,12 +94,12 @@ async def test_wrong_password_is_a_configuration_error(redis_server: LocalRedis)
     client.execute_command("ACL", "SETUSER", "embedder", "on", ">right-secret", "~*", "+@all")
     try:
         ok = RedisStore(f"redis://embedder@127.0.0.1:{redis_server.port}/0", password="right-secret")
-        await ok.check()
+        await ok.check("voxcache")
         assert await ok.dbsize() >= 0
         await ok.close()
         wrong = RedisStore(f"redis://embedder:wrong@127.0.0.1:{redis_server.port}/0")
         with pytest.raises(StoreAuthError, match="credentials"):
-            await wrong.check()
+            await wrong.check("voxcache")
         await wrong.close()
     finally:
         client.execute_command("ACL", "DELUSER", "embedder")
@@ -108,6 +108,6 @@ async def test_wrong_password_is_a_configuration_error(redis_server: LocalRedis)
 async def test_unreachable_redis_at_start_is_not_fatal() -> None:
     store = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(StoreUnavailable):
-        await store.check()
+        await store.check("voxcache")
     assert not store.available
     await store.close()

@@ -16,14 +16,16 @@ import pytest_asyncio
 import redis
 
 from services.common.redis_server import LocalRedis
-from services.embedder.cache import keys
+from services.embedder.cache import keys, record
 from services.embedder.cache.local import LocalCache
 from services.embedder.cache.redis_store import RedisStore
 from services.embedder.cache.store import NoStore, Store
 from services.embedder.cache.tiered import CachePolicy, CacheTier, TieredCache
-from services.embedder.conditioning import Conditioning
+from services.embedder.conditioning import Conditioning, TensorSpec
 
 TTL = 600
+#: What the Maker's values hold, as an encoder would declare it.
+EXPECT = (TensorSpec("speaker", "float32", (192,)),)
 
 
 @dataclass
@@ -52,7 +54,7 @@ def key_for(prefix: str, name: str = "clip") -> keys.ConditioningKey:
 
 
 def make_cache(store: Store) -> TieredCache:
-    return TieredCache(LocalCache(1 << 20), store, default_ttl_s=TTL)
+    return TieredCache(LocalCache(1 << 20), store, default_ttl_s=TTL, keyring=record.UNSIGNED)
 
 
 @pytest_asyncio.fixture
@@ -69,9 +71,9 @@ async def test_tiers_answer_in_order_and_compute_runs_once(
 ) -> None:
     first, second = shared
     maker, key = Maker(), key_for(prefix)
-    computed = await first.fetch(key, lambda: maker(key), CachePolicy(TTL))
-    local = await first.fetch(key, lambda: maker(key), CachePolicy(TTL))
-    from_redis = await second.fetch(key, lambda: maker(key), CachePolicy(TTL))
+    computed = await first.fetch(key, lambda: maker(key), CachePolicy(TTL), EXPECT)
+    local = await first.fetch(key, lambda: maker(key), CachePolicy(TTL), EXPECT)
+    from_redis = await second.fetch(key, lambda: maker(key), CachePolicy(TTL), EXPECT)
     assert [computed.tier, local.tier, from_redis.tier] == [
         CacheTier.COMPUTED,
         CacheTier.LOCAL,
@@ -86,7 +88,7 @@ async def test_concurrent_misses_share_one_compute(shared: tuple[TieredCache, Ti
     cache, _ = shared
     maker, key = Maker(), key_for(prefix)
     maker.release.clear()
-    waiting = [asyncio.create_task(cache.fetch(key, lambda: maker(key), CachePolicy(TTL))) for _ in range(8)]
+    waiting = [asyncio.create_task(cache.fetch(key, lambda: maker(key), CachePolicy(TTL), EXPECT)) for _ in range(8)]
     await asyncio.sleep(0.05)
     maker.release.set()
     results = await asyncio.gather(*waiting)
@@ -99,8 +101,8 @@ async def test_bypass_neither_reads_nor_writes(
 ) -> None:
     cache, _ = shared
     maker, key = Maker(), key_for(prefix)
-    await cache.fetch(key, lambda: maker(key), CachePolicy(TTL, bypass=True))
-    await cache.fetch(key, lambda: maker(key), CachePolicy(TTL, bypass=True))
+    await cache.fetch(key, lambda: maker(key), CachePolicy(TTL, bypass=True), EXPECT)
+    await cache.fetch(key, lambda: maker(key), CachePolicy(TTL, bypass=True), EXPECT)
     assert maker.calls == 2 and len(cache.local) == 0
     assert redis.Redis.from_url(redis_server.url).exists(key.redis_key) == 0
 
@@ -109,9 +111,9 @@ async def test_pin_and_unpin(shared: tuple[TieredCache, TieredCache], prefix: st
     cache, _ = shared
     raw = redis.Redis.from_url(redis_server.url)
     maker, key = Maker(), key_for(prefix)
-    await cache.fetch(key, lambda: maker(key), CachePolicy(TTL))
+    await cache.fetch(key, lambda: maker(key), CachePolicy(TTL), EXPECT)
     assert 0 < raw.ttl(key.redis_key) <= TTL
-    await cache.fetch(key, lambda: maker(key), CachePolicy(TTL, pin=True))  # an L1 hit that asks for a pin
+    await cache.fetch(key, lambda: maker(key), CachePolicy(TTL, pin=True), EXPECT)  # an L1 hit that asks for a pin
     assert raw.ttl(key.redis_key) == -1
     await cache.unpin(key.redis_key)
     assert 0 < raw.ttl(key.redis_key) <= TTL and maker.calls == 1
@@ -123,11 +125,11 @@ async def test_corrupt_value_is_counted_deleted_and_recomputed(
     first, second = shared
     raw = redis.Redis.from_url(redis_server.url)
     maker, key = Maker(), key_for(prefix)
-    await first.fetch(key, lambda: maker(key), CachePolicy(TTL))
+    await first.fetch(key, lambda: maker(key), CachePolicy(TTL), EXPECT)
     value = bytearray(raw.get(key.redis_key) or b"")
     value[-10] ^= 0xFF
     raw.set(key.redis_key, bytes(value))
-    again = await second.fetch(key, lambda: maker(key), CachePolicy(TTL))
+    again = await second.fetch(key, lambda: maker(key), CachePolicy(TTL), EXPECT)
     assert again.tier is CacheTier.COMPUTED and maker.calls == 2
     assert second.counters.corrupt_entries == 1
 
@@ -136,8 +138,10 @@ async def test_without_a_store_it_is_an_l1_cache_that_never_fails(prefix: str) -
     cache = make_cache(NoStore())
     maker, key = Maker(), key_for(prefix)
     try:
-        assert (await cache.fetch(key, lambda: maker(key), CachePolicy(TTL, pin=True))).tier is CacheTier.COMPUTED
-        assert (await cache.fetch(key, lambda: maker(key), CachePolicy(TTL))).tier is CacheTier.LOCAL
+        assert (
+            await cache.fetch(key, lambda: maker(key), CachePolicy(TTL, pin=True), EXPECT)
+        ).tier is CacheTier.COMPUTED
+        assert (await cache.fetch(key, lambda: maker(key), CachePolicy(TTL), EXPECT)).tier is CacheTier.LOCAL
         await cache.unpin(key.redis_key)
         assert await cache.count_shared_entries() == -1 and not cache.shared_available and maker.calls == 1
     finally:

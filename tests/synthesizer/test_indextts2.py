@@ -28,6 +28,7 @@ from services.common.indextts2 import load_generator, parameter_bytes
 from services.common.redis_server import LocalRedis
 from services.common.weights import WeightsError
 from services.embedder import server as embedder_server
+from services.embedder.conditioning import check_tensors
 from services.embedder.encoders.indextts2 import MODEL_FILES, IndexTTS2Encoder, checkpoint_manifest
 from services.embedder.encoders.storage import Float16Storage
 from services.embedder.settings import EmbedderSettings
@@ -220,6 +221,8 @@ def test_float16_bundle_speaks_within_tolerance_of_float32(
     samples = sf.read(clips["a"][0], dtype="float32")[0]
     full = encoder.encode(samples)
     half = Float16Storage(encoder).encode(samples)
+    check_tensors(encoder.tensors, full)  # each declares exactly what it returns: hits are checked against it
+    check_tensors(Float16Storage(encoder).tensors, half)
     for name, array in half.items():
         assert array.dtype == np.float16
         assert np.allclose(array.astype(np.float32), full[name], rtol=2**-10, atol=1e-4), name

@@ -41,3 +41,8 @@ def voices(prefix: str) -> str:
 def voice_audio(prefix: str, audio_digest: str) -> str:
     """Reference audio of a registered voice, kept so any encoder can re-derive it."""
     return f"{prefix}:audio:{audio_digest}"
+
+
+def probe(prefix: str) -> str:
+    """Written and deleted once at start, to prove the ACL lets this user write under `prefix`."""
+    return f"{prefix}:probe"

@@ -15,8 +15,15 @@ class StoreUnavailable(Exception):
     """The store did not answer (down, slow, refused, or absent); carry on without it."""
 
 
+class StoreRefused(StoreUnavailable):
+    """The store is up but its ACL refused a command or key (NOPERM): a configuration error.
+
+    Still a `StoreUnavailable`, so callers fail open exactly as in an outage; the message
+    says what was refused, so nobody goes looking for a network problem."""
+
+
 class StoreAuthError(Exception):
-    """The store refused our credentials: a configuration error, not an outage."""
+    """The store refused our credentials or our prefix: a configuration error, not an outage."""
 
 
 class Store(Protocol):
@@ -49,7 +56,9 @@ class Store(Protocol):
 
     async def dbsize(self) -> int: ...
 
-    async def check(self) -> None: ...
+    async def check(self, prefix: str) -> None:
+        """Start-up probe: reachable, our credentials, and allowed to write keys under `prefix`."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -65,7 +74,7 @@ class NoStore:
     get_sliding = put = get = slide = expire = delete = _absent
     hget = hset = hdel = hgetall = dbsize = _absent
 
-    async def check(self) -> None:
+    async def check(self, prefix: str) -> None:
         return None
 
     async def close(self) -> None:

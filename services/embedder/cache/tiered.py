@@ -11,7 +11,9 @@ It knows keys and records and nothing of models or gRPC: a miss is filled by wha
 - an entry or pin that could not be written while the store was down waits in a bounded
   write-back queue and is written by a background task once the store answers again, so
   other workers get it from the store instead of recomputing it;
-- a stored value that fails verification is counted, deleted and recomputed.
+- a stored value that fails verification (checksum, or signature when keys are configured),
+  or that does not hold exactly the tensors the caller expects, is counted, deleted and
+  recomputed.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -28,9 +30,9 @@ from services.embedder.cache import record
 from services.embedder.cache.keys import ConditioningKey
 from services.embedder.cache.local import LocalCache
 from services.embedder.cache.singleflight import SingleFlight
-from services.embedder.cache.store import Store, StoreUnavailable
+from services.embedder.cache.store import Store, StoreRefused, StoreUnavailable
 from services.embedder.cache.writeback import WriteBackQueue
-from services.embedder.conditioning import Conditioning
+from services.embedder.conditioning import Conditioning, TensorMismatch, TensorSpec, check_tensors
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +86,19 @@ class CachePolicy:
 
 class TieredCache:
     def __init__(
-        self, local: LocalCache, store: Store, *, default_ttl_s: int, write_back: WriteBackQueue | None = None
+        self,
+        local: LocalCache,
+        store: Store,
+        *,
+        default_ttl_s: int,
+        keyring: record.Keyring,
+        write_back: WriteBackQueue | None = None,
     ) -> None:
         self.local = local
         self.store = store
         self.default_ttl_s = default_ttl_s
+        #: Signs what this process writes and verifies what it reads from the store.
+        self.keyring = keyring
         #: Failed store writes waiting for the store; None when there is no store to wait for.
         self.write_back = write_back
         self._drainer: asyncio.Task[None] | None = None
@@ -100,11 +110,20 @@ class TieredCache:
         self._touched: dict[str, float] = {}
         self._background: set[asyncio.Task[None]] = set()
 
-    async def fetch(self, key: ConditioningKey, compute: Callable[[], Awaitable[T]], policy: CachePolicy) -> Fetched[T]:
-        """The value for `key` from the fastest tier that has it, else from `compute` (once per key)."""
+    async def fetch(
+        self,
+        key: ConditioningKey,
+        compute: Callable[[], Awaitable[T]],
+        policy: CachePolicy,
+        expect: Sequence[TensorSpec],
+    ) -> Fetched[T]:
+        """The value for `key` from the fastest tier that has it, else from `compute` (once per key).
+
+        `expect`: the tensors a value under this key must hold (the encoder's declaration).
+        """
         started = time.perf_counter()
         if not policy.bypass:
-            found = await self.lookup(key, policy.ttl_s)
+            found = await self.lookup(key, policy.ttl_s, expect)
             if found is not None:
                 conditioning, tier = found
                 await self._ensure_pinned(conditioning, policy.pin)
@@ -127,7 +146,9 @@ class TieredCache:
             await self._ensure_pinned(filled.conditioning, policy.pin)  # the leader may not have pinned
         return Fetched(filled.conditioning, CacheTier.COMPUTED, cache_ms, filled, joined)
 
-    async def lookup(self, key: ConditioningKey, ttl_s: int) -> tuple[Conditioning, CacheTier] | None:
+    async def lookup(
+        self, key: ConditioningKey, ttl_s: int, expect: Sequence[TensorSpec]
+    ) -> tuple[Conditioning, CacheTier] | None:
         conditioning = self.local.get(key.redis_key)
         if conditioning is not None:
             self._slide_later(key.redis_key, ttl_s)
@@ -139,8 +160,9 @@ class TieredCache:
         if raw is None:
             return None
         try:
-            tensors = record.decode(key.redis_key, raw)
-        except record.RecordError as exc:
+            tensors = record.decode(key.redis_key, raw, self.keyring)
+            check_tensors(expect, tensors)
+        except (record.RecordError, TensorMismatch) as exc:
             self.counters.corrupt_entries += 1
             log.warning("corrupt cache entry %s (%s); recomputing", key.redis_key, exc)
             await self._best_effort(self.store.delete(key.redis_key))
@@ -179,9 +201,11 @@ class TieredCache:
             await self._write(conditioning, None)
 
     async def _write(self, conditioning: Conditioning, ttl_s: int | None) -> None:
-        value = record.encode(conditioning.cache_key, conditioning.tensors)
+        value = record.encode(conditioning.cache_key, conditioning.tensors, self.keyring)
         try:
             await self.store.put(conditioning.cache_key, value, ttl_s)
+        except StoreRefused:
+            return  # a permission problem (logged by the store): waiting will not fix it, so no write-back
         except StoreUnavailable:
             # Counted and logged by the store; the request is served regardless, and the
             # entry is written when the store is back.

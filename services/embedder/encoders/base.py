@@ -6,6 +6,8 @@ from typing import Protocol
 
 import numpy as np
 
+from services.embedder.conditioning import TensorSpec
+
 
 class Encoder(Protocol):
     name: str
@@ -13,6 +15,8 @@ class Encoder(Protocol):
     weights_digest: str
     #: Rate of the mono float32 samples `encode` expects.
     sample_rate: int
+    #: Every tensor `encode` returns, exactly: a cache hit that does not match is recomputed.
+    tensors: tuple[TensorSpec, ...]
 
     def encode(self, samples: np.ndarray) -> dict[str, np.ndarray]:
         """Run the model on one clip. Blocking; called from a worker thread, one at a time."""

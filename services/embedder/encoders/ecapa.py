@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from services.common.weights import WeightFile, WeightsError, WeightsManifest
+from services.embedder.conditioning import TensorSpec
 from voxcache.tensors import SPEAKER
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class EcapaEncoder:
     name = "ecapa"
     sample_rate = 16_000
     weights_digest = MANIFEST.digest
+    tensors = (TensorSpec(SPEAKER, "float32", (192,)),)
 
     def __init__(self, model_dir: Path, *, device: str = "auto", threads: int = 0) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")

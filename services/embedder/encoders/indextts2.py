@@ -39,6 +39,7 @@ import numpy as np
 
 from services.common.indextts2 import CAMPPLUS, SEMANTIC_CODEC, W2V_BERT_REPO, load_front_end
 from services.common.weights import WeightFile, WeightsError, WeightsManifest, sha256_file
+from services.embedder.conditioning import TensorSpec
 from voxcache.tensors import EMO_COND_EMB, PROMPT_CONDITION, REF_MEL, SPK_COND_EMB, STYLE
 
 if TYPE_CHECKING:
@@ -63,7 +64,14 @@ HUB_FILES = (
     CAMPPLUS,
 )
 
-OUTPUT_NAMES = (SPK_COND_EMB, STYLE, PROMPT_CONDITION, REF_MEL, EMO_COND_EMB)
+#: What `encode` returns, as the table above says (None: grows with the clip; C is config-dependent).
+OUTPUTS = (
+    TensorSpec(SPK_COND_EMB, "float32", (1, None, 1024)),
+    TensorSpec(STYLE, "float32", (1, 192)),
+    TensorSpec(PROMPT_CONDITION, "float32", (1, None, None)),
+    TensorSpec(REF_MEL, "float32", (1, 80, None)),
+    TensorSpec(EMO_COND_EMB, "float32", (1, None, 1024)),
+)
 
 
 def checkpoint_manifest(model_dir: Path, hf_cache: Path) -> WeightsManifest:
@@ -89,6 +97,7 @@ class IndexTTS2Encoder:
 
     name = "indextts2"
     sample_rate = SAMPLE_RATE
+    tensors = OUTPUTS
 
     def __init__(self, tts: Any, weights_digest: str) -> None:
         self.tts = tts

@@ -22,6 +22,7 @@ class Float16Storage:
         self.inner = inner
         self.name = inner.name
         self.sample_rate = inner.sample_rate
+        self.tensors = tuple(spec.as_float16() for spec in inner.tensors)
         self.weights_digest = hashlib.sha256(f"{inner.weights_digest}\nstorage=float16".encode()).hexdigest()
 
     def encode(self, samples: np.ndarray) -> dict[str, np.ndarray]:

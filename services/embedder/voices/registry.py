@@ -12,8 +12,15 @@ from typing import Protocol
 
 from services.common.errors import AlreadyExists, Unavailable
 from services.embedder.cache import keys
-from services.embedder.cache.store import Store, StoreUnavailable
+from services.embedder.cache.store import Store, StoreRefused, StoreUnavailable
 from services.embedder.voices.model import Voice
+
+
+def _reason(exc: BaseException | None) -> str:
+    """Why Redis did not answer, in words: an outage and an ACL refusal need different fixes."""
+    if isinstance(exc, StoreRefused):
+        return f"refused the command, a permission problem ({exc})"
+    return "is unreachable"
 
 
 class VoiceRegistry(Protocol):
@@ -106,7 +113,7 @@ class RedisVoiceRegistry:
         try:
             raw = await self._store.hget(self._hash, voice_id)
         except StoreUnavailable as exc:
-            raise Unavailable("voice registry (Redis) is unreachable") from exc
+            raise Unavailable(f"voice registry (Redis) {_reason(exc)}") from exc
         if raw is None:
             self._seen.pop(voice_id, None)
             return None
@@ -120,10 +127,11 @@ class RedisVoiceRegistry:
             return seen[0]
         try:
             return await self.find(voice_id)
-        except Unavailable:
+        except Unavailable as exc:
             if seen is None:
                 raise Unavailable(
-                    f"voice registry (Redis) is unreachable and voice {voice_id!r} is not known to this Embedder"
+                    f"voice registry (Redis) {_reason(exc.__cause__)} and voice {voice_id!r} is not known to this "
+                    "Embedder"
                 ) from None
             return seen[0]  # fail open: the last record this process saw
 
@@ -133,7 +141,7 @@ class RedisVoiceRegistry:
             created = await self._store.hset(self._hash, voice.voice_id, voice.to_json(), only_new=not overwrite)
         except StoreUnavailable as exc:
             raise Unavailable(
-                f"voice registry (Redis) is unreachable; voice {voice.voice_id!r} not registered"
+                f"voice registry (Redis) {_reason(exc)}; voice {voice.voice_id!r} not registered"
             ) from exc
         if not created:
             raise AlreadyExists(f"voice {voice.voice_id!r} was registered concurrently", field="voice_id")
@@ -150,14 +158,14 @@ class RedisVoiceRegistry:
         try:
             await self._store.hdel(self._hash, voice_id)
         except StoreUnavailable as exc:
-            raise Unavailable(f"voice registry (Redis) is unreachable; voice {voice_id!r} not deleted") from exc
+            raise Unavailable(f"voice registry (Redis) {_reason(exc)}; voice {voice_id!r} not deleted") from exc
         self._seen.pop(voice_id, None)
 
     async def all(self) -> list[Voice]:
         try:
             raw = await self._store.hgetall(self._hash)
         except StoreUnavailable as exc:
-            raise Unavailable("voice registry (Redis) is unreachable") from exc
+            raise Unavailable(f"voice registry (Redis) {_reason(exc)}") from exc
         return sorted((Voice.from_json(v) for v in raw.values()), key=lambda v: v.voice_id)
 
     async def audio(self, voice: Voice) -> bytes:
@@ -165,7 +173,7 @@ class RedisVoiceRegistry:
             data = await self._store.get(keys.voice_audio(self._prefix, voice.audio_sha256))
         except StoreUnavailable as exc:
             raise Unavailable(
-                f"voice {voice.voice_id!r} must be re-derived but its audio is in Redis, which is unreachable"
+                f"voice {voice.voice_id!r} must be re-derived but its audio is in Redis, which {_reason(exc)}"
             ) from exc
         if data is None:
             raise Unavailable(f"reference audio of voice {voice.voice_id!r} is missing; register it again")
