@@ -1,11 +1,14 @@
-"""Admission of extractions: refuse new model work at once when too much is already queued.
+"""Admission of extractions: refuse new model work at once when it cannot be done in time.
 
 A refused miss gets RESOURCE_EXHAUSTED immediately, which a client can back off from, rather
-than a place at the end of a queue it will time out in.
+than a place at the end of a queue it will time out in: a request is refused when too many
+extractions are queued, and also when its deadline cannot be met by the queue ahead of it
+(estimated from the recent median extraction time).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -15,13 +18,31 @@ T = TypeVar("T")
 
 
 class Admission:
-    def __init__(self, max_pending: int) -> None:
+    def __init__(self, max_pending: int, *, workers: int, typical_s: Callable[[], float | None]) -> None:
         self.max_pending = max_pending
+        self.workers = max(1, workers)
+        #: A recent typical extraction time in seconds, or None before the first one.
+        self._typical_s = typical_s
         self.pending = 0
 
-    async def run(self, work: Callable[[], Awaitable[T]]) -> T:
+    def finish_estimate_s(self) -> float | None:
+        """How long a request admitted now would take to finish, waiting behind the queue."""
+        typical = self._typical_s()
+        return None if typical is None else (self.pending // self.workers + 1) * typical
+
+    async def run(self, work: Callable[[], Awaitable[T]], deadline: float | None = None) -> T:
+        """`deadline` is on the time.monotonic() clock (None: the caller set none)."""
         if self.pending >= self.max_pending:
             raise Overloaded(f"{self.pending} extractions already queued; retry with backoff")
+        estimate = self.finish_estimate_s()
+        if deadline is not None and estimate is not None:
+            left = deadline - time.monotonic()
+            if estimate > left:
+                raise Overloaded(
+                    f"{self.pending} extractions are queued ahead: this one would finish in about "
+                    f"{estimate:.1f} s, but the deadline leaves {max(left, 0.0):.1f} s; retry in "
+                    f"{estimate:.0f} s or with a longer deadline"
+                )
         self.pending += 1
         try:
             return await work()

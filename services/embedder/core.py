@@ -124,7 +124,9 @@ class Embedder:
         self.limits = settings.audio_limits
         self.stats = stats or EmbedderStats()
         self._pool = model_pool
-        self._admission = Admission(settings.max_pending)
+        self._admission = Admission(
+            settings.max_pending, workers=settings.model_workers, typical_s=self.stats.extraction_latency.median_s
+        )
 
     # -- requests -------------------------------------------------------------------------
     async def embed(
@@ -134,11 +136,13 @@ class Embedder:
         voice_id: str | None = None,
         encoder: str = "",
         options: CacheOptions = CacheOptions(),
+        deadline: float | None = None,
     ) -> EmbedResult:
+        """`deadline` (time.monotonic() clock) lets admission refuse a miss it cannot finish in time."""
         started = time.perf_counter()
         tier: CacheTier | None = None
         try:
-            result = await self._embed(audio, voice_id, self._encoder(encoder), options, started)
+            result = await self._embed(audio, voice_id, self._encoder(encoder), options, started, deadline)
             tier = result.tier
             return result
         finally:
@@ -247,7 +251,13 @@ class Embedder:
         return encoder
 
     async def _embed(
-        self, audio: bytes | None, voice_id: str | None, encoder: Encoder, options: CacheOptions, started: float
+        self,
+        audio: bytes | None,
+        voice_id: str | None,
+        encoder: Encoder,
+        options: CacheOptions,
+        started: float,
+        deadline: float | None,
     ) -> EmbedResult:
         voice: Voice | None = None
         if voice_id is not None:
@@ -271,7 +281,7 @@ class Embedder:
         policy = CachePolicy(ttl_s=options.ttl_s or self.settings.default_ttl_s, pin=pin, bypass=options.bypass)
 
         async def compute() -> _Extraction:
-            return await self._admission.run(lambda: self._extract(key, encoder, load_audio))
+            return await self._admission.run(lambda: self._extract(key, encoder, load_audio), deadline)
 
         fetched = await self.cache.fetch(key, compute, policy, encoder.tensors)
         if voice is not None:

@@ -53,6 +53,13 @@ class LatencyWindow:
     def add(self, ms: float) -> None:
         self._samples.append(ms)
 
+    def median_s(self) -> float | None:
+        """The median of the recent samples in seconds; None before the first."""
+        if not self._samples:
+            return None
+        ordered = sorted(self._samples)
+        return ordered[len(ordered) // 2] / 1000
+
     def percentiles(self) -> tuple[float, float, float, int]:
         if not self._samples:
             return 0.0, 0.0, 0.0, 0

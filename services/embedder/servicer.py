@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from services.common.grpc_server import rpc_errors
+from services.common.grpc_server import deadline_of, rpc_errors
 from services.embedder import converters
 from services.embedder.core import Embedder, PreloadItem
 from voxcache.v1 import embedder_pb2 as pb
@@ -19,7 +19,8 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
 
     @rpc_errors
     async def Embed(self, request: pb.EmbedRequest, context: grpc.aio.ServicerContext) -> pb.EmbedResponse:
-        return converters.embed_to_proto(await self.core.embed(**converters.embed_from_proto(request)))
+        result = await self.core.embed(**converters.embed_from_proto(request), deadline=deadline_of(context))
+        return converters.embed_to_proto(result)
 
     @rpc_errors
     async def RegisterVoice(

@@ -300,3 +300,40 @@ async def _items(clips: list[bytes]) -> Any:
 
     for index, clip in enumerate(clips):
         yield PreloadItem(clip, label=f"clip{index}")
+
+
+async def test_a_miss_that_cannot_finish_before_its_deadline_is_refused_at_once(
+    core: Embedder, encoder: CountingEncoder, speech: dict[str, Any], other_speech: bytes
+) -> None:
+    import time
+
+    await core.embed(audio=speech["wav"])  # one extraction: admission now knows how long one takes
+    gate = threading.Event()
+    encoder.before = lambda: gate.wait(10)
+    ahead = asyncio.create_task(core.embed(audio=other_speech))  # holds the only model worker
+    await asyncio.sleep(0.1)
+    third = encode(speech["samples"] * 0.5, speech["rate"])
+    try:
+        with pytest.raises(Overloaded, match="deadline leaves") as caught:
+            await asyncio.wait_for(core.embed(audio=third, deadline=time.monotonic() + 0.05), 2)
+        assert "queued ahead" in caught.value.message
+    finally:
+        gate.set()
+        await ahead
+    # Without a deadline (or with room for the queue) the same clip is admitted and computed.
+    assert (await core.embed(audio=third, deadline=time.monotonic() + 60)).tier is CacheTier.COMPUTED
+
+
+async def test_identical_bypass_requests_in_flight_share_one_extraction(
+    core: Embedder, encoder: CountingEncoder, speech: dict[str, Any]
+) -> None:
+    gate = threading.Event()
+    encoder.before = lambda: gate.wait(10)
+    requests = [
+        asyncio.create_task(core.embed(audio=speech["wav"], options=CacheOptions(bypass=True))) for _ in range(8)
+    ]
+    await asyncio.sleep(0.2)
+    gate.set()
+    results = await asyncio.gather(*requests)
+    assert encoder.calls == 1 and all(r.tier is CacheTier.COMPUTED for r in results)
+    assert len(core.cache.local) == 0  # bypass still stores nothing

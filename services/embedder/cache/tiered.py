@@ -4,7 +4,7 @@ It knows keys and records and nothing of models or gRPC: a miss is filled by wha
 `compute` the caller passes. Rules it keeps, so nobody else has to:
 - a hit never decodes audio or touches the model; an L1 hit refreshes the shared TTL in
   the background now and then, so a voice hot in every worker's L1 never expires in Redis;
-- concurrent misses of one key run `compute` once (unless the caller bypasses the cache);
+- concurrent misses of one key run `compute` once (bypassing requests share their own one);
 - a pinned request's entry is pinned, once per key per process, whoever stored it first;
 - a store that is down, slow or absent costs at most one short timeout: the request is
   served from L1 or the model, never failed;
@@ -104,6 +104,7 @@ class TieredCache:
         self._drainer: asyncio.Task[None] | None = None
         self.counters = CacheCounters()
         self._flights: SingleFlight[Any] = SingleFlight()
+        self._bypass_flights: SingleFlight[Any] = SingleFlight()
         #: Keys this process has already pinned in the store, so pinned hits do not rewrite them.
         self._pinned: set[str] = set()
         #: When this process last refreshed each L1-hit key's shared TTL.
@@ -137,10 +138,10 @@ class TieredCache:
                 await self._write(filled.conditioning, None if policy.pin else policy.ttl_s)
             return filled
 
-        if policy.bypass:
-            filled, joined = await fill(), False
-        else:
-            filled, joined = await self._flights.run(key.redis_key, fill)
+        # Identical bypass requests in flight share one (fresh, unstored) computation too, but
+        # never join a normal miss: that one reads and writes the cache.
+        flights = self._bypass_flights if policy.bypass else self._flights
+        filled, joined = await flights.run(key.redis_key, fill)
         if joined:
             self.counters.coalesced += 1
             await self._ensure_pinned(filled.conditioning, policy.pin)  # the leader may not have pinned
