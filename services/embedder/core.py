@@ -24,6 +24,7 @@ from services.embedder import audio as audio_mod
 from services.embedder.admission import Admission
 from services.embedder.cache import keys
 from services.embedder.cache.tiered import CachePolicy, CacheTier, TieredCache
+from services.embedder.cache.writeback import write_back_figures
 from services.embedder.conditioning import Conditioning, check_tensors
 from services.embedder.encoders.base import Encoder
 from services.embedder.metrics import EmbedderSnapshot, EmbedderStats
@@ -220,12 +221,8 @@ class Embedder:
     # -- observability --------------------------------------------------------------------
     def snapshot(self) -> EmbedderSnapshot:
         """Counters and gauges from memory alone: cheap enough for every Prometheus scrape."""
-        write_back = self.cache.write_back
         return self.stats.snapshot(
-            write_back_pending=len(write_back) if write_back is not None else 0,
-            write_back_bytes=write_back.nbytes if write_back is not None else 0,
-            write_back_written=write_back.counters.written if write_back is not None else 0,
-            write_back_dropped=write_back.counters.dropped if write_back is not None else 0,
+            **write_back_figures(self.cache.write_back),
             coalesced=self.cache.counters.coalesced,
             corrupt_entries=self.cache.counters.corrupt_entries + self.stats.wrong_type_keys,
             redis_available=self.cache.shared_available,

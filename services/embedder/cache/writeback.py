@@ -79,3 +79,15 @@ class WriteBackQueue:
 
     def _remove(self, key: str) -> None:
         self._bytes -= len(self._items.pop(key).value)
+
+
+def write_back_figures(queue: WriteBackQueue | None) -> dict[str, int]:
+    """The queue's gauges and counters for a snapshot; zeros when there is no queue (no store)."""
+    if queue is None:
+        return {"write_back_pending": 0, "write_back_bytes": 0, "write_back_written": 0, "write_back_dropped": 0}
+    return {
+        "write_back_pending": len(queue),
+        "write_back_bytes": queue.nbytes,
+        "write_back_written": queue.counters.written,
+        "write_back_dropped": queue.counters.dropped,
+    }
