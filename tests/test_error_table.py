@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
+import tempfile
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import grpc
 import numpy as np
 import pytest
 
+from services.common import tokens
 from services.common.paths import REPO_ROOT
 from services.common.redis_server import LocalRedis, free_port
 from services.embedder import server as embedder_server
@@ -177,6 +181,31 @@ async def embedder_gone(rig: Rig) -> object:
         await running.stop()
 
 
+async def with_token_auth(rig: Rig, metadata: tuple[tuple[str, str], ...]) -> object:
+    """An Embedder with --auth token (one tenant, acme), called with `metadata`."""
+    folder = Path(tempfile.mkdtemp())
+    tokens_file = folder / "tokens.json"
+    token = tokens.add(tokens_file, "acme")
+    settings = replace(
+        EmbedderSettings(),
+        port=0,
+        metrics_port=0,
+        redis_url=rig.redis.url,
+        cache_prefix=rig.prefix + "auth",
+        auth="token",
+        auth_tokens_file=str(tokens_file),
+    )
+    running = await embedder_server.start(settings, encoders={"ecapa": rig.encoder})
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = embedder_pb2_grpc.EmbedderStub(channel)
+            bearer = tuple((k, v.replace("{token}", token)) for k, v in metadata)
+            return await stub.Embed(epb.EmbedRequest(audio=rig.speech["wav"]), metadata=bearer, timeout=30)
+    finally:
+        await running.stop()
+        shutil.rmtree(folder)
+
+
 HOW: dict[tuple[str, str], Make] = {
     ("Embed", "empty audio"): embed(audio=b""),
     ("Embed", "bytes that are not WAV, FLAC or OGG"): embed(audio=b"\x00\x01 definitely not audio" * 50),
@@ -239,6 +268,12 @@ HOW: dict[tuple[str, str], Make] = {
     ("Synthesize", "reference audio the Embedder refuses"): say(text="Hi.", reference_audio=b"junk" * 100),
     ("Synthesize", "unknown voice_id"): say(text="Hi.", voice_id="ghost"),
     ("Synthesize", "the Embedder is unreachable"): embedder_gone,
+    ("any RPC", "no bearer token, or one not in the tokens file (`--auth token`)"): lambda rig: with_token_auth(
+        rig, (("authorization", "Bearer vxc_made-up"),)
+    ),
+    ("any RPC", "`voxcache-tenant` set by a caller that is not a delegate"): lambda rig: with_token_auth(
+        rig, (("authorization", "Bearer {token}"), ("voxcache-tenant", "globex"))
+    ),
     ("Synthesize", "the caller's deadline ran out"): lambda rig: rig.synthesizer.Synthesize(
         spb.SynthesizeRequest(text="One sentence. " * 40, reference_audio=rig.speech["wav"]), timeout=0.5
     ),

@@ -19,6 +19,8 @@ class ErrorKind(enum.Enum):
     ALREADY_EXISTS = "already_exists"
     UNAVAILABLE = "unavailable"
     DEADLINE_EXCEEDED = "deadline_exceeded"
+    UNAUTHENTICATED = "unauthenticated"
+    PERMISSION_DENIED = "permission_denied"
     INTERNAL = "internal"
 
 

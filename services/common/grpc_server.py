@@ -103,15 +103,17 @@ class GrpcServer:
         address: str,
         services: Sequence[tuple[str, Callable[[grpc.aio.Server], None]]],
         limits: ServerLimits,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     ) -> None:
         self.limits = limits
         self._server = grpc.aio.server(
+            interceptors=list(interceptors),
             options=[
                 ("grpc.max_receive_message_length", limits.max_receive_bytes),
                 ("grpc.max_send_message_length", limits.max_send_bytes),
                 ("grpc.so_reuseport", 0),
                 *KEEPALIVE_OPTIONS,
-            ]
+            ],
         )
         self._names = [name for name, _ in services]
         for _, add in services:

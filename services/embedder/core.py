@@ -29,7 +29,7 @@ from services.embedder.conditioning import Conditioning, check_tensors
 from services.embedder.encoders.base import Encoder
 from services.embedder.metrics import EmbedderSnapshot, EmbedderStats
 from services.embedder.settings import EmbedderSettings
-from services.embedder.voices import Voice, VoiceRegistry, validate_voice_id
+from services.embedder.voices import Voice, VoiceRegistries, VoiceRegistry, validate_voice_id
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class Embedder:
         *,
         default_encoder: str,
         cache: TieredCache,
-        voices: VoiceRegistry,
+        voices: VoiceRegistries,
         model_pool: ThreadPoolExecutor,
         settings: EmbedderSettings,
         stats: EmbedderStats | None = None,
@@ -138,30 +138,33 @@ class Embedder:
         encoder: str = "",
         options: CacheOptions = CacheOptions(),
         deadline: float | None = None,
+        tenant: str = "",
     ) -> EmbedResult:
-        """`deadline` (time.monotonic() clock) lets admission refuse a miss it cannot finish in time."""
+        """`deadline` (time.monotonic() clock) lets admission refuse a miss it cannot finish in time;
+        `tenant` ("" in anonymous mode) is whose voices and content cache the request sees."""
         started = time.perf_counter()
         tier: CacheTier | None = None
         try:
-            result = await self._embed(audio, voice_id, self._encoder(encoder), options, started, deadline)
+            result = await self._embed(audio, voice_id, self._encoder(encoder), options, started, deadline, tenant)
             tier = result.tier
             return result
         finally:
             self.stats.record_request(tier, time.perf_counter() - started)
 
     async def register_voice(
-        self, voice_id: str, audio: bytes, *, encoder: str = "", overwrite: bool = False
+        self, voice_id: str, audio: bytes, *, encoder: str = "", overwrite: bool = False, tenant: str = ""
     ) -> tuple[Voice, EmbedResult]:
         validate_voice_id(voice_id)
         audio_mod.check_size(audio, self.limits)
-        previous = await self.voices.find(voice_id)
+        voices = self.voices.of(tenant)
+        previous = await voices.find(voice_id)
         if previous is not None and not overwrite:
             raise AlreadyExists(
                 f"voice {voice_id!r} already exists; set overwrite to replace it",
                 field="voice_id",
                 resource=voice_resource(voice_id),
             )
-        result = await self.embed(audio=audio, encoder=encoder, options=CacheOptions(pin=True))
+        result = await self.embed(audio=audio, encoder=encoder, options=CacheOptions(pin=True), tenant=tenant)
         voice = Voice(
             voice_id=voice_id,
             audio_sha256=keys.audio_sha256(audio),
@@ -169,24 +172,25 @@ class Embedder:
             created_unix_ms=int(time.time() * 1000),
             pinned={result.conditioning.encoder: result.conditioning.cache_key},
         )
-        await self.voices.save(voice, audio, overwrite=overwrite)
+        await voices.save(voice, audio, overwrite=overwrite)
         if previous is not None and previous.audio_sha256 != voice.audio_sha256:
-            await self._release(previous)
+            await self._release(previous, voices)
         return voice, result
 
-    async def delete_voice(self, voice_id: str) -> Voice:
+    async def delete_voice(self, voice_id: str, *, tenant: str = "") -> Voice:
         validate_voice_id(voice_id)
-        voice = await self.voices.find(voice_id)
+        voices = self.voices.of(tenant)
+        voice = await voices.find(voice_id)
         if voice is None:
             raise NotFound(f"voice {voice_id!r} is not registered", field="voice_id", resource=voice_resource(voice_id))
-        await self.voices.remove(voice_id)
-        await self._release(voice)
+        await voices.remove(voice_id)
+        await self._release(voice, voices)
         return voice
 
-    async def list_voices(self) -> list[Voice]:
-        return await self.voices.all()
+    async def list_voices(self, *, tenant: str = "") -> list[Voice]:
+        return await self.voices.of(tenant).all()
 
-    async def preload(self, items: AsyncIterable[PreloadItem]) -> PreloadSummary:
+    async def preload(self, items: AsyncIterable[PreloadItem], *, tenant: str = "") -> PreloadSummary:
         summary = PreloadSummary()
         started = time.perf_counter()
         gate = asyncio.Semaphore(self.settings.preload_concurrency)
@@ -194,7 +198,7 @@ class Embedder:
 
         async def one(index: int, item: PreloadItem) -> None:
             try:
-                result = await self.embed(audio=item.audio, encoder=item.encoder, options=item.options)
+                result = await self.embed(audio=item.audio, encoder=item.encoder, options=item.options, tenant=tenant)
             except ServiceError as exc:
                 summary.failures.append(PreloadFailure(index, item.label, exc.kind, exc.message))
             else:
@@ -255,13 +259,15 @@ class Embedder:
         options: CacheOptions,
         started: float,
         deadline: float | None,
+        tenant: str,
     ) -> EmbedResult:
         voice: Voice | None = None
+        voices = self.voices.of(tenant)
         if voice_id is not None:
-            voice = await self._resolve_voice(voice_id)
+            voice = await self._resolve_voice(voice_id, voices)
             digest = voice.audio_sha256
             registered = voice
-            load_audio: Callable[[], Awaitable[bytes]] = lambda: self.voices.audio(registered)  # noqa: E731
+            load_audio: Callable[[], Awaitable[bytes]] = lambda: voices.audio(registered)  # noqa: E731
             pin = True  # a registered voice's conditioning never expires
         elif audio is not None:
             audio_mod.check_size(audio, self.limits)
@@ -274,7 +280,10 @@ class Embedder:
             pin = options.pin
         else:
             raise InvalidInput("set exactly one of audio or voice_id", fields=("audio", "voice_id"))
-        key = keys.conditioning(self.settings.cache_prefix, encoder.name, encoder.weights_digest, digest)
+        # Content is cached per tenant unless sharing is switched on: a hit on bytes another tenant
+        # uploaded would tell this caller that they were uploaded.
+        scope = keys.scope(self.settings.cache_prefix, "" if self.settings.share_content_cache else tenant)
+        key = keys.conditioning(scope, encoder.name, encoder.weights_digest, digest)
         policy = CachePolicy(ttl_s=options.ttl_s or self.settings.default_ttl_s, pin=pin, bypass=options.bypass)
 
         async def compute() -> _Extraction:
@@ -282,7 +291,7 @@ class Embedder:
 
         fetched = await self.cache.fetch(key, compute, policy, encoder.tensors)
         if voice is not None:
-            await self._record_pin(voice, fetched.conditioning)
+            await self._record_pin(voice, fetched.conditioning, voices)
         total_ms = (time.perf_counter() - started) * 1000
         if fetched.filled is None:
             return EmbedResult(fetched.conditioning, fetched.tier, Timings(total_ms, fetched.cache_ms))
@@ -319,9 +328,9 @@ class Embedder:
         conditioning = Conditioning(encoder.name, encoder.weights_digest, key.redis_key, tensors)
         return _Extraction(conditioning, (t1 - t0) * 1000, (t2 - t1) * 1000)
 
-    async def _resolve_voice(self, voice_id: str) -> Voice:
+    async def _resolve_voice(self, voice_id: str, voices: VoiceRegistry) -> Voice:
         validate_voice_id(voice_id)
-        voice = await self.voices.resolve(voice_id)
+        voice = await voices.resolve(voice_id)
         if voice is None:
             raise NotFound(
                 f"voice {voice_id!r} is not registered; register it first (voxcache voices register)",
@@ -330,24 +339,28 @@ class Embedder:
             )
         return voice
 
-    async def _record_pin(self, voice: Voice, conditioning: Conditioning) -> None:
+    async def _record_pin(self, voice: Voice, conditioning: Conditioning, voices: VoiceRegistry) -> None:
         """A voice records which entry it pins per encoder, whoever computed the entry first."""
         old = voice.pinned.get(conditioning.encoder)
         if old == conditioning.cache_key:
             return
         voice.pinned[conditioning.encoder] = conditioning.cache_key
-        await self.voices.update(voice)
+        await voices.update(voice)
         if old is not None:
             await self.cache.unpin(old)
 
-    async def _release(self, voice: Voice) -> None:
-        """Unpin what only this voice held: its conditioning gets the default TTL, its audio goes."""
+    async def _release(self, voice: Voice, voices: VoiceRegistry) -> None:
+        """Unpin what only this voice held: its conditioning gets the default TTL, its audio goes.
+
+        Only the tenant's own voices are asked: with a shared content cache another tenant's
+        voice may still pin the entry, and it then re-derives it from its own copy of the audio.
+        """
         try:
-            others = await self.voices.all()
+            others = await voices.all()
         except ServiceError:
             return  # registry unreachable: keep the pins rather than unpin a voice still in use
         if any(v.audio_sha256 == voice.audio_sha256 for v in others):
             return
         for key in voice.pinned.values():
             await self.cache.unpin(key)
-        await self.voices.drop_audio(voice.audio_sha256)
+        await voices.drop_audio(voice.audio_sha256)

@@ -12,12 +12,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.common.auth import AuthSettingsError, authenticator_from, warn_if_open
+from services.common.auth_interceptor import AuthInterceptor
 from services.common.config import redact_url
 from services.common.grpc_server import GrpcServer, ServerLimits, configure_logging, run_until_signalled
 from services.common.paths import default_data_dir
 from services.common.redis_server import FolderInUse, LocalRedis
 from services.common.weights import WeightsError
 from services.embedder import settings as settings_mod
+from services.embedder.cache import keys
 from services.embedder.cache.local import LocalCache
 from services.embedder.cache.record import Keyring, KeyringError
 from services.embedder.cache.redis_store import RedisStore
@@ -29,7 +32,7 @@ from services.embedder.encoders import load_encoders
 from services.embedder.encoders.base import Encoder
 from services.embedder.metrics import EmbedderStats, serve_metrics
 from services.embedder.servicer import EmbedderServicer
-from services.embedder.voices import MemoryVoiceRegistry, RedisVoiceRegistry, VoiceRegistry
+from services.embedder.voices import MemoryVoiceRegistry, RedisVoiceRegistry, VoiceRegistries, VoiceRegistry
 from voxcache.v1 import embedder_pb2, embedder_pb2_grpc
 
 log = logging.getLogger("voxcache.embedder")
@@ -140,11 +143,14 @@ def build_core(
 ) -> Embedder:
     """The Embedder over its cache and registry: shared through Redis, or this process's own."""
     store: Store = redis if redis is not None else NoStore()
-    voices: VoiceRegistry = (
-        RedisVoiceRegistry(redis, prefix=settings.cache_prefix, trust_s=settings.voice_cache_s)
-        if redis is not None
-        else MemoryVoiceRegistry()
-    )
+
+    def registry(tenant: str) -> VoiceRegistry:
+        if redis is None:
+            return MemoryVoiceRegistry()
+        return RedisVoiceRegistry(
+            redis, prefix=keys.scope(settings.cache_prefix, tenant), trust_s=settings.voice_cache_s
+        )
+
     return Embedder(
         encoders,
         default_encoder="ecapa" if "ecapa" in encoders else next(iter(encoders)),
@@ -155,7 +161,7 @@ def build_core(
             write_back=None if redis is None else write_back_queue(settings),
             keyring=keyring,
         ),
-        voices=voices,
+        voices=VoiceRegistries(registry),
         model_pool=pool,
         settings=settings,
         stats=stats,
@@ -168,6 +174,9 @@ async def start(
     """Build and start everything; `encoders` lets tests share one loaded model."""
     stats = EmbedderStats()
     keyring = Keyring.parse(settings.cache_hmac_keys)  # malformed keys refuse to start before anything runs
+    authenticator = authenticator_from(settings)  # so do bad auth settings
+    warn_if_open(authenticator, settings.host)
+    interceptor = AuthInterceptor(authenticator)
     encoders = dict(encoders) if encoders is not None else load_encoders(settings)
     redis, private = _redis_store(settings, stats)
     if redis is not None and not keyring.secrets:
@@ -192,6 +201,7 @@ async def start(
         [(SERVICE_NAME, lambda s: embedder_pb2_grpc.add_EmbedderServicer_to_server(EmbedderServicer(core), s))],
         # Room for the largest accepted clip plus framing; bigger messages get RESOURCE_EXHAUSTED from gRPC itself.
         ServerLimits(max_receive_bytes=settings.max_audio_bytes + 1024 * 1024),
+        [interceptor],
     )
     await server.start()
     running = RunningEmbedder(server, core, pool, private)
@@ -210,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         asyncio.run(serve())
-    except (StoreAuthError, WeightsError, KeyringError) as exc:
+    except (StoreAuthError, WeightsError, KeyringError, AuthSettingsError) as exc:
         raise SystemExit(f"voxcache-embedder: {exc}") from None
 
 

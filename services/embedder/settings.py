@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from services.common.auth import AuthSettings
 from services.common.config import parse_settings, setting
 from services.common.paths import MODELS_DIR
 from services.embedder.audio import AudioLimits
 
 
 @dataclass(frozen=True)
-class EmbedderSettings:
+class EmbedderSettings(AuthSettings):
     SERVICE: ClassVar[str] = "embedder"
 
     host: str = setting("127.0.0.1", "bind address")
@@ -48,6 +49,11 @@ class EmbedderSettings:
         "HMAC-SHA256 keys that sign cache values, `id:secret[,id:secret...]`: the first signs, all verify "
         "(rotation); empty: values are only checksummed (environment only)",
         secret=True,
+    )
+    share_content_cache: bool = setting(
+        False,
+        "one content cache for all tenants: a clip two tenants upload is extracted once, but a hit then tells a "
+        "caller that another tenant uploaded the same bytes",
     )
     default_ttl_s: int = setting(7 * 24 * 3600, "TTL of cache entries; every hit slides it")
     local_cache_mb: int = setting(256, "size of the in-process LRU in front of Redis")

@@ -11,19 +11,24 @@ An unreachable Embedder fails fast with UNAVAILABLE naming its address.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 
 import grpc
 import numpy as np
 
-from services.common.errors import DeadlineExceeded, Resource, ServiceError, Unavailable
+from services.common.auth import TENANT_HEADER
+from services.common.auth_interceptor import current_principal
+from services.common.errors import DeadlineExceeded, ErrorKind, Resource, ServiceError, Unavailable
 from services.common.grpc_errors import kind_of
 from voxcache import tensors
 from voxcache.channel import CHANNEL_OPTIONS as SDK_CHANNEL_OPTIONS
 from voxcache.errors import VoxcacheError
 from voxcache.v1 import embedder_pb2 as pb
 from voxcache.v1 import embedder_pb2_grpc
+
+log = logging.getLogger(__name__)
 
 _SERVICE_CONFIG = json.dumps(
     {
@@ -62,8 +67,10 @@ class EmbedderAnswer:
 
 
 class EmbedderGateway:
-    def __init__(self, address: str, *, margin_s: float, default_timeout_s: float) -> None:
+    def __init__(self, address: str, *, margin_s: float, default_timeout_s: float, token: str = "") -> None:
         self.address = address
+        #: The Synthesizer's own bearer token at the Embedder (a delegate's), never logged.
+        self._credentials: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
         self.margin_s = margin_s
         self.default_timeout_s = default_timeout_s
         self._channel = grpc.aio.insecure_channel(address, options=list(CHANNEL_OPTIONS))
@@ -91,7 +98,7 @@ class EmbedderGateway:
         else:
             request = pb.EmbedRequest(audio=audio or b"", encoder=encoder, cache=pb.CacheOptions(pin=pin))
         try:
-            response = await self._stub.Embed(request, timeout=self._timeout(deadline))
+            response = await self._stub.Embed(request, timeout=self._timeout(deadline), metadata=self._metadata())
         except grpc.aio.AioRpcError as error:
             raise self._translate(error) from None
         return EmbedderAnswer(
@@ -100,8 +107,23 @@ class EmbedderGateway:
             cache_key=response.conditioning.cache_key,
         )
 
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        """The Synthesizer calls as itself, naming the tenant it serves (the Embedder accepts that
+        header only from a delegate); the anonymous tenant names none."""
+        tenant = current_principal.get().tenant
+        return (*self._credentials, (TENANT_HEADER, tenant)) if tenant else self._credentials
+
     def _translate(self, error: grpc.aio.AioRpcError) -> ServiceError:
         code = error.code()
+        if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+            # The Synthesizer's own credentials, not the caller's: relaying the code would send
+            # the caller to fix a token that is fine.
+            log.error("the Embedder refused this Synthesizer's credentials: %s %s", code.name, error.details())
+            return ServiceError(
+                f"the Embedder at {self.address} refused the Synthesizer ({code.name}: {error.details()}); "
+                "the operator must fix the Synthesizer's Embedder credentials or the Embedder's --auth-delegates",
+                kind=ErrorKind.INTERNAL,
+            )
         if code == grpc.StatusCode.UNAVAILABLE:
             return Unavailable(f"Embedder at {self.address} is unreachable: {error.details()}")
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from services.common.auth import AuthSettingsError, authenticator_from, warn_if_open
+from services.common.auth_interceptor import AuthInterceptor
 from services.common.grpc_server import GrpcServer, ServerLimits, configure_logging, run_until_signalled
 from services.common.weights import WeightsError
 from services.synthesizer import settings as settings_mod
@@ -47,6 +49,9 @@ async def start(
     settings: settings_mod.SynthesizerSettings, backends: Mapping[str, Backend] | None = None
 ) -> RunningSynthesizer:
     """Build and start everything; `backends` lets tests share loaded models."""
+    authenticator = authenticator_from(settings)  # bad auth settings refuse to start first
+    warn_if_open(authenticator, settings.host)
+    interceptor = AuthInterceptor(authenticator)
     backends = dict(backends) if backends is not None else {settings.backend: load_backend(settings)}
     pool = ThreadPoolExecutor(max_workers=settings.synthesis_concurrency, thread_name_prefix="tts")
     core = Synthesizer(
@@ -56,6 +61,7 @@ async def start(
             settings.embedder_address,
             margin_s=settings.embedder_margin_ms / 1000,
             default_timeout_s=settings.embedder_timeout_s,
+            token=settings.embedder_token,
         ),
         model_pool=pool,
         settings=settings,
@@ -70,6 +76,7 @@ async def start(
         ],
         # Requests carry reference audio (16 MiB max) or an inline multi-MB conditioning bundle.
         ServerLimits(max_receive_bytes=32 * 1024 * 1024),
+        [interceptor],
     )
     await server.start(serving=False)
 
@@ -100,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         asyncio.run(serve())
-    except WeightsError as exc:
+    except (WeightsError, AuthSettingsError) as exc:
         raise SystemExit(f"voxcache-synthesizer: {exc}") from None
 
 

@@ -11,18 +11,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from services.common.auth import AuthSettings
 from services.common.config import parse_settings, setting
 from services.common.paths import CHECKPOINTS_DIR, MODELS_DIR
 
 
 @dataclass(frozen=True)
-class SynthesizerSettings:
+class SynthesizerSettings(AuthSettings):
     SERVICE: ClassVar[str] = "synthesizer"
 
     host: str = setting("127.0.0.1", "bind address")
     port: int = setting(50052, "gRPC port (0 = any free port)")
     embedder_address: str = setting("127.0.0.1:50051", "host:port of the Embedder that supplies voice conditioning")
     embedder_margin_ms: int = setting(50, "kept back from the caller's deadline when calling the Embedder")
+    embedder_token: str = setting(
+        "",
+        "bearer token of the Synthesizer at an Embedder with --auth token (a delegate's; environment only)",
+        secret=True,
+    )
     embedder_timeout_s: float = setting(30.0, "deadline of an Embedder call when the caller set none")
     backend: str = setting("kokoro", "TTS backend: kokoro (offline default) or indextts2 (GPU + checkpoints)")
     model_dir: Path = setting(MODELS_DIR, "root of the verified model weights (scripts/setup.sh installs them)")

@@ -70,7 +70,7 @@ async def _find_when_reachable(running: embedder_server.RunningEmbedder, voice_i
     land on a connection the old server closed; the store then skips Redis for --redis-retry-s)."""
     for _ in range(50):
         try:
-            return await running.core.voices.find(voice_id)
+            return await running.core.voices.of("").find(voice_id)
         except Unavailable:
             await asyncio.sleep(0.2)
     raise AssertionError("Redis did not come back")
@@ -90,7 +90,7 @@ async def test_the_embedders_private_redis_keeps_voices_in_its_data_folder(
         await running.core.register_voice("ana", clips["ana"])
         running.private_redis.stop()  # SIGTERM, as `docker compose restart` sends: nothing may be lost
         running.private_redis.start()
-        running.core.voices._seen.clear()  # type: ignore[attr-defined]  # forget it here: Redis must answer
+        running.core.voices.of("")._seen.clear()  # type: ignore[attr-defined]  # forget it here: Redis must answer
         assert (await _find_when_reachable(running, "ana")) is not None
     finally:
         await running.stop()

@@ -28,6 +28,15 @@ def audio_sha256(audio: bytes) -> str:
     return hashlib.sha256(audio).hexdigest()
 
 
+def scope(prefix: str, tenant: str) -> str:
+    """The prefix of one tenant's keys; the anonymous tenant ("") keeps the single-tenant layout.
+
+    Tenant ids cannot contain `:` (services/common/auth.py), so no tenant's keys can be
+    spelled to fall inside another's scope.
+    """
+    return f"{prefix}:t:{tenant}" if tenant else prefix
+
+
 def conditioning(prefix: str, encoder: str, weights_digest: str, audio_digest: str) -> ConditioningKey:
     redis_key = f"{prefix}:cond:{encoder}:{weights_digest[:DIGEST_CHARS]}:{audio_digest}"
     return ConditioningKey(redis_key, encoder, weights_digest)

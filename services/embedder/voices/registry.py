@@ -8,6 +8,7 @@ when the registry cannot be asked, `AlreadyExists` when a concurrent register wo
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from services.common.errors import AlreadyExists, Unavailable
@@ -187,3 +188,18 @@ class RedisVoiceRegistry:
 
     def _remember(self, voice: Voice) -> None:
         self._seen[voice.voice_id] = (voice, time.monotonic())
+
+
+class VoiceRegistries:
+    """One registry per tenant, made on first use: each tenant's voices live under its own keys,
+    so one tenant cannot list, use, overwrite or delete another's, whatever ids they choose."""
+
+    def __init__(self, make: Callable[[str], VoiceRegistry]) -> None:
+        self._make = make
+        self._by_tenant: dict[str, VoiceRegistry] = {}
+
+    def of(self, tenant: str) -> VoiceRegistry:
+        registry = self._by_tenant.get(tenant)
+        if registry is None:
+            registry = self._by_tenant[tenant] = self._make(tenant)
+        return registry
