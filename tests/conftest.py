@@ -55,10 +55,12 @@ class CountingEncoder:
         self.weights_digest = inner.weights_digest
         self.tensors = inner.tensors
         self.calls = 0
+        self.last_samples: np.ndarray | None = None
         self.before: Callable[[], None] | None = None
 
     def encode(self, samples: np.ndarray) -> dict[str, np.ndarray]:
         self.calls += 1
+        self.last_samples = samples
         if self.before is not None:
             self.before()
         return self.inner.encode(samples)

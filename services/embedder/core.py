@@ -168,6 +168,7 @@ class Embedder:
         voice = Voice(
             voice_id=voice_id,
             audio_sha256=keys.audio_sha256(audio),
+            content_digest=keys.content_digest(audio),
             duration_s=round(audio_mod.probe_duration(audio), 3),
             created_unix_ms=int(time.time() * 1000),
             pinned={result.conditioning.encoder: result.conditioning.cache_key},
@@ -265,13 +266,16 @@ class Embedder:
         voices = self.voices.of(tenant)
         if voice_id is not None:
             voice = await self._resolve_voice(voice_id, voices)
-            digest = voice.audio_sha256
+            if not voice.content_digest:  # registered before content keys used BLAKE3: once per voice
+                voice.content_digest = keys.content_digest(await voices.audio(voice))
+                await voices.update(voice)
+            digest = voice.content_digest
             registered = voice
             load_audio: Callable[[], Awaitable[bytes]] = lambda: voices.audio(registered)  # noqa: E731
             pin = True  # a registered voice's conditioning never expires
         elif audio is not None:
             audio_mod.check_size(audio, self.limits)
-            digest = keys.audio_sha256(audio)
+            digest = keys.content_digest(audio)
             uploaded = audio
 
             async def load_audio() -> bytes:

@@ -67,11 +67,27 @@ async def test_hit_from_redis_in_a_second_process_is_bit_identical(
 async def test_key_depends_on_bytes_encoder_and_weights(core: Embedder, speech: dict[str, Any]) -> None:
     result = await core.embed(audio=speech["wav"])
     key = result.conditioning.cache_key
-    digest = keys.audio_sha256(speech["wav"])
+    digest = keys.content_digest(speech["wav"])
     expected = keys.conditioning(core.settings.cache_prefix, "ecapa", result.conditioning.weights_digest, digest)
     assert key == expected.redis_key
-    assert key.startswith(f"{core.settings.cache_prefix}:cond:ecapa:{result.conditioning.weights_digest[:16]}:")
+    assert key.startswith(f"{core.settings.cache_prefix}:cond:ecapa:{result.conditioning.weights_digest[:8]}:")
+    assert len(key) == len(core.settings.cache_prefix) + 43  # ":cond:ecapa:" + 8 hex + ":" + 22 base64url
     assert keys.conditioning("p", "ecapa", "0" * 64, digest) != keys.conditioning("p", "ecapa", "1" * 64, digest)
+    flipped = bytearray(speech["wav"])
+    flipped[-1] ^= 1
+    assert keys.content_digest(bytes(flipped)) != digest
+
+
+async def test_a_voice_registered_before_blake3_keys_gets_its_digest_on_first_use(
+    core: Embedder, speech: dict[str, Any], encoder: CountingEncoder
+) -> None:
+    voice, registered = await core.register_voice("legacy", speech["wav"])
+    voices = core.voices.of("")
+    voice.content_digest = ""  # as a voice stored by an older Embedder has none
+    await voices.update(voice)
+    result = await core.embed(voice_id="legacy")
+    assert result.conditioning.cache_key == registered.conditioning.cache_key and encoder.calls == 1
+    assert (await voices.find("legacy")).content_digest == keys.content_digest(speech["wav"])
 
 
 async def test_default_ttl_custom_ttl_and_sliding(core: Embedder, raw: redis.Redis, speech: dict[str, Any]) -> None:

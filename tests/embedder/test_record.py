@@ -43,15 +43,16 @@ def test_several_tensors_mixed_dtypes() -> None:
 
 def test_layout_is_documented_little_endian() -> None:
     """Another language can parse and verify it from the docstring alone."""
-    value = record.encode(KEY, {"speaker": np.arange(3, dtype=np.float32)}, SIGNED)
-    assert value[:4] == b"VXCR" and value[4] == 2 and value[5] == 0
+    values = np.array([0.1, 1.1, 2.1], dtype=np.float32)  # not float16 values: stored as float32 (dtype 1)
+    value = record.encode(KEY, {"speaker": values}, SIGNED)
+    assert value[:4] == b"VXCR" and value[4] == 3 and value[5] == 0
     assert value[6] == 2 and value[7:9] == b"k1" and value[9] == 1
     assert value[10] == len("speaker") and value[11:18] == b"speaker"
     assert value[18] == 1 and value[19] == 1 and struct.unpack_from("<I", value, 20) == (3,)
-    assert np.frombuffer(value[24:36], "<f4").tolist() == [0.0, 1.0, 2.0]
+    assert np.frombuffer(value[24:36], "<f4").tobytes() == values.tobytes()
     assert len(value) == 36 + 32
     assert value[-32:] == hmac.new(SECRET.encode(), KEY.encode() + value[:-32], hashlib.sha256).digest()
-    unsigned = record.encode(KEY, {"speaker": np.arange(3, dtype=np.float32)}, record.UNSIGNED)
+    unsigned = record.encode(KEY, {"speaker": values}, record.UNSIGNED)
     assert unsigned[6] == 0 and unsigned[7] == 1
     assert unsigned[-32:] == hashlib.sha256(KEY.encode() + unsigned[:-32]).digest()
 
@@ -135,3 +136,25 @@ def test_empty_keys_mean_unsigned() -> None:
 def test_refuses_unsupported_dtype() -> None:
     with pytest.raises(ValueError, match="float64"):
         record.encode(KEY, {"x": np.zeros(3)}, SIGNED)
+
+
+@pytest.mark.parametrize("keyring", [record.UNSIGNED, SIGNED], ids=["unsigned", "signed"])
+def test_float32_values_that_are_exactly_float16_are_stored_in_half_the_bytes(keyring: record.Keyring) -> None:
+    rounded = ecapa_vector().astype(np.float16).astype(np.float32)  # what Float16Rounded serves
+    value = record.encode(KEY, {"speaker": rounded}, keyring)
+    assert len(value) == 438 + len(keyring.signing_id)
+    decoded = record.decode(KEY, value, keyring)["speaker"]
+    assert decoded.dtype == np.float32 and decoded.tobytes() == rounded.tobytes()
+    assert not decoded.flags.writeable
+    nearly = rounded.copy()
+    nearly[7] = np.nextafter(nearly[7], np.float32(2))  # one value off the float16 grid: no halving
+    assert len(record.encode(KEY, {"speaker": nearly}, keyring)) == 822 + len(keyring.signing_id)
+
+
+def test_version_2_records_are_still_read() -> None:
+    """The previous layout is this one without dtype 3: an entry written before the upgrade still hits."""
+    value = bytearray(record.encode(KEY, {"speaker": ecapa_vector()}, record.UNSIGNED))
+    value[4] = 2
+    body = bytes(value[:-32])
+    resigned = body + hashlib.sha256(KEY.encode() + body).digest()
+    assert record.decode(KEY, resigned, record.UNSIGNED)["speaker"].tobytes() == ecapa_vector().tobytes()

@@ -1,17 +1,19 @@
 """The binary value stored in Redis for one Conditioning; nothing else knows its bytes.
 
-Layout (all integers little-endian), version 2:
+Layout (all integers little-endian), version 3:
 
     offset  size  field
     0       4     magic  b"VXCR"
-    4       1     version (2)
+    4       1     version (3; version 2 is the same without dtype 3)
     5       1     flags (0; reserved)
     6       1     key id length K (0 = unsigned)
     7       K     key id, ASCII (the `id` of one `id:secret` pair of cache_hmac_keys)
     7+K     1     tensor count N
     then N times:
             1     name length L, then L bytes UTF-8 name
-            1     dtype (1 = float32, 2 = float16; same numbers as voxcache.v1.DType)
+            1     dtype (1 = float32, 2 = float16; same numbers as voxcache.v1.DType;
+                  3 = float32 values stored as float16: every value was exactly a float16,
+                  the reader widens them back to float32, bit for bit)
             1     ndim D, then D x u32 dimensions
             ...   prod(dims) * itemsize bytes of row-major little-endian data
     end-32  32    tag over utf8(key) || every byte before the tag:
@@ -25,7 +27,8 @@ Rotation: the first key signs, every listed key verifies, and the key id in the 
 which one to check with. The tag covers the key too, so a value copied under the wrong key
 is rejected. Version-1 records (CRC-32) fail as "unknown record format" and are recomputed.
 Encoder name and weights digest live in the key, which keeps an ECAPA entry at 822 bytes
-unsigned, 822 + K signed. Any language can read it; nothing is pickled.
+unsigned, 822 + K signed, or 438 + K when its values are rounded to float16 (dtype 3). Any
+language can read it; nothing is pickled.
 """
 
 from __future__ import annotations
@@ -41,11 +44,13 @@ from math import prod
 import numpy as np
 
 MAGIC = b"VXCR"
-VERSION = 2
+VERSION = 3
+_READABLE = (2, 3)
 _HEADER = struct.Struct("<4sBBB")
 _TAG_BYTES = 32
-_DTYPES: dict[int, np.dtype] = {1: np.dtype("<f4"), 2: np.dtype("<f2")}
+_DTYPES: dict[int, np.dtype] = {1: np.dtype("<f4"), 2: np.dtype("<f2"), 3: np.dtype("<f2")}
 _CODES: dict[str, int] = {"float32": 1, "float16": 2}
+_HALVED = 3
 #: Shortest secret accepted: 128 bits of a random token. Refuses placeholders like `change-me`.
 MIN_SECRET_BYTES = 16
 _KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -113,6 +118,8 @@ def encode(key: str, tensors: Mapping[str, np.ndarray], keyring: Keyring) -> byt
         code = _CODES.get(array.dtype.name)
         if code is None or len(raw_name) > 255 or array.ndim > 255:
             raise ValueError(f"cannot store tensor {name!r} of dtype {array.dtype} and ndim {array.ndim}")
+        if code == _CODES["float32"] and _exactly_half(array):
+            code = _HALVED
         parts.append(
             struct.pack(f"<B{len(raw_name)}sBB{array.ndim}I", len(raw_name), raw_name, code, array.ndim, *array.shape)
         )
@@ -121,12 +128,19 @@ def encode(key: str, tensors: Mapping[str, np.ndarray], keyring: Keyring) -> byt
     return body + keyring.tag(keyring.signing_id, key, body)
 
 
+def _exactly_half(array: np.ndarray) -> bool:
+    """Whether float16 holds every value exactly (an encoder that rounds its output, e.g. ECAPA
+    with --ecapa-float16): then half the bytes store it with nothing lost."""
+    half = array.astype(np.float16)
+    return bool(np.array_equal(half.astype(np.float32), array))
+
+
 def decode(key: str, value: bytes, keyring: Keyring) -> dict[str, np.ndarray]:
     """Verify, then parse; the arrays are read-only views of `value`."""
     if len(value) < _HEADER.size + 1 + _TAG_BYTES:
         raise RecordError(f"record of {len(value)} bytes is too short")
     magic, version, _flags, id_len = _HEADER.unpack_from(value)
-    if magic != MAGIC or version != VERSION:
+    if magic != MAGIC or version not in _READABLE:
         raise RecordError(f"unknown record format {magic!r} v{version}")
     key_id = value[_HEADER.size : _HEADER.size + id_len].decode("ascii", "replace")
     if key_id and key_id not in keyring.secrets:
@@ -154,7 +168,11 @@ def decode(key: str, value: bytes, keyring: Keyring) -> dict[str, np.ndarray]:
             size = prod(shape) * dtype.itemsize
             if offset + size > len(body):
                 raise RecordError("tensor data runs past the end of the record")
-            tensors[name] = np.frombuffer(body, dtype=dtype, count=prod(shape), offset=offset).reshape(shape)
+            array = np.frombuffer(body, dtype=dtype, count=prod(shape), offset=offset).reshape(shape)
+            if code == _HALVED:
+                array = array.astype(np.float32)
+                array.setflags(write=False)
+            tensors[name] = array
             offset += size
     except (IndexError, KeyError, struct.error, UnicodeDecodeError) as exc:
         raise RecordError(f"malformed record: {exc!r}") from exc

@@ -18,6 +18,7 @@ from services.embedder.conditioning import TensorSpec
 from voxcache.tensors import SPEAKER
 
 if TYPE_CHECKING:
+    from services.embedder.encoders.base import Encoder
     from services.embedder.settings import EmbedderSettings
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,9 @@ class EcapaEncoder:
         return {SPEAKER: (embedding / norm).astype(np.float32)}
 
 
-def from_settings(settings: EmbedderSettings) -> EcapaEncoder:
+def from_settings(settings: EmbedderSettings) -> Encoder:
     """Always on: ECAPA is the default encoder and its weights ship with setup."""
-    return EcapaEncoder(settings.model_dir / "ecapa", device=settings.device, threads=settings.threads)
+    from services.embedder.encoders.storage import Float16Rounded
+
+    encoder = EcapaEncoder(settings.model_dir / "ecapa", device=settings.device, threads=settings.threads)
+    return Float16Rounded(encoder) if settings.ecapa_float16 else encoder

@@ -33,6 +33,9 @@ class Voice:
     created_unix_ms: int
     #: encoder name -> the pinned cache key of this voice's conditioning
     pinned: dict[str, str] = field(default_factory=dict)
+    #: keys.content_digest of the clip (its cache keys); "" for a voice registered before
+    #: keys used it, filled in from the stored audio the first time it is used.
+    content_digest: str = ""
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True).encode()
