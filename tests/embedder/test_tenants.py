@@ -242,3 +242,16 @@ async def test_the_synthesizer_speaks_only_with_the_callers_own_voices(
         await misconfigured.stop()
         await synthesizer.stop()
         await running.stop()
+
+
+async def test_an_anonymous_embedder_refuses_to_act_for_a_tenant(
+    embedder_service: embedder_server.RunningEmbedder,
+) -> None:
+    """A token-mode Synthesizer in front of an anonymous Embedder would mix every tenant's voices."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{embedder_service.port}") as channel:
+        stub = embedder_pb2_grpc.EmbedderStub(channel)
+        assert (await stub.ListVoices(epb.ListVoicesRequest(), timeout=10)).voices == []
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.ListVoices(epb.ListVoicesRequest(), metadata=(("voxcache-tenant", "acme"),), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "without authentication" in caught.value.details()
