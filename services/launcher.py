@@ -60,6 +60,17 @@ REDIS_PASSWORD_VARS = (
     "VOXCACHE_EMBEDDER_REDIS_PASSWORD",
     "VOXCACHE_SYNTHESIZER_REDIS_PASSWORD",
 )
+
+
+def launcher_drops(name: str) -> bool:
+    """Variables the services must not inherit from `voxcache up`'s environment: Redis passwords
+    (say, from a compose .env), and TLS and token settings. The local stack is plaintext on
+    127.0.0.1 by design; a VOXCACHE_TLS_CERT exported for a deployment (or a client's
+    VOXCACHE_TLS_* exported for the CLI) would otherwise turn one service to TLS and fail the
+    launcher's own plaintext health checks with a message about neither."""
+    return name in REDIS_PASSWORD_VARS or (name.startswith("VOXCACHE_") and ("TLS_" in name or name.endswith("_TOKEN")))
+
+
 EMBEDDER_SERVICE = "voxcache.v1.Embedder"
 SYNTHESIZER_SERVICE = "voxcache.v1.Synthesizer"
 #: The text of the warm-up request (a real synthesis: it proves the whole path works).
@@ -314,8 +325,7 @@ class Stack:
         return f"127.0.0.1:{self.synthesizer_port}"
 
     def _spawn(self, name: str, module: str, *args: str, redis_password: str | None = None) -> subprocess.Popen[bytes]:
-        # Inherited Redis passwords (say, from a compose .env) must not reach either service.
-        env = {k: v for k, v in os.environ.items() if k not in REDIS_PASSWORD_VARS}
+        env = {k: v for k, v in os.environ.items() if not launcher_drops(k)}
         env["VOXCACHE_LOG_LEVEL"] = self.log_level
         if redis_password is not None:
             env["VOXCACHE_EMBEDDER_REDIS_PASSWORD"] = redis_password  # the most specific name wins
