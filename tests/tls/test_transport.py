@@ -24,7 +24,7 @@ from services.embedder.settings import EmbedderSettings
 from services.synthesizer import server as synthesizer_server
 from services.synthesizer.settings import SynthesizerSettings
 from tests.tls.conftest import Certs
-from voxcache import AsyncEmbedderClient, AsyncSynthesizerClient, VoxcacheError
+from voxcache import AsyncEmbedderClient, AsyncSynthesizerClient, VoxcacheError, cli
 
 
 def embedder_settings(redis_server: LocalRedis, prefix: str, tls: ServerTLS) -> EmbedderSettings:
@@ -181,3 +181,38 @@ def test_the_services_exit_with_one_line_naming_the_file(certs: Certs, tmp_path:
     message = str(synthesizer_exit.value)
     assert message.startswith("voxcache-synthesizer: --embedder-tls-ca/--embedder-tls-cert/--embedder-tls-key:")
     assert "needs its key too" in message
+
+
+async def test_the_cli_over_mtls_with_flags_or_environment(
+    mtls_embedder: embedder_server.RunningEmbedder,
+    certs: Certs,
+    other_certs: Certs,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def voxcache(*args: str) -> Any:
+        return asyncio.to_thread(cli.main, ["voices", "list", "--embedder", address, "-q", *args])
+
+    address = f"127.0.0.1:{mtls_embedder.port}"
+    ca, cert, key = certs.path("ca.pem"), certs.path("client.pem"), certs.path("client.key")
+    assert await voxcache("--tls-ca", ca, "--tls-cert", cert, "--tls-key", key) == 0
+    assert "no voices" in capsys.readouterr().out.lower()
+
+    assert await voxcache("--tls-ca", ca) == 1
+    assert "for mTLS pass --tls-cert/--tls-key too" in capsys.readouterr().err
+    assert await voxcache() == 1
+    assert "if it requires TLS, pass --tls-ca" in capsys.readouterr().err
+    assert await voxcache("--tls-ca", other_certs.path("ca.pem"), "--tls-cert", cert, "--tls-key", key) == 1
+    assert "not signed by the CA given with --tls-ca" in capsys.readouterr().err
+    missing = str(tmp_path / "missing.key")
+    assert await voxcache("--tls-ca", ca, "--tls-cert", cert, "--tls-key", missing) == 2
+    assert (
+        capsys.readouterr().err
+        == f"error: client key {missing}: no such file; check --tls-ca / --tls-cert / --tls-key\n"
+    )
+
+    monkeypatch.setenv("VOXCACHE_TLS_CA", ca)
+    monkeypatch.setenv("VOXCACHE_TLS_CLIENT_CERT", cert)
+    monkeypatch.setenv("VOXCACHE_TLS_CLIENT_KEY", key)
+    assert await voxcache() == 0
