@@ -8,6 +8,9 @@ from a refused certificate); start-up refusals name the flag and the file.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +19,9 @@ from typing import Any
 import grpc
 import pytest
 import pytest_asyncio
+import yaml
 
+from services.common.paths import REPO_ROOT
 from services.common.redis_server import LocalRedis
 from services.common.tls import ServerTLS, TLSError
 from services.embedder import server as embedder_server
@@ -216,3 +221,48 @@ async def test_the_cli_over_mtls_with_flags_or_environment(
     monkeypatch.setenv("VOXCACHE_TLS_CLIENT_CERT", cert)
     monkeypatch.setenv("VOXCACHE_TLS_CLIENT_KEY", key)
     assert await voxcache() == 0
+
+
+async def test_the_container_health_check_speaks_mtls(
+    mtls_embedder: embedder_server.RunningEmbedder, certs: Certs
+) -> None:
+    """deploy/healthcheck.py follows the service's TLS settings and presents the client certificate."""
+    env = {
+        **os.environ,
+        "VOXCACHE_EMBEDDER_PORT": str(mtls_embedder.port),
+        "VOXCACHE_TLS_CERT": certs.path("server.pem"),
+        "VOXCACHE_TLS_KEY": certs.path("server.key"),
+        "VOXCACHE_TLS_CLIENT_CA": certs.path("ca.pem"),
+        "VOXCACHE_TLS_CA": certs.path("ca.pem"),
+    }
+
+    async def probe(**extra: str) -> tuple[int, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, str(REPO_ROOT / "deploy" / "healthcheck.py"), "embedder",
+            env={**env, **extra}, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        output, _ = await process.communicate()
+        return process.returncode or 0, output.decode().strip()
+
+    assert await probe() == (1, f"voxcache.v1.Embedder at 127.0.0.1:{mtls_embedder.port}: UNAVAILABLE")  # no cert
+    client = {"VOXCACHE_TLS_CLIENT_CERT": certs.path("client.pem"), "VOXCACHE_TLS_CLIENT_KEY": certs.path("client.key")}
+    assert await probe(**client) == (0, f"voxcache.v1.Embedder at 127.0.0.1:{mtls_embedder.port}: SERVING")
+
+
+def test_compose_runs_both_services_and_their_channel_over_mtls() -> None:
+    """compose.yaml shows the secure path: certificates made once, mounted read-only, flags set."""
+    services = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())["services"]
+    assert "/gen_certs.sh /certs" in services["certs"]["entrypoint"][-1]
+    folder = "/etc/voxcache/tls"
+    for name in ("embedder", "synthesizer"):
+        service = services[name]
+        assert f"tls:{folder}:ro" in service["volumes"]
+        env = service["environment"]
+        prefix = f"VOXCACHE_{name.upper()}_TLS_"
+        assert (env[prefix + "CERT"], env[prefix + "KEY"]) == (f"{folder}/server.pem", f"{folder}/server.key")
+        assert env[prefix + "CLIENT_CA"] == f"{folder}/ca.pem"  # mTLS
+        assert env["VOXCACHE_TLS_CLIENT_CERT"] == f"{folder}/client.pem"  # the health check presents one
+        assert service["depends_on"]["certs"]["condition"] == "service_completed_successfully"
+    synthesizer = services["synthesizer"]["environment"]
+    assert synthesizer["VOXCACHE_SYNTHESIZER_EMBEDDER_TLS_CERT"] == f"{folder}/client.pem"
+    assert synthesizer["VOXCACHE_EMBEDDER_ADDRESS"].split(":")[0] == "embedder"  # a name the certificate holds
