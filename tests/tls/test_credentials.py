@@ -157,3 +157,15 @@ async def test_the_cli_sends_the_token_from_flag_or_environment_and_never_prints
     assert "is not the Embedder" in printed.err  # the spy declines: UNIMPLEMENTED
     assert "--token" in printed.out  # the help was printed, without the token's value
     assert TOKEN not in printed.out + printed.err and "from-the-environment" not in printed.out + printed.err
+
+
+def test_voxcache_up_does_not_pass_tls_or_token_variables_to_its_services() -> None:
+    """Its stack's security is its own flags' (plaintext, or --tls-dir): a deployment's or the CLI's
+    VOXCACHE_TLS_* must not turn one service to TLS behind the launcher's back."""
+    from services.launcher import launcher_drops
+
+    for name in ("VOXCACHE_TLS_CERT", "VOXCACHE_EMBEDDER_TLS_KEY", "VOXCACHE_TLS_CA", "VOXCACHE_TOKEN",
+                 "VOXCACHE_SYNTHESIZER_EMBEDDER_TOKEN", "VOXCACHE_REDIS_PASSWORD"):  # fmt: skip
+        assert launcher_drops(name), name
+    for name in ("VOXCACHE_LOG_LEVEL", "VOXCACHE_MODEL_DIR", "PATH"):
+        assert not launcher_drops(name), name
