@@ -312,11 +312,11 @@ class Stack:
     log_level: str = "WARNING"
     data_dir: Path | None = None
     ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S
+    #: Where start-up steps are reported (`voxcache up` prints them; Stack() is quiet).
+    report: Callable[[str], None] = field(default=lambda _: None, repr=False)
     #: A scripts/gen_certs.sh folder: both services serve mTLS with it, the Synthesizer reaches
     #: the Embedder over mTLS; None is plaintext (on 127.0.0.1 only either way).
     tls_dir: Path | None = None
-    #: Where start-up steps are reported (`voxcache up` prints them; Stack() is quiet).
-    report: Callable[[str], None] = field(default=lambda _: None, repr=False)
     redis: LocalRedis | None = None
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)
@@ -516,9 +516,11 @@ def run(args: argparse.Namespace) -> int:
         # the launcher is what must stop them.
         previous = {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS}
     started = time.monotonic()
-    stack = Stack(args.embedder_port, args.synthesizer_port, args.log_level, data_dir, args.ready_timeout, _say)
     tls_dir = getattr(args, "tls_dir", None)
-    stack.tls_dir = tls_dir.expanduser().resolve() if tls_dir else None  # the services run in the checkout
+    stack = Stack(
+        args.embedder_port, args.synthesizer_port, args.log_level, data_dir, args.ready_timeout, _say,
+        tls_dir=tls_dir.expanduser().resolve() if tls_dir else None,  # the services run in the checkout
+    )  # fmt: skip
     try:
         try:
             stack.start()
