@@ -18,6 +18,7 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 # -- system packages ---------------------------------------------------------------
 groups=(core)
 command -v npm >/dev/null || groups+=(npm)  # for buf; a machine with its own Node.js keeps it
+command -v openssl >/dev/null || groups+=(openssl)  # scripts/gen_certs.sh (tests, compose); an existing one is kept
 apt_install_pinned "${groups[@]}"
 
 # -- uv, the installer of the lock ---------------------------------------------------

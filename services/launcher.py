@@ -53,6 +53,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.paths import REPO_ROOT, default_data_dir
 from services.common.redis_server import LocalRedis, free_port
+from voxcache.tls import TLS
 
 #: Every name the services read a Redis password from (services/common/config.py: env_names).
 REDIS_PASSWORD_VARS = (
@@ -60,6 +61,17 @@ REDIS_PASSWORD_VARS = (
     "VOXCACHE_EMBEDDER_REDIS_PASSWORD",
     "VOXCACHE_SYNTHESIZER_REDIS_PASSWORD",
 )
+
+
+def launcher_drops(name: str) -> bool:
+    """Variables the services must not inherit from `voxcache up`'s environment: Redis passwords
+    (say, from a compose .env), and TLS and token settings. The local stack's security is
+    what `voxcache up` says (plaintext, or mTLS with --tls-dir); a VOXCACHE_TLS_CERT exported
+    for a deployment (or a client's VOXCACHE_TLS_* exported for the CLI) would otherwise turn
+    one service to TLS and fail the launcher's own health checks with a message about neither."""
+    return name in REDIS_PASSWORD_VARS or (name.startswith("VOXCACHE_") and ("TLS_" in name or name.endswith("_TOKEN")))
+
+
 EMBEDDER_SERVICE = "voxcache.v1.Embedder"
 SYNTHESIZER_SERVICE = "voxcache.v1.Synthesizer"
 #: The text of the warm-up request (a real synthesis: it proves the whole path works).
@@ -136,6 +148,7 @@ def wait_serving(
     *,
     name: str | None = None,
     port_flag: str | None = None,
+    tls: TLS | None = None,
 ) -> None:
     """Wait until `process` answers SERVING for `service` on `target`, and check that it is the one answering.
 
@@ -146,7 +159,8 @@ def wait_serving(
     port = int(target.rsplit(":", 1)[1])
     choose = f"; choose a free one with {port_flag} PORT" if port_flag else ""
     deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(target) as channel:
+    opened = grpc.insecure_channel(target) if tls is None else grpc.secure_channel(target, tls.credentials())
+    with opened as channel:
         health = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -190,7 +204,7 @@ def warm_clip(seconds: float = 2.0, rate: int = 16_000) -> bytes:
     return buffer.getvalue()
 
 
-def wait_warm(target: str, timeout_s: float = DEFAULT_READY_TIMEOUT_S) -> float:
+def wait_warm(target: str, timeout_s: float = DEFAULT_READY_TIMEOUT_S, tls: TLS | None = None) -> float:
     """Send one short real synthesis and wait for it; returns its seconds.
 
     The Synthesizer reports SERVING at once and characterises its backends' voices in
@@ -203,7 +217,7 @@ def wait_warm(target: str, timeout_s: float = DEFAULT_READY_TIMEOUT_S) -> float:
 
     started = time.monotonic()
     try:
-        with SynthesizerClient(target, timeout=timeout_s) as client:
+        with SynthesizerClient(target, timeout=timeout_s, tls=tls) as client:
             client.say(WARM_TEXT, voice=warm_clip())
     except VoxcacheError as error:
         raise LaunchError(f"the Synthesizer's warm-up request failed ({error}); see its log above") from None
@@ -300,6 +314,9 @@ class Stack:
     ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S
     #: Where start-up steps are reported (`voxcache up` prints them; Stack() is quiet).
     report: Callable[[str], None] = field(default=lambda _: None, repr=False)
+    #: A scripts/gen_certs.sh folder: both services serve mTLS with it, the Synthesizer reaches
+    #: the Embedder over mTLS; None is plaintext (on 127.0.0.1 only either way).
+    tls_dir: Path | None = None
     redis: LocalRedis | None = None
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)
@@ -313,9 +330,26 @@ class Stack:
     def synthesizer(self) -> str:
         return f"127.0.0.1:{self.synthesizer_port}"
 
+    @property
+    def client_tls(self) -> TLS | None:
+        """What a client of this stack presents (the launcher's own health checks included)."""
+        if self.tls_dir is None:
+            return None
+        return TLS(ca=self.tls_dir / "ca.pem", cert=self.tls_dir / "client.pem", key=self.tls_dir / "client.key")
+
+    def _tls_args(self, *, embedder_client: bool) -> list[str]:
+        """Server flags for both services; with `embedder_client`, the Synthesizer's client flags too."""
+        if self.tls_dir is None:
+            return []
+        d = self.tls_dir
+        flags = ["--tls-cert", f"{d}/server.pem", "--tls-key", f"{d}/server.key", "--tls-client-ca", f"{d}/ca.pem"]
+        if embedder_client:
+            flags += ["--embedder-tls-ca", f"{d}/ca.pem"]
+            flags += ["--embedder-tls-cert", f"{d}/client.pem", "--embedder-tls-key", f"{d}/client.key"]
+        return flags
+
     def _spawn(self, name: str, module: str, *args: str, redis_password: str | None = None) -> subprocess.Popen[bytes]:
-        # Inherited Redis passwords (say, from a compose .env) must not reach either service.
-        env = {k: v for k, v in os.environ.items() if k not in REDIS_PASSWORD_VARS}
+        env = {k: v for k, v in os.environ.items() if not launcher_drops(k)}
         env["VOXCACHE_LOG_LEVEL"] = self.log_level
         if redis_password is not None:
             env["VOXCACHE_EMBEDDER_REDIS_PASSWORD"] = redis_password  # the most specific name wins
@@ -357,23 +391,24 @@ class Stack:
             embedder = self._spawn(
                 "Embedder", "services.embedder.server",
                 "--port", str(self.embedder_port), "--metrics-port", "0", "--redis-url", self.redis.url,
-                redis_password=self.redis.password,
+                *self._tls_args(embedder_client=False), redis_password=self.redis.password,
             )  # fmt: skip
             wait_serving(
                 self.embedder, EMBEDDER_SERVICE, embedder, self.ready_timeout_s,
-                name="Embedder", port_flag="--embedder-port",
+                name="Embedder", port_flag="--embedder-port", tls=self.client_tls,
             )  # fmt: skip
             self.report(f"starting the Synthesizer on {self.synthesizer}")
             synthesizer = self._spawn(
                 "Synthesizer", "services.synthesizer.server",
                 "--port", str(self.synthesizer_port), "--embedder-address", self.embedder,
+                *self._tls_args(embedder_client=True),
             )  # fmt: skip
             wait_serving(
                 self.synthesizer, SYNTHESIZER_SERVICE, synthesizer, self.ready_timeout_s,
-                name="Synthesizer", port_flag="--synthesizer-port",
+                name="Synthesizer", port_flag="--synthesizer-port", tls=self.client_tls,
             )  # fmt: skip
             self.report("warming up the Synthesizer (its voices, then one short sentence)")
-            wait_warm(self.synthesizer, self.ready_timeout_s)
+            wait_warm(self.synthesizer, self.ready_timeout_s, self.client_tls)
         except BaseException:
             self.stop()
             raise
@@ -443,6 +478,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="throwaway Redis in a temp folder, removed on exit: nothing survives a restart",
     )
     parser.add_argument(
+        "--tls-dir",
+        type=Path,
+        metavar="DIR",
+        help="serve both services over mTLS with the certificates `scripts/gen_certs.sh DIR` wrote, the "
+        "Synthesizer -> Embedder channel included; clients then pass --tls-ca DIR/ca.pem "
+        "--tls-cert DIR/client.pem --tls-key DIR/client.key (default: plaintext on 127.0.0.1)",
+    )
+    parser.add_argument(
         "--ready-timeout",
         type=float,
         default=DEFAULT_READY_TIMEOUT_S,
@@ -473,7 +516,11 @@ def run(args: argparse.Namespace) -> int:
         # the launcher is what must stop them.
         previous = {sig: signal.signal(sig, _interrupt) for sig in STOP_SIGNALS}
     started = time.monotonic()
-    stack = Stack(args.embedder_port, args.synthesizer_port, args.log_level, data_dir, args.ready_timeout, _say)
+    tls_dir = getattr(args, "tls_dir", None)
+    stack = Stack(
+        args.embedder_port, args.synthesizer_port, args.log_level, data_dir, args.ready_timeout, _say,
+        tls_dir=tls_dir.expanduser().resolve() if tls_dir else None,  # the services run in the checkout
+    )  # fmt: skip
     try:
         try:
             stack.start()
@@ -488,8 +535,9 @@ def run(args: argparse.Namespace) -> int:
             assert redis is not None
             kept = f"data in {data_dir} (kept across restarts)" if data_dir else "throwaway data (--ephemeral)"
             _say(f"redis-server  127.0.0.1:{redis.port} (ACL user {redis.username}), {kept}")
-            _say(f"Embedder      {stack.embedder}")
-            _say(f"Synthesizer   {stack.synthesizer}")
+            secure = f" (mTLS, certificates in {stack.tls_dir})" if stack.tls_dir else ""
+            _say(f"Embedder      {stack.embedder}{secure}")
+            _say(f"Synthesizer   {stack.synthesizer}{secure}")
             _say(f"voxcache is up (ready in {time.monotonic() - started:.1f} s); Ctrl-C stops it")
             while (dead := stack.exited()) is None:
                 time.sleep(0.5)

@@ -128,14 +128,14 @@ def test_a_broken_edit_keeps_the_last_good_tokens(token_file: tuple[Path, str, s
 )
 def test_bad_settings_refuse_to_start_naming_the_setting(settings: AuthSettings, message: str) -> None:
     with pytest.raises(AuthSettingsError, match=message):
-        authenticator_from(settings)
+        authenticator_from(settings, verifies_clients=True)
 
 
 def test_a_malformed_file_refuses_to_start_naming_the_row(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
     path.write_text(json.dumps({"tokens": [{"sha256": "ab" * 32, "tenant": "ok"}, {"sha256": "x", "tenant": "t"}]}))
     with pytest.raises(AuthSettingsError, match=r"tokens\[1\].*64 hex"):
-        authenticator_from(AuthSettings(auth="token", auth_tokens_file=str(path)))
+        authenticator_from(AuthSettings(auth="token", auth_tokens_file=str(path)), verifies_clients=False)
 
 
 def test_tokens_tool_prints_the_token_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -146,3 +146,9 @@ def test_tokens_tool_prints_the_token_once(tmp_path: Path, capsys: pytest.Captur
     assert tokens.main(["list", "--file", str(path)]) == 0
     assert token not in capsys.readouterr().out
     assert tokens.main(["add", "--file", str(path), "--tenant", "Bad Name"]) == 2
+
+
+def test_mtls_without_client_verification_refuses_to_start() -> None:
+    with pytest.raises(AuthSettingsError, match="needs --tls-client-ca"):
+        authenticator_from(AuthSettings(auth="mtls"), verifies_clients=False)
+    assert authenticator_from(AuthSettings(auth="mtls"), verifies_clients=True).modes == {"mtls"}

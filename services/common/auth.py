@@ -227,9 +227,15 @@ class AuthSettings:
     )
 
 
-def authenticator_from(settings: AuthSettings) -> Authenticator:
-    """Build the Authenticator, with start-up errors that name the setting to fix."""
+def authenticator_from(settings: AuthSettings, *, verifies_clients: bool) -> Authenticator:
+    """Build the Authenticator, with start-up errors that name the setting to fix.
+
+    `verifies_clients`: the port requires client certificates (--tls-client-ca); without it a
+    certificate's name proves nothing, so `mtls` refuses to start.
+    """
     modes = frozenset(m.strip() for m in settings.auth.split(",") if m.strip())
+    if "mtls" in modes and not verifies_clients:
+        raise AuthSettingsError("--auth mtls needs --tls-client-ca (and --tls-cert/--tls-key): the CN is the tenant")
     tokens = None
     if settings.auth_tokens_file:
         path = Path(os.path.expanduser(settings.auth_tokens_file))

@@ -21,15 +21,21 @@ from urllib.parse import urlsplit, urlunsplit
 S = TypeVar("S")
 
 
-def setting(default: Any, help: str, *, secret: bool = False) -> Any:
-    """A settings field: its default, its `--help` text, and whether it is a secret."""
-    return dataclasses.field(default=default, metadata={"help": help, "secret": secret})
+def setting(default: Any, help: str, *, secret: bool = False, shared_env: bool = True) -> Any:
+    """A settings field: its default, its `--help` text, whether it is a secret, and whether the
+    shared VOXCACHE_<FIELD> variable may set it (False where that name means something else)."""
+    return dataclasses.field(default=default, metadata={"help": help, "secret": secret, "shared_env": shared_env})
 
 
-def env_names(cls: type, field: str) -> tuple[str, str]:
-    """Service-specific name first (VOXCACHE_EMBEDDER_PORT), then the shared one (VOXCACHE_PORT)."""
+def env_names(cls: type, field: str) -> tuple[str, ...]:
+    """Service-specific name first (VOXCACHE_EMBEDDER_PORT), then the shared one (VOXCACHE_PORT)
+    unless the field opts out of it."""
     service: str = cls.SERVICE  # type: ignore[attr-defined]
-    return f"VOXCACHE_{service.upper()}_{field.upper()}", f"VOXCACHE_{field.upper()}"
+    own = f"VOXCACHE_{service.upper()}_{field.upper()}"
+    declared = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    if field in declared and not declared[field].metadata.get("shared_env", True):
+        return (own,)
+    return own, f"VOXCACHE_{field.upper()}"
 
 
 def parse_bool(raw: str) -> bool:
@@ -58,7 +64,7 @@ def parse_settings(cls: type[S], argv: Sequence[str] | None, *, prog: str, descr
             dest=field.name,
             type=convert,
             default=convert(raw) if raw is not None else default,
-            help=f"{field.metadata.get('help', '')} [{names[0]} or {names[1]}, default: {default}]",
+            help=f"{field.metadata.get('help', '')} [{' or '.join(names)}, default: {default}]",
         )
     values.update(vars(parser.parse_args(argv)))
     return cls(**values)

@@ -103,8 +103,10 @@ class GrpcServer:
         address: str,
         services: Sequence[tuple[str, Callable[[grpc.aio.Server], None]]],
         limits: ServerLimits,
+        credentials: grpc.ServerCredentials | None = None,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     ) -> None:
+        """`credentials` (services.common.tls) makes the port a TLS one; None keeps it plaintext."""
         self.limits = limits
         self._server = grpc.aio.server(
             interceptors=list(interceptors),
@@ -122,7 +124,10 @@ class GrpcServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         reflection = ReflectionService([*self._names, health.SERVICE_NAME], DescriptorIndex.for_voxcache())
         self._server.add_generic_rpc_handlers(reflection.handlers())
-        self.port = self._server.add_insecure_port(address)
+        if credentials is None:
+            self.port = self._server.add_insecure_port(address)
+        else:
+            self.port = self._server.add_secure_port(address, credentials)
         if self.port == 0:
             raise OSError(f"could not bind gRPC server to {address}")
 

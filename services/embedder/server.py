@@ -18,6 +18,7 @@ from services.common.config import redact_url
 from services.common.grpc_server import GrpcServer, ServerLimits, configure_logging, run_until_signalled
 from services.common.paths import default_data_dir
 from services.common.redis_server import FolderInUse, LocalRedis
+from services.common.tls import TLSError
 from services.common.weights import WeightsError
 from services.embedder import settings as settings_mod
 from services.embedder.cache import keys
@@ -174,9 +175,12 @@ async def start(
     """Build and start everything; `encoders` lets tests share one loaded model."""
     stats = EmbedderStats()
     keyring = Keyring.parse(settings.cache_hmac_keys)  # malformed keys refuse to start before anything runs
-    authenticator = authenticator_from(settings)  # so do bad auth settings
+    authenticator = authenticator_from(
+        settings, verifies_clients=bool(settings.tls_client_ca)
+    )  # so do bad auth settings
     warn_if_open(authenticator, settings.host)
     interceptor = AuthInterceptor(authenticator)
+    credentials = settings.tls.credentials()  # and a bad certificate or key
     encoders = dict(encoders) if encoders is not None else load_encoders(settings)
     redis, private = _redis_store(settings, stats)
     if redis is not None and not keyring.secrets:
@@ -201,13 +205,20 @@ async def start(
         [(SERVICE_NAME, lambda s: embedder_pb2_grpc.add_EmbedderServicer_to_server(EmbedderServicer(core), s))],
         # Room for the largest accepted clip plus framing; bigger messages get RESOURCE_EXHAUSTED from gRPC itself.
         ServerLimits(max_receive_bytes=settings.max_audio_bytes + 1024 * 1024),
-        [interceptor],
+        credentials,
+        interceptors=[interceptor],
     )
     await server.start()
     running = RunningEmbedder(server, core, pool, private)
     if settings.metrics_port:
         running.metrics = serve_metrics(settings.metrics_port, core.snapshot, settings.metrics_host)
-    log.info("Embedder serving on %s:%d (encoders: %s)", settings.host, server.port, ", ".join(encoders))
+    log.info(
+        "Embedder serving on %s:%d, %s (encoders: %s)",
+        settings.host,
+        server.port,
+        settings.tls.describe(),
+        ", ".join(encoders),
+    )
     return running
 
 
@@ -220,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         asyncio.run(serve())
-    except (StoreAuthError, WeightsError, KeyringError, AuthSettingsError) as exc:
+    except (StoreAuthError, WeightsError, KeyringError, AuthSettingsError, TLSError) as exc:
         raise SystemExit(f"voxcache-embedder: {exc}") from None
 
 

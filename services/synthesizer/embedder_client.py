@@ -6,6 +6,11 @@ calls is their enforcement floor; we ping only while calls are active, every 30 
 well above the 10 s our own servers permit). Each call gets the caller's
 remaining deadline minus a margin, so the Synthesizer can still answer in time.
 An unreachable Embedder fails fast with UNAVAILABLE naming its address.
+
+The channel is TLS (mTLS with a client certificate) when the settings give a CA or a
+client certificate, and every call carries the Synthesizer's own bearer token, if set.
+Per-call metadata (e.g. the tenant a request is made for) is the `metadata` argument of
+`embed`: `_metadata` joins it to the token, in one place.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -24,7 +30,9 @@ from services.common.errors import DeadlineExceeded, ErrorKind, Resource, Servic
 from services.common.grpc_errors import kind_of
 from voxcache import tensors
 from voxcache.channel import CHANNEL_OPTIONS as SDK_CHANNEL_OPTIONS
+from voxcache.channel import Metadata, token_metadata
 from voxcache.errors import VoxcacheError
+from voxcache.tls import TLS
 from voxcache.v1 import embedder_pb2 as pb
 from voxcache.v1 import embedder_pb2_grpc
 
@@ -67,14 +75,34 @@ class EmbedderAnswer:
 
 
 class EmbedderGateway:
-    def __init__(self, address: str, *, margin_s: float, default_timeout_s: float, token: str = "") -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        margin_s: float,
+        default_timeout_s: float,
+        tls: TLS | None = None,
+        token: str = "",
+    ) -> None:
+        """`tls`: how to reach a TLS Embedder (files are read and checked here, so a bad path
+        stops the Synthesizer at start); `token`: sent as `authorization: Bearer ...` on every call."""
         self.address = address
-        #: The Synthesizer's own bearer token at the Embedder (a delegate's), never logged.
-        self._credentials: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
         self.margin_s = margin_s
         self.default_timeout_s = default_timeout_s
-        self._channel = grpc.aio.insecure_channel(address, options=list(CHANNEL_OPTIONS))
+        self._token_metadata = token_metadata(token)
+        options = [*CHANNEL_OPTIONS, *(tls.options() if tls else [])]
+        if tls is None:
+            self._channel = grpc.aio.insecure_channel(address, options=options)
+        else:
+            self._channel = grpc.aio.secure_channel(address, tls.credentials(), options=options)
         self._stub = embedder_pb2_grpc.EmbedderStub(self._channel)
+
+    def _metadata(self, extra: Sequence[tuple[str, str]]) -> Metadata:
+        """The metadata of one call: this Synthesizer's token, the tenant it calls for, then what
+        the call adds. The Synthesizer calls as itself, naming the tenant of the request it serves
+        (the Embedder accepts that header only from a delegate); the anonymous tenant names none."""
+        tenant = current_principal.get().tenant
+        return (*self._token_metadata, *(((TENANT_HEADER, tenant),) if tenant else ()), *extra)
 
     def _timeout(self, deadline: float | None) -> float:
         if deadline is None:
@@ -92,13 +120,16 @@ class EmbedderGateway:
         encoder: str,
         deadline: float | None = None,
         pin: bool = False,
+        metadata: Sequence[tuple[str, str]] = (),
     ) -> EmbedderAnswer:
         if voice_id is not None:
             request = pb.EmbedRequest(voice_id=voice_id, encoder=encoder, cache=pb.CacheOptions(pin=pin))
         else:
             request = pb.EmbedRequest(audio=audio or b"", encoder=encoder, cache=pb.CacheOptions(pin=pin))
         try:
-            response = await self._stub.Embed(request, timeout=self._timeout(deadline), metadata=self._metadata())
+            response = await self._stub.Embed(
+                request, timeout=self._timeout(deadline), metadata=self._metadata(metadata)
+            )
         except grpc.aio.AioRpcError as error:
             raise self._translate(error) from None
         return EmbedderAnswer(
@@ -106,12 +137,6 @@ class EmbedderGateway:
             cache_hit=response.cache_hit,
             cache_key=response.conditioning.cache_key,
         )
-
-    def _metadata(self) -> tuple[tuple[str, str], ...]:
-        """The Synthesizer calls as itself, naming the tenant it serves (the Embedder accepts that
-        header only from a delegate); the anonymous tenant names none."""
-        tenant = current_principal.get().tenant
-        return (*self._credentials, (TENANT_HEADER, tenant)) if tenant else self._credentials
 
     def _translate(self, error: grpc.aio.AioRpcError) -> ServiceError:
         code = error.code()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from services.common.auth import AuthSettingsError, authenticator_from, warn_if_open
 from services.common.auth_interceptor import AuthInterceptor
 from services.common.grpc_server import GrpcServer, ServerLimits, configure_logging, run_until_signalled
+from services.common.tls import TLSError
 from services.common.weights import WeightsError
 from services.synthesizer import settings as settings_mod
 from services.synthesizer.backends import load_backend
@@ -45,24 +46,39 @@ class RunningSynthesizer:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+def gateway(settings: settings_mod.SynthesizerSettings) -> EmbedderGateway:
+    """The channel to the Embedder; its TLS files are checked here, so a bad one stops the start."""
+    try:
+        return EmbedderGateway(
+            settings.embedder_address,
+            margin_s=settings.embedder_margin_ms / 1000,
+            default_timeout_s=settings.embedder_timeout_s,
+            tls=settings.embedder_tls,
+            token=settings.embedder_token,
+        )
+    except TLSError as exc:
+        raise TLSError(f"--embedder-tls-ca/--embedder-tls-cert/--embedder-tls-key: {exc}") from None
+    except ValueError as exc:  # a token gRPC metadata cannot carry
+        raise TLSError(f"VOXCACHE_SYNTHESIZER_EMBEDDER_TOKEN: {exc}") from None
+
+
 async def start(
     settings: settings_mod.SynthesizerSettings, backends: Mapping[str, Backend] | None = None
 ) -> RunningSynthesizer:
     """Build and start everything; `backends` lets tests share loaded models."""
-    authenticator = authenticator_from(settings)  # bad auth settings refuse to start first
+    authenticator = authenticator_from(
+        settings, verifies_clients=bool(settings.tls_client_ca)
+    )  # bad auth settings refuse to start first
     warn_if_open(authenticator, settings.host)
     interceptor = AuthInterceptor(authenticator)
+    credentials = settings.tls.credentials()  # a bad certificate stops the start before any model loads
+    embedder = gateway(settings)
     backends = dict(backends) if backends is not None else {settings.backend: load_backend(settings)}
     pool = ThreadPoolExecutor(max_workers=settings.synthesis_concurrency, thread_name_prefix="tts")
     core = Synthesizer(
         backends,
         default_backend=settings.backend if settings.backend in backends else next(iter(backends)),
-        embedder=EmbedderGateway(
-            settings.embedder_address,
-            margin_s=settings.embedder_margin_ms / 1000,
-            default_timeout_s=settings.embedder_timeout_s,
-            token=settings.embedder_token,
-        ),
+        embedder=embedder,
         model_pool=pool,
         settings=settings,
     )
@@ -76,7 +92,8 @@ async def start(
         ],
         # Requests carry reference audio (16 MiB max) or an inline multi-MB conditioning bundle.
         ServerLimits(max_receive_bytes=32 * 1024 * 1024),
-        [interceptor],
+        credentials,
+        interceptors=[interceptor],
     )
     await server.start(serving=False)
 
@@ -89,11 +106,13 @@ async def start(
 
     warm_up = asyncio.create_task(warm_then_serve())
     log.info(
-        "Synthesizer serving on %s:%d (backends: %s; Embedder at %s)",
+        "Synthesizer serving on %s:%d, %s (backends: %s; Embedder at %s, %s)",
         settings.host,
         server.port,
+        settings.tls.describe(),
         ", ".join(backends),
         settings.embedder_address,
+        "plaintext" if settings.embedder_tls is None else "TLS",
     )
     return RunningSynthesizer(server, core, pool, warm_up)
 
@@ -107,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         asyncio.run(serve())
-    except (WeightsError, AuthSettingsError) as exc:
+    except (WeightsError, AuthSettingsError, TLSError) as exc:
         raise SystemExit(f"voxcache-synthesizer: {exc}") from None
 
 

@@ -14,6 +14,8 @@ from typing import ClassVar
 from services.common.auth import AuthSettings
 from services.common.config import parse_settings, setting
 from services.common.paths import CHECKPOINTS_DIR, MODELS_DIR
+from services.common.tls import ServerTLS
+from voxcache.tls import TLS
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,11 @@ class SynthesizerSettings(AuthSettings):
 
     host: str = setting("127.0.0.1", "bind address")
     port: int = setting(50052, "gRPC port (0 = any free port)")
+    tls_cert: str = setting("", "PEM certificate (chain) this service presents; with --tls-key, the port speaks TLS")
+    tls_key: str = setting("", "PEM private key of --tls-cert")
+    tls_client_ca: str = setting(
+        "", "PEM CA bundle: when set, clients must present a certificate it signed (mTLS); refused otherwise"
+    )
     embedder_address: str = setting("127.0.0.1:50051", "host:port of the Embedder that supplies voice conditioning")
     embedder_margin_ms: int = setting(50, "kept back from the caller's deadline when calling the Embedder")
     embedder_token: str = setting(
@@ -30,6 +37,18 @@ class SynthesizerSettings(AuthSettings):
         secret=True,
     )
     embedder_timeout_s: float = setting(30.0, "deadline of an Embedder call when the caller set none")
+    embedder_tls_ca: str = setting(
+        "", "PEM CA that signed the Embedder's certificate; set it (or a client certificate) to reach it over TLS"
+    )
+    # Service-specific names only: the shared VOXCACHE_EMBEDDER_TLS_CERT/KEY are the Embedder's
+    # own server certificate, which must never become this client's certificate.
+    embedder_tls_cert: str = setting(
+        "", "PEM client certificate for an Embedder that requires mTLS (with --embedder-tls-key)", shared_env=False
+    )
+    embedder_tls_key: str = setting("", "PEM private key of --embedder-tls-cert", shared_env=False)
+    embedder_token: str = setting(
+        "", "bearer token sent to the Embedder as `authorization: Bearer ...` (environment only)", secret=True
+    )
     backend: str = setting("kokoro", "TTS backend: kokoro (offline default) or indextts2 (GPU + checkpoints)")
     model_dir: Path = setting(MODELS_DIR, "root of the verified model weights (scripts/setup.sh installs them)")
     threads: int = setting(0, "CPU threads for the TTS model (0 = runtime default)")
@@ -51,6 +70,19 @@ class SynthesizerSettings(AuthSettings):
         1, "syntheses run at once (model threads); a backend keeps its own per-model lock where it needs one"
     )
     log_level: str = setting("INFO", "DEBUG, INFO, WARNING or ERROR")
+
+    @property
+    def tls(self) -> ServerTLS:
+        return ServerTLS(self.tls_cert, self.tls_key, self.tls_client_ca)
+
+    @property
+    def embedder_tls(self) -> TLS | None:
+        """How to reach the Embedder: None (plaintext) unless a CA or a client certificate is set."""
+        files = (self.embedder_tls_ca, self.embedder_tls_cert, self.embedder_tls_key)
+        if not any(files):
+            return None
+        ca, cert, key = (value or None for value in files)
+        return TLS(ca=ca, cert=cert, key=key)
 
 
 def parse(argv: Sequence[str] | None = None) -> SynthesizerSettings:

@@ -28,11 +28,20 @@ const MaxMessageBytes = 64 * 1024 * 1024
 // builds against) offers; later releases keep them, deprecated in favour of
 // insecure.NewCredentials and grpc.NewClient.
 func Dial(ctx context.Context, target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
-	base := []grpc.DialOption{
-		grpc.WithInsecure(),
+	return DialSecure(ctx, target, Security{}, opts...)
+}
+
+// DialSecure is Dial over TLS or mTLS and with a bearer token, as sec says
+// (SecurityFromEnv reads them from the environment); a zero Security is plaintext.
+func DialSecure(ctx context.Context, target string, sec Security, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	security, err := sec.DialOptions()
+	if err != nil {
+		return nil, err
+	}
+	base := append(security,
 		grpc.WithBlock(),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
-	}
+	)
 	conn, err := grpc.DialContext(ctx, target, append(base, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("voxcache: dial %s: %w", target, err)

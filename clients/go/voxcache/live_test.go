@@ -55,7 +55,7 @@ func dial(t *testing.T, target string) *grpc.ClientConn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := voxcache.Dial(ctx, target)
+	conn, err := voxcache.DialSecure(ctx, target, voxcache.SecurityFromEnv()) // TLS when VOXCACHE_TLS_* are set
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,9 @@
 // is NOT_FOUND with a BadRequest naming voice_id and a ResourceInfo naming the voice,
 // Embed without input is INVALID_ARGUMENT naming audio and voice_id, and the file
 // written is a WAV whose RIFF sizes match its length.
+//
+// Over TLS: set VOXCACHE_TLS_CA (and, for mTLS, VOXCACHE_TLS_CLIENT_CERT and
+// VOXCACHE_TLS_CLIENT_KEY); a bearer token: VOXCACHE_TOKEN.
 package main
 
 import (
@@ -218,7 +221,9 @@ func refusal(embedder voxcachev1.EmbedderClient, request *voxcachev1.EmbedReques
 func dial(target string) (*grpc.ClientConn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return voxcache.Dial(ctx, target)
+	// TLS/mTLS and the token come from VOXCACHE_TLS_CA, VOXCACHE_TLS_CLIENT_CERT,
+	// VOXCACHE_TLS_CLIENT_KEY and VOXCACHE_TOKEN; none set: plaintext, no token.
+	return voxcache.DialSecure(ctx, target, voxcache.SecurityFromEnv())
 }
 
 func envOr(key, fallback string) string {

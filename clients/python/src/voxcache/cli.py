@@ -8,6 +8,8 @@
     voxcache stats
 
 Addresses come from --embedder/--synthesizer, else VOXCACHE_EMBEDDER/VOXCACHE_SYNTHESIZER.
+TLS: --tls-ca (mTLS: plus --tls-cert/--tls-key), else VOXCACHE_TLS_CA, VOXCACHE_TLS_CLIENT_CERT,
+VOXCACHE_TLS_CLIENT_KEY. A bearer token: --token, else VOXCACHE_TOKEN (never printed).
 Global options work before or after the command (`voxcache say ... --synthesizer HOST:PORT`).
 `voxcache COMMAND --help` shows each command's options and their defaults.
 """
@@ -35,6 +37,7 @@ from voxcache.cli_errors import DELETE_FIELDS, REGISTER_FIELDS, SAY_FIELDS, CliE
 from voxcache.embedder import DEFAULT_TARGET, EmbedderClient
 from voxcache.errors import VoxcacheError
 from voxcache.synthesizer import DEFAULT_SYNTH_TARGET, SynthesizerClient
+from voxcache.tls import ENV_CA, ENV_CERT, ENV_KEY, TLS, TLSError
 
 DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_OUTPUT = "out.wav"
@@ -128,6 +131,25 @@ def _add_globals(parser: argparse.ArgumentParser, *, top: bool) -> None:
         help=f"deadline of each call (default: {DEFAULT_TIMEOUT_S:g})",
     )
     group.add_argument(
+        "--tls-ca",
+        metavar="PEM",
+        default=default(None),
+        help=f"CA that signed the services' certificates: connect over TLS ({ENV_CA} sets it)",
+    )
+    group.add_argument(
+        "--tls-cert",
+        metavar="PEM",
+        default=default(None),
+        help=f"client certificate, for services that require mTLS; with --tls-key ({ENV_CERT} sets it)",
+    )
+    group.add_argument("--tls-key", metavar="PEM", default=default(None), help=f"key of --tls-cert ({ENV_KEY} sets it)")
+    group.add_argument(
+        "--token",
+        metavar="TOKEN",
+        default=default(None),
+        help="bearer token sent with every call (VOXCACHE_TOKEN sets it; prefer it: a flag shows in `ps`)",
+    )
+    group.add_argument(
         "-q",
         "--quiet",
         action="store_true",
@@ -143,6 +165,47 @@ def _command(commands: Any, name: str, help_text: str, **settings: Any) -> argpa
     _add_globals(parser, top=False)
     parser.set_defaults(**settings)
     return parser
+
+
+def _tls(args: argparse.Namespace) -> TLS | None:
+    """--tls-* flags, else VOXCACHE_TLS_* variables; None (plaintext) when neither names a file."""
+    ca, cert, key = (
+        getattr(args, flag, None) or os.environ.get(env) or None
+        for flag, env in (("tls_ca", ENV_CA), ("tls_cert", ENV_CERT), ("tls_key", ENV_KEY))
+    )
+    if ca is None and cert is None and key is None:
+        return None
+    return TLS(ca=ca, cert=cert, key=key)
+
+
+def _security(args: argparse.Namespace) -> dict[str, Any]:
+    """The `tls` and `token` arguments of a client, from flags and environment.
+
+    A file that is missing or not a usable certificate is a command-line error (exit 2)
+    before any call; the token is never part of a message.
+    """
+    token = getattr(args, "token", None) or os.environ.get("VOXCACHE_TOKEN") or None
+    tls = _tls(args)
+    try:
+        if tls is not None:
+            tls.credentials()  # read and check the files now, so the error names them
+    except TLSError as error:
+        raise CliError(f"{error}; check --tls-ca / --tls-cert / --tls-key", 2) from None
+    return {"tls": tls, "token": token}
+
+
+def embedder_client(args: argparse.Namespace) -> EmbedderClient:
+    try:
+        return EmbedderClient(args.embedder, timeout=args.timeout, **_security(args))
+    except ValueError as error:  # a token gRPC cannot carry
+        raise CliError(f"{error}; check --token / VOXCACHE_TOKEN", 2) from None
+
+
+def synthesizer_client(args: argparse.Namespace) -> SynthesizerClient:
+    try:
+        return SynthesizerClient(args.synthesizer, timeout=args.timeout, **_security(args))
+    except ValueError as error:
+        raise CliError(f"{error}; check --token / VOXCACHE_TOKEN", 2) from None
 
 
 def launcher_module() -> tuple[ModuleType | None, str]:
@@ -325,7 +388,7 @@ def _say(args: argparse.Namespace) -> int:
     voice = {"voice": check_clip(args.voice, "--voice")} if args.voice else {"voice_id": args.voice_id}
     show = progress_enabled(args)
     request = dict(language=args.language, speed=args.speed, backend=args.backend, options=dict(args.option), **voice)
-    with SynthesizerClient(args.synthesizer, timeout=args.timeout) as client:
+    with synthesizer_client(args) as client:
         if args.stream or show:
             said = say_streamed(client.stream(args.text, **request), out.SentenceProgress(sys.stderr, show))
         else:
@@ -350,7 +413,7 @@ def _say(args: argparse.Namespace) -> int:
 
 def _register(args: argparse.Namespace) -> int:
     clip = check_clip(args.audio, "CLIP")
-    with EmbedderClient(args.embedder, timeout=args.timeout) as client:
+    with embedder_client(args) as client:
         voice, embedding = client.register_voice(args.name, clip, overwrite=args.overwrite)
     print(
         f"registered {voice.voice_id}: {out.seconds(voice.duration_s)} clip, sha256 {voice.audio_sha256[:12]}…, "
@@ -361,7 +424,7 @@ def _register(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    with EmbedderClient(args.embedder, timeout=args.timeout) as client:
+    with embedder_client(args) as client:
         voices = client.list_voices()
     if not voices:
         print("no voices registered; add one with `voxcache voices register NAME CLIP`")
@@ -376,7 +439,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
-    with EmbedderClient(args.embedder, timeout=args.timeout) as client:
+    with embedder_client(args) as client:
         print(f"deleted {client.delete_voice(args.name).voice_id}")
     return 0
 
@@ -451,7 +514,7 @@ def _preload(args: argparse.Namespace) -> int:
         )
     started = time.monotonic()
     bar = tqdm(total=len(paths), desc="preload", unit="clip", disable=not progress_enabled(args), file=sys.stderr)
-    with EmbedderClient(args.embedder, timeout=args.timeout) as client, bar:
+    with embedder_client(args) as client, bar:
         results = preload_clips(client, paths, jobs=args.jobs, pin=args.pin, on_done=lambda _: bar.update(1))
     tally = {outcome: sum(r.outcome == outcome for r in results) for outcome in ("computed", "cached", "failed")}
     print(
@@ -511,7 +574,7 @@ def stats_rows(stats: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    with EmbedderClient(args.embedder, timeout=args.timeout) as client:
+    with embedder_client(args) as client:
         stats = client.stats()
     for label, value in stats_rows(stats):
         print(f"{label:22} {value}")
@@ -531,9 +594,10 @@ def _up(args: argparse.Namespace) -> int:
 
 # -- entry point --------------------------------------------------------------------------
 def _target(args: argparse.Namespace) -> Target:
+    tls = _tls(args) is not None
     if args.service == "Synthesizer":
-        return Target("Synthesizer", args.synthesizer, "--synthesizer")
-    return Target("Embedder", args.embedder, "--embedder")
+        return Target("Synthesizer", args.synthesizer, "--synthesizer", tls)
+    return Target("Embedder", args.embedder, "--embedder", tls)
 
 
 def _error(message: str) -> None:

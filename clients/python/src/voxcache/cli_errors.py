@@ -53,6 +53,8 @@ class Target:
     service: str
     address: str
     flag: str
+    #: Whether the call went over TLS (changes what a closed connection most likely means).
+    tls: bool = False
 
 
 def _flag(field: str, flags: Mapping[str, str]) -> str | None:
@@ -70,6 +72,8 @@ def _reason(message: str) -> str:
     """The useful words of gRPC's connection failure text, if any."""
     lowered = message.lower()
     for needle, words in (
+        ("certificate_verify_failed", "its certificate is not signed by the CA given with --tls-ca"),
+        ("handshake failed", "the TLS handshake failed"),
         ("connection refused", "connection refused"),
         ("dns resolution failed", "no such host"),
         ("domain name not found", "no such host"),
@@ -97,8 +101,15 @@ def describe(error: VoxcacheError, target: Target, flags: Mapping[str, str], tim
                 f"the {service} at {address} cannot reach its Embedder at {relayed.group(1)}; "
                 "is the stack still running? `voxcache up` starts both"
             )
+        reason = _reason(error.message)
+        if "TLS" in reason or "--tls-ca" in reason:
+            return f"cannot reach the {service} at {address}{reason}; check --tls-ca, --tls-cert and --tls-key"
+        if "closed" in reason:
+            # A TLS server closes a plaintext connection, and an mTLS server one without a client certificate.
+            hint = "for mTLS pass --tls-cert/--tls-key too" if target.tls else "if it requires TLS, pass --tls-ca"
+            return f"cannot reach the {service} at {address}{reason}; {hint}, or point {target.flag} elsewhere"
         return (
-            f"cannot reach the {service} at {address}{_reason(error.message)}; "
+            f"cannot reach the {service} at {address}{reason}; "
             f"start the stack with `voxcache up`, or point {target.flag} at a running {service}"
         )
     if code is grpc.StatusCode.UNIMPLEMENTED:

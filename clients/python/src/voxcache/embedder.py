@@ -21,6 +21,7 @@ import numpy as np
 from voxcache import tensors
 from voxcache.channel import AsyncChannelClient, ChannelClient
 from voxcache.errors import VoxcacheError
+from voxcache.tls import TLS
 from voxcache.v1 import embedder_pb2 as pb
 from voxcache.v1 import embedder_pb2_grpc
 
@@ -223,11 +224,15 @@ class EmbedderClient(ChannelClient):
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
         channel: grpc.Channel | None = None,
+        tls: TLS | None = None,
+        token: str | None = None,
         max_audio_bytes: int = DEFAULT_MAX_AUDIO_BYTES,
     ) -> None:
         """`max_audio_bytes`: larger clips raise VoxcacheError (RESOURCE_EXHAUSTED) before sending;
-        set it to the server's --max-audio-mb when that is not the default 16."""
-        super().__init__(target, timeout, channel)
+        set it to the server's --max-audio-mb when that is not the default 16. `tls`: a
+        `voxcache.TLS` for a TLS (or, with a client certificate, mTLS) server; `token`: sent as
+        `authorization: Bearer <token>` on every call."""
+        super().__init__(target, timeout, channel, tls, token)
         self._stub = embedder_pb2_grpc.EmbedderStub(self._channel)
         self.max_audio_bytes = max_audio_bytes
 
@@ -294,9 +299,11 @@ class AsyncEmbedderClient(AsyncChannelClient):
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
         channel: grpc.aio.Channel | None = None,
+        tls: TLS | None = None,
+        token: str | None = None,
         max_audio_bytes: int = DEFAULT_MAX_AUDIO_BYTES,
     ) -> None:
-        super().__init__(target, timeout, channel)
+        super().__init__(target, timeout, channel, tls, token)
         self._stub = embedder_pb2_grpc.EmbedderStub(self._channel)
         self.max_audio_bytes = max_audio_bytes
 

@@ -18,6 +18,7 @@ import numpy as np
 from voxcache import tensors
 from voxcache.channel import AsyncChannelClient, ChannelClient, rpc_errors
 from voxcache.embedder import AudioInput, Embedding, read_audio
+from voxcache.tls import TLS
 from voxcache.v1 import synthesizer_pb2 as pb
 from voxcache.v1 import synthesizer_pb2_grpc, tensor_pb2
 
@@ -144,8 +145,10 @@ class SynthesizerClient(ChannelClient):
         *,
         timeout: float = DEFAULT_SYNTH_TIMEOUT_S,
         channel: grpc.Channel | None = None,
+        tls: TLS | None = None,
+        token: str | None = None,
     ) -> None:
-        super().__init__(target, timeout, channel)
+        super().__init__(target, timeout, channel, tls, token)
         self._stub = synthesizer_pb2_grpc.SynthesizerStub(self._channel)
 
     def say(
@@ -182,7 +185,7 @@ class SynthesizerClient(ChannelClient):
         """Sentences as they are ready; same arguments as say()."""
         request = _request(text, voice, voice_id, conditioning, language, speed, format, backend, options)
         with rpc_errors():
-            for message in self._stub.SynthesizeStream(request, timeout=self._deadline(timeout)):
+            for message in self._stub.SynthesizeStream(request, **self._call_options(timeout)):
                 yield _chunk(message)
 
 
@@ -195,8 +198,10 @@ class AsyncSynthesizerClient(AsyncChannelClient):
         *,
         timeout: float = DEFAULT_SYNTH_TIMEOUT_S,
         channel: grpc.aio.Channel | None = None,
+        tls: TLS | None = None,
+        token: str | None = None,
     ) -> None:
-        super().__init__(target, timeout, channel)
+        super().__init__(target, timeout, channel, tls, token)
         self._stub = synthesizer_pb2_grpc.SynthesizerStub(self._channel)
 
     async def say(
@@ -232,5 +237,5 @@ class AsyncSynthesizerClient(AsyncChannelClient):
     ) -> AsyncIterator[SpeechChunk]:
         request = _request(text, voice, voice_id, conditioning, language, speed, format, backend, options)
         with rpc_errors():
-            async for message in self._stub.SynthesizeStream(request, timeout=self._deadline(timeout)):
+            async for message in self._stub.SynthesizeStream(request, **self._call_options(timeout)):
                 yield _chunk(message)

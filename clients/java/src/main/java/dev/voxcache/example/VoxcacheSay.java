@@ -19,13 +19,25 @@ import dev.voxcache.v1.Tensor;
 import dev.voxcache.v1.Timings;
 import dev.voxcache.v1.Voice;
 import dev.voxcache.v1.VoiceSelection;
+import io.grpc.CallOptions;
+import io.grpc.Channel;
+import io.grpc.ChannelCredentials;
+import io.grpc.ClientCall;
+import io.grpc.ClientInterceptor;
+import io.grpc.ForwardingClientCall;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
+import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.TlsChannelCredentials;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
+import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -52,6 +64,9 @@ import java.util.concurrent.TimeUnit;
  * hit, Embed of voice "no-such-voice" is NOT_FOUND with a BadRequest naming voice_id and a
  * ResourceInfo naming the voice, Embed without input is INVALID_ARGUMENT naming audio and
  * voice_id, and the file written is a WAV whose RIFF sizes match its length.
+ *
+ * <p>Over TLS: set VOXCACHE_TLS_CA (and, for mTLS, VOXCACHE_TLS_CLIENT_CERT and
+ * VOXCACHE_TLS_CLIENT_KEY); a bearer token: VOXCACHE_TOKEN.
  */
 public final class VoxcacheSay {
   private static final int SPEAKER_DIMS = 192; // ECAPA
@@ -63,6 +78,9 @@ public final class VoxcacheSay {
   private static final long EMBED_TIMEOUT_S = 30;
   /** The first Synthesize after start-up characterises the bundled voices (~10 s). */
   private static final long SYNTH_TIMEOUT_S = 120;
+  /** The header a bearer token travels in. */
+  private static final Metadata.Key<String> AUTHORIZATION =
+      Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
 
   private final List<String> failures = new ArrayList<>();
   /** The call in progress, to name it when it throws. */
@@ -233,12 +251,57 @@ public final class VoxcacheSay {
     return e.getStatus().getCode() + (description == null || description.isEmpty() ? "" : ": " + description);
   }
 
-  private static ManagedChannel channel(String target) {
+  /**
+   * A channel over TLS when VOXCACHE_TLS_CA is set (mTLS when VOXCACHE_TLS_CLIENT_CERT and
+   * VOXCACHE_TLS_CLIENT_KEY are set too), plaintext otherwise; with VOXCACHE_TOKEN every call
+   * carries "authorization: Bearer &lt;token&gt;". The variables are the Python CLI's.
+   */
+  private static ManagedChannel channel(String target) throws IOException {
     // Transport-agnostic: grpc-netty-shaded (Maven) or grpc-netty (Debian jars) is found at run time.
-    return ManagedChannelBuilder.forTarget(target)
-        .usePlaintext()
-        .maxInboundMessageSize(MAX_MESSAGE_BYTES)
-        .build();
+    ManagedChannelBuilder<?> builder =
+        Grpc.newChannelBuilder(target, credentials()).maxInboundMessageSize(MAX_MESSAGE_BYTES);
+    String token = envOr("VOXCACHE_TOKEN", "");
+    if (!token.isEmpty()) {
+      builder.intercept(bearer(token));
+    }
+    return builder.build();
+  }
+
+  /** Adds "authorization: Bearer &lt;token&gt;" to every call made through the channel. */
+  private static ClientInterceptor bearer(String token) {
+    return new ClientInterceptor() {
+      @Override
+      public <Q, R> ClientCall<Q, R> interceptCall(
+          MethodDescriptor<Q, R> method, CallOptions options, Channel next) {
+        return new ForwardingClientCall.SimpleForwardingClientCall<Q, R>(next.newCall(method, options)) {
+          @Override
+          public void start(Listener<R> listener, Metadata headers) {
+            headers.put(AUTHORIZATION, "Bearer " + token);
+            super.start(listener, headers);
+          }
+        };
+      }
+    };
+  }
+
+  private static ChannelCredentials credentials() throws IOException {
+    String ca = envOr("VOXCACHE_TLS_CA", "");
+    String cert = envOr("VOXCACHE_TLS_CLIENT_CERT", "");
+    String key = envOr("VOXCACHE_TLS_CLIENT_KEY", "");
+    if (ca.isEmpty() && cert.isEmpty() && key.isEmpty()) {
+      return InsecureChannelCredentials.create();
+    }
+    TlsChannelCredentials.Builder tls = TlsChannelCredentials.newBuilder();
+    if (!ca.isEmpty()) {
+      tls.trustManager(new File(ca));
+    }
+    if (cert.isEmpty() != key.isEmpty()) {
+      throw new IOException("VOXCACHE_TLS_CLIENT_CERT and VOXCACHE_TLS_CLIENT_KEY go together (mTLS takes both)");
+    }
+    if (!cert.isEmpty()) {
+      tls.keyManager(new File(cert), new File(key));
+    }
+    return tls.build();
   }
 
   /** --name value pairs over defaults taken from the environment. */
