@@ -239,7 +239,7 @@ def runtime_metrics(runtimes: Mapping[str, RuntimeChoice]) -> Iterator[GaugeMetr
     )
     timed = GaugeMetricFamily(
         "voxcache_encoder_runtime_warmup_seconds",
-        "Median forward pass of each candidate runtime on the warm-up clip at start",
+        "Best of 5 forward passes of each candidate runtime on the warm-up clip at start",
         labels=["encoder", "runtime"],
     )
     for encoder, choice in runtimes.items():

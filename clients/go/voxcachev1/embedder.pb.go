@@ -1355,7 +1355,7 @@ type EncoderRuntime struct {
 	Runtime string `protobuf:"bytes,1,opt,name=runtime,proto3" json:"runtime,omitempty"`
 	// True when --ecapa-runtime named it; false when the Embedder timed the candidates.
 	Forced bool `protobuf:"varint,2,opt,name=forced,proto3" json:"forced,omitempty"`
-	// Median milliseconds of one forward pass on the 5 s warm-up clip, per candidate timed.
+	// Best of 5 timed forward passes on the 5 s warm-up clip, in milliseconds, per candidate timed.
 	WarmupMs map[string]float64 `protobuf:"bytes,3,rep,name=warmup_ms,json=warmupMs,proto3" json:"warmup_ms,omitempty" protobuf_key:"bytes,1,opt,name=key,proto3" protobuf_val:"fixed64,2,opt,name=value,proto3"`
 	// Candidates not used and why (no verified ONNX export, not matching torch, CPU only).
 	Skipped map[string]string `protobuf:"bytes,4,rep,name=skipped,proto3" json:"skipped,omitempty" protobuf_key:"bytes,1,opt,name=key,proto3" protobuf_val:"bytes,2,opt,name=value,proto3"`

@@ -85,7 +85,7 @@ class EcapaEncoder:
         self._network = LengthAwareEcapa(self._model.mods["embedding_model"]).eval()
         self._hop = int(self._model.mods.compute_features.compute_STFT.hop_length)
         self.runtime = self._choose_runtime(runtime)
-        self._forward = self._candidates([self.runtime.name])[0][self.runtime.name]
+        self._forward = self.candidates([self.runtime.name])[0][self.runtime.name]
         log.info(
             "ECAPA-TDNN loaded from %s on %s (%d threads), runtime %s",
             model_dir,
@@ -108,7 +108,7 @@ class EcapaEncoder:
         if missing or differing or len(expected) != len(actual):
             raise WeightsError(f"ECAPA weights not loaded: missing={missing[:3]} differing={differing[:3]}")
 
-    def _candidates(self, names: Sequence[str]) -> tuple[dict[str, runtimes.Forward], dict[str, str]]:
+    def candidates(self, names: Sequence[str]) -> tuple[dict[str, runtimes.Forward], dict[str, str]]:
         """The runtimes among `names` that can run here, and why each other one cannot."""
         available: dict[str, runtimes.Forward] = {}
         skipped: dict[str, str] = {}
@@ -132,7 +132,7 @@ class EcapaEncoder:
         if wanted == runtimes.AUTO and self.device != "cpu":
             return runtimes.RuntimeChoice(runtimes.TORCH, False, skipped={"others": f"CPU only ({self.device})"})
         names = runtimes.CANDIDATES if wanted == runtimes.AUTO else [wanted]
-        available, skipped = self._candidates(names)
+        available, skipped = self.candidates(names)
         for name, why in skipped.items():
             log.info("ECAPA runtime %s skipped: %s", name, why)
         if wanted != runtimes.AUTO and wanted not in available:

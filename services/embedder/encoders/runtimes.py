@@ -11,7 +11,6 @@ it, batching included, is the same code whatever runs underneath.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -103,7 +102,7 @@ class RuntimeChoice:
     name: str
     #: True when --ecapa-runtime named it (nothing else was timed).
     forced: bool
-    #: Median warm-up milliseconds per candidate timed (the clip's forward pass only).
+    #: Best-of-rounds warm-up milliseconds per candidate timed (the clip's forward pass only).
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     #: Cosine to torch per candidate checked.
     cosines: Mapping[str, float] = field(default_factory=dict)
@@ -120,7 +119,11 @@ class RuntimeChoice:
 def time_candidates(
     candidates: Mapping[str, Forward], feats: torch.Tensor, lens: torch.Tensor, rounds: int, *, warm: bool = False
 ) -> dict[str, float]:
-    """Median milliseconds per candidate over `rounds`; unless `warm`, one untimed call each first (lazy init)."""
+    """Best milliseconds per candidate over `rounds`; unless `warm`, one untimed call each first (lazy init).
+
+    The best, not the median: a neighbour's load only ever adds time, so the minimum is the
+    steadiest estimate of a runtime's own speed from a handful of runs.
+    """
     for forward in () if warm else candidates.values():
         forward(feats, lens)
     samples: dict[str, list[float]] = {name: [] for name in candidates}
@@ -129,7 +132,7 @@ def time_candidates(
             started = time.perf_counter()
             forward(feats, lens)
             samples[name].append((time.perf_counter() - started) * 1000)
-    return {name: round(statistics.median(values), 2) for name, values in samples.items()}
+    return {name: round(min(values), 2) for name, values in samples.items()}
 
 
 def select(
@@ -138,7 +141,7 @@ def select(
     feats: torch.Tensor,
     lens: torch.Tensor,
     *,
-    rounds: int = 3,
+    rounds: int = 5,
     skipped: Mapping[str, str] | None = None,
 ) -> RuntimeChoice:
     """The fastest candidate whose embedding matches `reference` (torch) within MIN_COSINE."""

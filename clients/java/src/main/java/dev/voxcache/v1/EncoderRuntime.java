@@ -152,7 +152,7 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * Median milliseconds of one forward pass on the 5 s warm-up clip, per candidate timed.
+   * Best of 5 timed forward passes on the 5 s warm-up clip, in milliseconds, per candidate timed.
    * </pre>
    *
    * <code>map&lt;string, double&gt; warmup_ms = 3;</code>
@@ -173,7 +173,7 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * Median milliseconds of one forward pass on the 5 s warm-up clip, per candidate timed.
+   * Best of 5 timed forward passes on the 5 s warm-up clip, in milliseconds, per candidate timed.
    * </pre>
    *
    * <code>map&lt;string, double&gt; warmup_ms = 3;</code>
@@ -184,7 +184,7 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * Median milliseconds of one forward pass on the 5 s warm-up clip, per candidate timed.
+   * Best of 5 timed forward passes on the 5 s warm-up clip, in milliseconds, per candidate timed.
    * </pre>
    *
    * <code>map&lt;string, double&gt; warmup_ms = 3;</code>
@@ -200,7 +200,7 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * Median milliseconds of one forward pass on the 5 s warm-up clip, per candidate timed.
+   * Best of 5 timed forward passes on the 5 s warm-up clip, in milliseconds, per candidate timed.
    * </pre>
    *
    * <code>map&lt;string, double&gt; warmup_ms = 3;</code>
@@ -932,7 +932,7 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * Median milliseconds of one forward pass on the 5 s warm-up clip, per candidate timed.
+     * Best of 5 timed forward passes on the 5 s warm-up clip, in milliseconds, per candidate timed.
      * </pre>
      *
      * <code>map&lt;string, double&gt; warmup_ms = 3;</code>
@@ -953,7 +953,7 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * Median milliseconds of one forward pass on the 5 s warm-up clip, per candidate timed.
+     * Best of 5 timed forward passes on the 5 s warm-up clip, in milliseconds, per candidate timed.
      * </pre>
      *
      * <code>map&lt;string, double&gt; warmup_ms = 3;</code>
@@ -964,7 +964,7 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * Median milliseconds of one forward pass on the 5 s warm-up clip, per candidate timed.
+     * Best of 5 timed forward passes on the 5 s warm-up clip, in milliseconds, per candidate timed.
      * </pre>
      *
      * <code>map&lt;string, double&gt; warmup_ms = 3;</code>
@@ -980,7 +980,7 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * Median milliseconds of one forward pass on the 5 s warm-up clip, per candidate timed.
+     * Best of 5 timed forward passes on the 5 s warm-up clip, in milliseconds, per candidate timed.
      * </pre>
      *
      * <code>map&lt;string, double&gt; warmup_ms = 3;</code>
@@ -1004,7 +1004,7 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * Median milliseconds of one forward pass on the 5 s warm-up clip, per candidate timed.
+     * Best of 5 timed forward passes on the 5 s warm-up clip, in milliseconds, per candidate timed.
      * </pre>
      *
      * <code>map&lt;string, double&gt; warmup_ms = 3;</code>
@@ -1027,7 +1027,7 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * Median milliseconds of one forward pass on the 5 s warm-up clip, per candidate timed.
+     * Best of 5 timed forward passes on the 5 s warm-up clip, in milliseconds, per candidate timed.
      * </pre>
      *
      * <code>map&lt;string, double&gt; warmup_ms = 3;</code>
@@ -1044,7 +1044,7 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * Median milliseconds of one forward pass on the 5 s warm-up clip, per candidate timed.
+     * Best of 5 timed forward passes on the 5 s warm-up clip, in milliseconds, per candidate timed.
      * </pre>
      *
      * <code>map&lt;string, double&gt; warmup_ms = 3;</code>

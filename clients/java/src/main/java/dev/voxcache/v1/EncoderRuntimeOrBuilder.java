@@ -39,7 +39,7 @@ public interface EncoderRuntimeOrBuilder extends
 
   /**
    * <pre>
-   * Median milliseconds of one forward pass on the 5 s warm-up clip, per candidate timed.
+   * Best of 5 timed forward passes on the 5 s warm-up clip, in milliseconds, per candidate timed.
    * </pre>
    *
    * <code>map&lt;string, double&gt; warmup_ms = 3;</code>
@@ -47,7 +47,7 @@ public interface EncoderRuntimeOrBuilder extends
   int getWarmupMsCount();
   /**
    * <pre>
-   * Median milliseconds of one forward pass on the 5 s warm-up clip, per candidate timed.
+   * Best of 5 timed forward passes on the 5 s warm-up clip, in milliseconds, per candidate timed.
    * </pre>
    *
    * <code>map&lt;string, double&gt; warmup_ms = 3;</code>
@@ -62,7 +62,7 @@ public interface EncoderRuntimeOrBuilder extends
   getWarmupMs();
   /**
    * <pre>
-   * Median milliseconds of one forward pass on the 5 s warm-up clip, per candidate timed.
+   * Best of 5 timed forward passes on the 5 s warm-up clip, in milliseconds, per candidate timed.
    * </pre>
    *
    * <code>map&lt;string, double&gt; warmup_ms = 3;</code>
@@ -71,7 +71,7 @@ public interface EncoderRuntimeOrBuilder extends
   getWarmupMsMap();
   /**
    * <pre>
-   * Median milliseconds of one forward pass on the 5 s warm-up clip, per candidate timed.
+   * Best of 5 timed forward passes on the 5 s warm-up clip, in milliseconds, per candidate timed.
    * </pre>
    *
    * <code>map&lt;string, double&gt; warmup_ms = 3;</code>
@@ -81,7 +81,7 @@ public interface EncoderRuntimeOrBuilder extends
       double defaultValue);
   /**
    * <pre>
-   * Median milliseconds of one forward pass on the 5 s warm-up clip, per candidate timed.
+   * Best of 5 timed forward passes on the 5 s warm-up clip, in milliseconds, per candidate timed.
    * </pre>
    *
    * <code>map&lt;string, double&gt; warmup_ms = 3;</code>
