@@ -79,7 +79,7 @@ log = logging.getLogger("bench.embedder")
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class BenchConfig:
-    """Sample counts and durations; the defaults finish in ~70 s on a 2-core machine."""
+    """Sample counts and durations; the defaults finish in ~100 s on a 2-core machine, ~160 s with the miss phase."""
 
     clip_s: float = 5.0
     hit_samples: int = 1000
