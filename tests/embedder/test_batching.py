@@ -58,7 +58,8 @@ async def test_concurrent_misses_share_one_forward_pass(
     ecapa: EcapaEncoder, encoder: CountingEncoder, redis_server: LocalRedis, prefix: str, clips: list[bytes]
 ) -> None:
     similar = clips[:2]  # 5 s and 4 s: one length bucket
-    core = make_core(encoder, redis_server.url, prefix, batch_window_ms=200, max_batch=8)
+    # A full batch closes the window at once; the long window only makes the test immune to a slow decode.
+    core = make_core(encoder, redis_server.url, prefix, batch_window_ms=5000, max_batch=2)
     try:
         results = await asyncio.gather(*(core.embed(audio=wav) for wav in similar))
         assert encoder.batch_sizes == [2] and encoder.calls == 0
@@ -81,14 +82,17 @@ async def test_without_a_window_each_miss_runs_alone(encoder: CountingEncoder, p
         await core.close()
 
 
-async def test_groups_respect_max_batch_and_length_buckets(
-    encoder: CountingEncoder, prefix: str, clips: list[bytes]
+async def test_no_pass_runs_more_than_max_batch_clips(
+    encoder: CountingEncoder, prefix: str, speech: dict[str, Any]
 ) -> None:
+    """Five clips of one length (one bucket) and max_batch 2: at least three passes, whatever the timing."""
+    same_length = [encode(speech["samples"] * (1.0 - 0.05 * i), speech["rate"]) for i in range(5)]
     core = make_core(encoder, None, prefix, batch_window_ms=200, max_batch=2)
     try:
-        await asyncio.gather(*(core.embed(audio=wav) for wav in clips))
-        assert max(encoder.batch_sizes) <= 2
-        assert core.snapshot().extractions == len(clips)
+        await asyncio.gather(*(core.embed(audio=wav) for wav in same_length))
+        assert all(size <= 2 for size in encoder.batch_sizes)
+        stats = core.snapshot()
+        assert stats.extractions == 5 and stats.forward_passes >= 3
     finally:
         await core.close()
 
@@ -99,7 +103,7 @@ async def test_a_clip_the_model_cannot_use_fails_alone(
     """The pass fails as a whole; retried clip by clip, only the bad clip gets INVALID_ARGUMENT."""
     bad = samples_16k(clips[1])
     encoder.refuse = lambda samples: len(samples) == len(bad) and bool(np.array_equal(samples, bad))
-    core = make_core(encoder, None, prefix, batch_window_ms=200, max_batch=8)
+    core = make_core(encoder, None, prefix, batch_window_ms=5000, max_batch=2)
     try:
         outcomes = await asyncio.gather(*(core.embed(audio=wav) for wav in clips[:2]), return_exceptions=True)
         assert encoder.batch_sizes == [2]  # tried together first
