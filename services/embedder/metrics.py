@@ -231,7 +231,12 @@ class StatsCollector(Collector):
 
 
 def runtime_metrics(runtimes: Mapping[str, RuntimeChoice]) -> Iterator[GaugeMetricFamily]:
-    """The chosen runtime as an info-style gauge (1 on its label), and each candidate's start-up timing."""
+    """The chosen runtime as an info-style gauge (1 on its label), and each candidate's start-up timing.
+
+    Nothing when no encoder has a choice of runtime (a family without samples would be noise).
+    """
+    if not runtimes:
+        return
     chosen = GaugeMetricFamily(
         "voxcache_encoder_runtime_info",
         "What runs each encoder (1 on the chosen runtime; forced: set by --ecapa-runtime)",
