@@ -2,11 +2,12 @@
 
 Run from the repository root:
 
-    .venv/bin/python -m bench.embedder_bench            # full run, ~70 s on 2 cores
+    .venv/bin/python -m bench.embedder_bench            # full run, ~3 min on 2 cores
     .venv/bin/python -m bench.embedder_bench --quick    # smoke run, ~25 s: checks the harness only
     .venv/bin/python -m bench.embedder_bench --check    # exit 1 when a target is missed
 
 Writes bench/results/embedder.json and bench/results/embedder.png and prints a table.
+The last phase is bench/miss_bench.py: each ECAPA runtime and micro-batching of misses.
 
 A cache hit is only interesting relative to what *any* gRPC service with a Redis
 behind it would cost on the same machine. So the same run starts a bare grpc.aio
@@ -32,7 +33,7 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import AsyncExitStack, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ import grpc
 import numpy as np
 from redis.asyncio import Redis
 
+from bench import miss_bench
 from bench.clips import distinct_clips, synthesize, wav_bytes
 from bench.floor import FLOOR_METHOD, FLOOR_VALUE_BYTES, FLOOR_VALUE_KEY
 from bench.harness import (
@@ -77,7 +79,7 @@ log = logging.getLogger("bench.embedder")
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class BenchConfig:
-    """Sample counts and durations; the defaults finish in ~70 s on a 2-core machine."""
+    """Sample counts and durations; the defaults finish in ~100 s on a 2-core machine, ~160 s with the miss phase."""
 
     clip_s: float = 5.0
     hit_samples: int = 1000
@@ -180,8 +182,10 @@ class Rig:
 class Bench:
     """One run of the Embedder benchmark: every phase is a short method, timed into `phase_seconds`."""
 
-    def __init__(self, config: BenchConfig, workdir: Path) -> None:
+    def __init__(self, config: BenchConfig, workdir: Path, miss_config: miss_bench.MissConfig | None = None) -> None:
         self.config = config
+        #: The runtimes and batching phase (bench/miss_bench.py), run in its own process.
+        self.miss_config = miss_config or miss_bench.MissConfig(threads=config.threads)
         self.workdir = workdir
         self.ctx = mp.get_context("spawn")
         self.results: dict[str, Any] = {}
@@ -221,7 +225,7 @@ class Bench:
             "sizes": sizes,
             **measured,
             "embedder_stats": embedder_stats,
-            "targets": targets(measured["latency_ms"], measured["throughput"]),
+            "targets": {**targets(measured["latency_ms"], measured["throughput"]), **measured["miss"]["targets"]},
             "machine": machine(rig.embedder.info, redis_version, load_before),
             "config": asdict(self.config),
             "phase_seconds": {**self.phase_s, "total": round(time.perf_counter() - started, 2)},
@@ -288,11 +292,16 @@ class Bench:
             seed = await self._seed_workload(rig.embed, audio.seed_base, rng)
         with self._phase("memory"):
             memory = await self._memory(rig.stub, rig.redis, audio.memory_base)
+        with self._phase("miss"):
+            miss = await asyncio.get_running_loop().run_in_executor(
+                None, miss_bench.run_in_child, self.miss_config, self.workdir
+            )
         return {
             "latency_ms": latency,
             "throughput": throughput,
             "seed_workload": seed,
             "redis_memory": memory,
+            "miss": miss,
         }
 
     async def _misses(self, rig: Rig, requests: Requests) -> list[Series]:
@@ -430,6 +439,8 @@ class Bench:
             "redis_errors": s.redis_errors,
             "extraction_p50_ms": round(s.extraction_latency.p50_ms, 2),
             "extraction_p95_ms": round(s.extraction_latency.p95_ms, 2),
+            "ecapa_runtime": s.encoder_runtimes["ecapa"].runtime,
+            "ecapa_runtime_warmup_ms": dict(s.encoder_runtimes["ecapa"].warmup_ms),
         }
         return stats, str(redis_info.get("redis_version", "?"))
 
@@ -527,7 +538,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info(
             "private redis-server on %s; config %s", redis.url, "quick" if config == BenchConfig.quick() else "full"
         )
-        bench = Bench(config, Path(tmp))
+        miss_defaults = miss_bench.MissConfig.quick() if args.quick else miss_bench.MissConfig()
+        miss_config = replace(miss_defaults, threads=config.threads)
+        bench = Bench(config, Path(tmp), miss_config)
         results = asyncio.run(bench.run(redis.url))
     json_path, png_path = write_results(args.out_dir, results, bench.series)
     print()

@@ -229,6 +229,7 @@ def table(results: dict[str, Any]) -> str:
         *_throughput_lines(results["throughput"], results["config"]),
         *_seed_lines(results["seed_workload"]),
         *_memory_lines(results["redis_memory"]),
+        *miss_lines(results["miss"]),
         *_target_lines(results["targets"]),
     ]
     lines.append(f"\ntotal {results['phase_seconds']['total']:.0f}s  phases: {results['phase_seconds']}")
@@ -286,9 +287,33 @@ def _memory_lines(mem: dict[str, Any]) -> list[str]:
     ]
 
 
+def miss_lines(miss: dict[str, Any]) -> list[str]:
+    """The table's section for bench/miss_bench.py's results: runtimes, then batching."""
+    out = [
+        "",
+        f"ECAPA runtimes on {miss['device']} ({miss['clip_s']:g} s clip, features + forward pass; "
+        f"auto chose {miss['choice']['runtime']})",
+        f"  {'runtime':<18}{'median ms':>11}{'p90 ms':>9}{'cosine':>11}{'warm-up ms':>12}",
+    ]
+    for name, r in miss["runtimes"].items():
+        warm = miss["choice"]["warmup_ms"].get(name)
+        out.append(
+            f"  {name:<18}{r['median_ms']:>11.1f}{r['p90_ms']:>9.1f}{r['cosine_to_torch']:>11.7f}"
+            f"{warm if warm is not None else float('nan'):>12.1f}"
+        )
+    out.append(f"  {'in flight':<18}{'unbatched/s':>12}{'batched/s':>11}{'ratio':>8}{'mean batch':>12}")
+    for level, r in miss["batching"].items():
+        out.append(
+            f"  {level:<18}{r['unbatched_per_s']:>12.2f}{r['batched_per_s']:>11.2f}{r['speedup']:>8.2f}"
+            f"{r['mean_batch']:>12.2f}"
+        )
+    out.append(f"  batched vs unbatched vectors: min cosine {miss['batched_min_cosine']:.7f}")
+    return out
+
+
 def _target_lines(tg: dict[str, Any]) -> list[str]:
     lines = ["", "targets"]
     for t in tg.values():
         verdict = "info" if t.get("informational") else ("PASS" if t["pass"] else "FAIL")
-        lines.append(f"  {t['what']:<34}{t['value']:>10.2f}  {t['target']:<8}  {verdict}")
+        lines.append(f"  {t['what']:<40}{t['value']:>10.6g}  {t['target']:<8}  {verdict}")
     return lines

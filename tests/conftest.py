@@ -7,7 +7,7 @@ sharing data. Servers run in-process on loopback ports picked by the OS.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -46,7 +46,9 @@ def ecapa() -> EcapaEncoder:
 
 
 class CountingEncoder:
-    """The real encoder with a call counter (a spy, not a mock) and an optional hold-up."""
+    """The real encoder with call counters (a spy, not a mock), an optional hold-up, and an
+    optional `refuse(samples)` that makes the model fail on chosen clips, alone or in a batch,
+    as ECAPA fails a whole pass on a degenerate clip."""
 
     def __init__(self, inner: EcapaEncoder) -> None:
         self.inner = inner
@@ -57,13 +59,28 @@ class CountingEncoder:
         self.calls = 0
         self.last_samples: np.ndarray | None = None
         self.before: Callable[[], None] | None = None
+        self.batch_sizes: list[int] = []
+        self.refuse: Callable[[np.ndarray], bool] | None = None
+
+    def _check(self, samples: np.ndarray) -> None:
+        if self.refuse is not None and self.refuse(samples):
+            raise RuntimeError("ECAPA produced a degenerate embedding")
 
     def encode(self, samples: np.ndarray) -> dict[str, np.ndarray]:
         self.calls += 1
         self.last_samples = samples
         if self.before is not None:
             self.before()
+        self._check(samples)
         return self.inner.encode(samples)
+
+    def encode_batch(self, batch: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        self.batch_sizes.append(len(batch))
+        if self.before is not None:
+            self.before()
+        for samples in batch:
+            self._check(samples)
+        return self.inner.encode_batch(batch)
 
 
 @pytest.fixture

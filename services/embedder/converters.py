@@ -133,4 +133,12 @@ def stats_to_proto(s: EmbedderSnapshot) -> pb.GetStatsResponse:
             p99_ms=s.extraction_p99_ms,
             samples=s.extraction_samples,
         ),
+        encoder_runtimes={
+            encoder: pb.EncoderRuntime(
+                runtime=choice.name, forced=choice.forced, warmup_ms=choice.timings_ms, skipped=choice.skipped
+            )
+            for encoder, choice in s.runtimes.items()
+        },
+        forward_passes=s.forward_passes,
+        batched_clips=s.batched_clips,
     )

@@ -5,7 +5,7 @@ the servicer translates, tests call this class directly. The cache (`TieredCache
 the tiers, single-flight and fail-open; the registry (`VoiceRegistry`) owns where voices
 live; this class owns the order of things and the model's thread pool. Models never run
 on the event loop: audio is decoded on the default executor and encoded on a dedicated,
-fixed-size pool.
+fixed-size pool, through one `MicroBatcher` per encoder (batching.py; off by default).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 from services.common.errors import AlreadyExists, ErrorKind, InvalidInput, NotFound, Resource, ServiceError
 from services.embedder import audio as audio_mod
 from services.embedder.admission import Admission
+from services.embedder.batching import MicroBatcher
 from services.embedder.cache import keys
 from services.embedder.cache.tiered import CachePolicy, CacheTier, TieredCache
 from services.embedder.cache.writeback import write_back_figures
@@ -125,6 +126,17 @@ class Embedder:
         self.limits = settings.audio_limits
         self.stats = stats or EmbedderStats()
         self._pool = model_pool
+        self._batchers = {
+            encoder.name: MicroBatcher(
+                encoder,
+                model_pool,
+                window_s=settings.batch_window_ms / 1000,
+                max_batch=settings.max_batch,
+                workers=settings.model_workers,
+                on_pass=self.stats.record_forward_pass,
+            )
+            for encoder in self.encoders.values()
+        }
         self._admission = Admission(
             settings.max_pending, workers=settings.model_workers, typical_s=self.stats.extraction_latency.median_s
         )
@@ -234,6 +246,7 @@ class Embedder:
             local_entries=len(self.cache.local),
             local_bytes=self.cache.local.nbytes,
             local_capacity_bytes=self.cache.local.capacity_bytes,
+            runtimes={name: choice for name, e in self.encoders.items() if (choice := getattr(e, "runtime", None))},
         )
 
     async def full_snapshot(self) -> EmbedderSnapshot:
@@ -314,7 +327,7 @@ class Embedder:
         )
         t1 = time.perf_counter()
         try:
-            tensors = await loop.run_in_executor(self._pool, encoder.encode, decoded.samples)
+            tensors = await self._batchers[encoder.name].encode(decoded.samples)
         except (RuntimeError, ValueError, FloatingPointError) as exc:
             # The clip passed every check yet the model cannot use it: that clip's fault, not the server's.
             log.warning("encoder %s failed on a clip (%s)", encoder.name, exc, exc_info=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from copy import deepcopy
 from dataclasses import dataclass, field
 
@@ -19,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from services.embedder.cache.tiered import CacheTier
+from services.embedder.encoders.runtimes import RuntimeChoice
 
 #: Latency buckets (seconds): sub-ms hits to multi-second cold extractions.
 BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -80,6 +81,9 @@ class EmbedderStats:
     #: Redis keys that held another type than the Embedder stores there (replaced; reported
     #: with the cache's rejected values as corrupt entries).
     wrong_type_keys: int = 0
+    #: Model forward passes, and the clips among them that shared a pass with others (batching.py).
+    forward_passes: int = 0
+    batched_clips: int = 0
     extraction_latency: LatencyWindow = field(default_factory=LatencyWindow)
     extraction_histogram: Histogram = field(default_factory=Histogram)
     request_histograms: dict[str, Histogram] = field(default_factory=lambda: {o: Histogram() for o in OUTCOMES})
@@ -102,7 +106,12 @@ class EmbedderStats:
         self.extraction_latency.add(seconds * 1000)
         self.extraction_histogram.observe(seconds)
 
-    def snapshot(self, **gauges: int | float | bool) -> EmbedderSnapshot:
+    def record_forward_pass(self, clips: int) -> None:
+        self.forward_passes += 1
+        if clips > 1:
+            self.batched_clips += clips
+
+    def snapshot(self, **gauges: object) -> EmbedderSnapshot:
         """These counters, frozen, plus the cache's counters and gauges the caller adds."""
         p50, p95, p99, samples = self.extraction_latency.percentiles()
         return EmbedderSnapshot(
@@ -117,6 +126,8 @@ class EmbedderStats:
             extraction_p95_ms=p95,
             extraction_p99_ms=p99,
             extraction_samples=samples,
+            forward_passes=self.forward_passes,
+            batched_clips=self.batched_clips,
             extraction_histogram=deepcopy(self.extraction_histogram),
             request_histograms=deepcopy(self.request_histograms),
             **gauges,  # type: ignore[arg-type]
@@ -154,6 +165,10 @@ class EmbedderSnapshot:
     write_back_dropped: int
     #: Keys in the shared store; -1 when not counted (Prometheus snapshots) or unreachable.
     redis_entries: int = -1
+    forward_passes: int = 0
+    batched_clips: int = 0
+    #: What runs each encoder that has a choice (ECAPA on CPU: encoders/runtimes.py), by encoder.
+    runtimes: Mapping[str, RuntimeChoice] = field(default_factory=dict)
 
     @property
     def hits(self) -> int:
@@ -199,6 +214,8 @@ class StatsCollector(Collector):
                 s.write_back_written,
             ),
             ("voxcache_write_back_dropped", "Entries dropped from a full write-back queue", s.write_back_dropped),
+            ("voxcache_forward_passes", "Model forward passes (a batched pass counts once)", s.forward_passes),
+            ("voxcache_batched_clips", "Clips that shared a forward pass with others", s.batched_clips),
         ):
             yield CounterMetricFamily(name, doc, value=value)
         yield GaugeMetricFamily("voxcache_cache_hit_ratio", "hits / (hits + misses) since start", value=s.hit_ratio)
@@ -210,6 +227,32 @@ class StatsCollector(Collector):
             ("write_back_bytes", s.write_back_bytes),
         ):
             yield GaugeMetricFamily(f"voxcache_{name}", name.replace("_", " "), value=value)
+        yield from runtime_metrics(s.runtimes)
+
+
+def runtime_metrics(runtimes: Mapping[str, RuntimeChoice]) -> Iterator[GaugeMetricFamily]:
+    """The chosen runtime as an info-style gauge (1 on its label), and each candidate's start-up timing.
+
+    Nothing when no encoder has a choice of runtime (a family without samples would be noise).
+    """
+    if not runtimes:
+        return
+    chosen = GaugeMetricFamily(
+        "voxcache_encoder_runtime_info",
+        "What runs each encoder (1 on the chosen runtime; forced: set by --ecapa-runtime)",
+        labels=["encoder", "runtime", "forced"],
+    )
+    timed = GaugeMetricFamily(
+        "voxcache_encoder_runtime_warmup_seconds",
+        "Best of 5 forward passes of each candidate runtime on the warm-up clip at start",
+        labels=["encoder", "runtime"],
+    )
+    for encoder, choice in runtimes.items():
+        chosen.add_metric([encoder, choice.name, str(choice.forced).lower()], 1.0)
+        for runtime, ms in choice.timings_ms.items():
+            timed.add_metric([encoder, runtime], ms / 1000)
+    yield chosen
+    yield timed
 
 
 def serve_metrics(port: int, snapshot: Callable[[], EmbedderSnapshot], host: str):

@@ -67,6 +67,17 @@ class EmbedderSettings(AuthSettings):
     device: str = setting("auto", "auto, cpu or cuda[:N]")
     threads: int = setting(0, "CPU threads for the model (0 = torch default)")
     model_workers: int = setting(1, "concurrent model forward passes")
+    ecapa_runtime: str = setting(
+        "auto",
+        "what runs ECAPA: auto (time torch, torch-no-onednn and onnxruntime on a warm-up clip at start and keep "
+        "the fastest that matches torch), or one of them by name",
+    )
+    batch_window_ms: float = setting(
+        0.0,
+        "gather concurrent misses for up to this long into one forward pass per length bucket (0 = off: "
+        "each miss runs alone)",
+    )
+    max_batch: int = setting(16, "most clips in one batched forward pass")
     max_audio_mb: float = setting(16.0, "largest accepted upload")
     max_duration_s: float = setting(30.0, "longest accepted clip")
     max_pending: int = setting(64, "queued extractions before new misses get RESOURCE_EXHAUSTED")

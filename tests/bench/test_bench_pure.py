@@ -7,6 +7,7 @@ import numpy as np
 from bench.clips import distinct_clips
 from bench.embedder_bench import memory_breakdown, seed_sequence, seed_summary
 from bench.harness import LoadResult, aggregate_rounds, ratio, summarize
+from bench.miss_bench import miss_targets
 from bench.report import missed_targets, targets
 from voxcache.v1 import embedder_pb2 as pb
 
@@ -90,3 +91,26 @@ def test_distinct_clips_differ_in_bytes_but_not_in_size() -> None:
     base = (np.sin(np.arange(16_000) / 10) * 10_000).astype(np.int16)
     clips = distinct_clips(base, 5)
     assert len(set(clips)) == 5 and len({len(c) for c in clips}) == 1
+
+
+def miss_results(chosen: str, batched_cosine: float, device: str = "cpu") -> dict[str, object]:
+    timed = {"torch": 400.0, "torch-no-onednn": 140.0, "onnxruntime": 125.0}
+    return {
+        "device": device,
+        "choice": {"runtime": chosen},
+        "runtimes": {name: {"median_ms": ms, "cosine_to_torch": 1.0} for name, ms in timed.items()},
+        "levels": [1, 4, 16],
+        "batching": {"16": {"speedup": 0.9}},
+        "batched_min_cosine": batched_cosine,
+    }
+
+
+def test_miss_targets_fail_a_slow_choice_or_a_batch_that_moves_vectors() -> None:
+    assert missed_targets({"targets": miss_targets(miss_results("torch-no-onednn", 0.9999))}) == []
+    assert missed_targets({"targets": miss_targets(miss_results("torch", 0.9999))}) == ["runtime_choice_vs_fastest"]
+    assert missed_targets({"targets": miss_targets(miss_results("onnxruntime", 0.99))}) == ["batched_min_cosine"]
+    # Batching's gain is a target only where it is the lever (a GPU): 0.9x fails there.
+    assert missed_targets({"targets": miss_targets(miss_results("torch", 1.0, "cuda"))}) == [
+        "runtime_choice_vs_fastest",
+        "batched_gain_16",
+    ]

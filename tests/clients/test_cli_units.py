@@ -123,6 +123,14 @@ def test_stats_rows_are_for_people() -> None:
     assert rows["local cache"] == "24 entries, 18.6 KiB of 256.0 MiB"
     assert rows["extraction p50/95/99"] == "244 ms / 1.31 s / 1.40 s over 24 extractions"
     assert rows["redis"] == "available, 30 keys, 0 errors, 0 corrupt entries"
+    stats["forward_passes"], stats["batched_clips"] = 20, 6
+    stats["encoder_runtimes"] = {
+        "ecapa": {"runtime": "onnxruntime", "forced": False, "warmup_ms": {"torch": 460.2, "onnxruntime": 125.4}}
+    }
+    rows = dict(cli.stats_rows(stats))
+    assert rows["forward passes"] == "20 (6 clips shared a pass)"
+    assert rows["ecapa runtime"] == "onnxruntime (fastest at start: onnxruntime 125 ms, torch 460 ms)"
+    assert "encoder runtimes" not in rows
     empty = dict(cli.stats_rows({"hits": 0, "misses": 0, "hit_ratio": 0.0, "extraction_latency": {"samples": 0}}))
     assert empty["hit ratio"] == "n/a (no requests yet)" and empty["extraction p50/95/99"] == "no extractions yet"
 

@@ -569,8 +569,20 @@ def stats_rows(stats: dict[str, Any]) -> list[tuple[str, str]]:
             else "no extractions yet",
         )
     )
+    passes, batched = get("forward_passes", 0), get("batched_clips", 0)
+    rows.append(("forward passes", f"{out.count(passes)} ({out.count(batched)} clips shared a pass)"))
+    for encoder, runtime in sorted((get("encoder_runtimes", {}) or {}).items()):
+        rows.append((f"{encoder} runtime", runtime_row(runtime)))
     rows += [(name.replace("_", " "), str(value)) for name, value in stats.items()]  # fields added later
     return rows
+
+
+def runtime_row(runtime: dict[str, Any]) -> str:
+    """`onnxruntime (fastest at start: onnxruntime 125 ms, torch 460 ms)` or `... (forced)`."""
+    if runtime.get("forced"):
+        return f"{runtime['runtime']} (forced by --ecapa-runtime)"
+    timed = sorted((runtime.get("warmup_ms") or {}).items(), key=lambda item: item[1])
+    return f"{runtime['runtime']} (fastest at start: " + ", ".join(f"{n} {ms:.0f} ms" for n, ms in timed) + ")"
 
 
 def _stats(args: argparse.Namespace) -> int:

@@ -204,6 +204,10 @@ def _stats(response: pb.GetStatsResponse) -> dict[str, Any]:
     stats: dict[str, Any] = {f.name: getattr(response, f.name) for f in response.DESCRIPTOR.fields}
     latency = response.extraction_latency
     stats["extraction_latency"] = {f.name: getattr(latency, f.name) for f in latency.DESCRIPTOR.fields}
+    stats["encoder_runtimes"] = {
+        encoder: {"runtime": r.runtime, "forced": r.forced, "warmup_ms": dict(r.warmup_ms), "skipped": dict(r.skipped)}
+        for encoder, r in response.encoder_runtimes.items()
+    }
     return stats
 
 

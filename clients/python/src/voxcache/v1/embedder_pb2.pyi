@@ -180,7 +180,14 @@ class LatencyPercentiles(_message.Message):
     def __init__(self, p50_ms: _Optional[float] = ..., p95_ms: _Optional[float] = ..., p99_ms: _Optional[float] = ..., samples: _Optional[int] = ...) -> None: ...
 
 class GetStatsResponse(_message.Message):
-    __slots__ = ("requests", "hits", "misses", "hit_ratio", "local_hits", "redis_hits", "extractions", "coalesced", "errors", "redis_errors", "corrupt_entries", "redis_available", "local_entries", "local_bytes", "redis_entries", "extraction_latency", "local_capacity_bytes")
+    __slots__ = ("requests", "hits", "misses", "hit_ratio", "local_hits", "redis_hits", "extractions", "coalesced", "errors", "redis_errors", "corrupt_entries", "redis_available", "local_entries", "local_bytes", "redis_entries", "extraction_latency", "local_capacity_bytes", "encoder_runtimes", "forward_passes", "batched_clips")
+    class EncoderRuntimesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: EncoderRuntime
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[EncoderRuntime, _Mapping]] = ...) -> None: ...
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
     HITS_FIELD_NUMBER: _ClassVar[int]
     MISSES_FIELD_NUMBER: _ClassVar[int]
@@ -198,6 +205,9 @@ class GetStatsResponse(_message.Message):
     REDIS_ENTRIES_FIELD_NUMBER: _ClassVar[int]
     EXTRACTION_LATENCY_FIELD_NUMBER: _ClassVar[int]
     LOCAL_CAPACITY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_RUNTIMES_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
+    BATCHED_CLIPS_FIELD_NUMBER: _ClassVar[int]
     requests: int
     hits: int
     misses: int
@@ -215,4 +225,33 @@ class GetStatsResponse(_message.Message):
     redis_entries: int
     extraction_latency: LatencyPercentiles
     local_capacity_bytes: int
-    def __init__(self, requests: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ..., hit_ratio: _Optional[float] = ..., local_hits: _Optional[int] = ..., redis_hits: _Optional[int] = ..., extractions: _Optional[int] = ..., coalesced: _Optional[int] = ..., errors: _Optional[int] = ..., redis_errors: _Optional[int] = ..., corrupt_entries: _Optional[int] = ..., redis_available: _Optional[bool] = ..., local_entries: _Optional[int] = ..., local_bytes: _Optional[int] = ..., redis_entries: _Optional[int] = ..., extraction_latency: _Optional[_Union[LatencyPercentiles, _Mapping]] = ..., local_capacity_bytes: _Optional[int] = ...) -> None: ...
+    encoder_runtimes: _containers.MessageMap[str, EncoderRuntime]
+    forward_passes: int
+    batched_clips: int
+    def __init__(self, requests: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ..., hit_ratio: _Optional[float] = ..., local_hits: _Optional[int] = ..., redis_hits: _Optional[int] = ..., extractions: _Optional[int] = ..., coalesced: _Optional[int] = ..., errors: _Optional[int] = ..., redis_errors: _Optional[int] = ..., corrupt_entries: _Optional[int] = ..., redis_available: _Optional[bool] = ..., local_entries: _Optional[int] = ..., local_bytes: _Optional[int] = ..., redis_entries: _Optional[int] = ..., extraction_latency: _Optional[_Union[LatencyPercentiles, _Mapping]] = ..., local_capacity_bytes: _Optional[int] = ..., encoder_runtimes: _Optional[_Mapping[str, EncoderRuntime]] = ..., forward_passes: _Optional[int] = ..., batched_clips: _Optional[int] = ...) -> None: ...
+
+class EncoderRuntime(_message.Message):
+    __slots__ = ("runtime", "forced", "warmup_ms", "skipped")
+    class WarmupMsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class SkippedEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    FORCED_FIELD_NUMBER: _ClassVar[int]
+    WARMUP_MS_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    runtime: str
+    forced: bool
+    warmup_ms: _containers.ScalarMap[str, float]
+    skipped: _containers.ScalarMap[str, str]
+    def __init__(self, runtime: _Optional[str] = ..., forced: _Optional[bool] = ..., warmup_ms: _Optional[_Mapping[str, float]] = ..., skipped: _Optional[_Mapping[str, str]] = ...) -> None: ...

@@ -99,6 +99,26 @@ public final class EmbedderProto {
   static final 
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
       internal_static_voxcache_v1_GetStatsResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_voxcache_v1_EncoderRuntime_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_voxcache_v1_EncoderRuntime_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_voxcache_v1_EncoderRuntime_WarmupMsEntry_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_voxcache_v1_EncoderRuntime_WarmupMsEntry_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_voxcache_v1_EncoderRuntime_SkippedEntry_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_voxcache_v1_EncoderRuntime_SkippedEntry_fieldAccessorTable;
 
   public static com.google.protobuf.Descriptors.FileDescriptor
       getDescriptor() {
@@ -144,7 +164,7 @@ public final class EmbedderProto {
       "PreloadFailure\022\020\n\010total_ms\030\006 \001(\001\"\021\n\017GetS" +
       "tatsRequest\"U\n\022LatencyPercentiles\022\016\n\006p50" +
       "_ms\030\001 \001(\001\022\016\n\006p95_ms\030\002 \001(\001\022\016\n\006p99_ms\030\003 \001(" +
-      "\001\022\017\n\007samples\030\004 \001(\004\"\233\003\n\020GetStatsResponse\022" +
+      "\001\022\017\n\007samples\030\004 \001(\004\"\355\004\n\020GetStatsResponse\022" +
       "\020\n\010requests\030\001 \001(\004\022\014\n\004hits\030\002 \001(\004\022\016\n\006misse" +
       "s\030\003 \001(\004\022\021\n\thit_ratio\030\004 \001(\001\022\022\n\nlocal_hits" +
       "\030\005 \001(\004\022\022\n\nredis_hits\030\006 \001(\004\022\023\n\013extraction" +
@@ -154,7 +174,19 @@ public final class EmbedderProto {
       "cal_entries\030\r \001(\004\022\023\n\013local_bytes\030\016 \001(\004\022\025" +
       "\n\rredis_entries\030\017 \001(\003\022;\n\022extraction_late" +
       "ncy\030\020 \001(\0132\037.voxcache.v1.LatencyPercentil" +
-      "es\022\034\n\024local_capacity_bytes\030\021 \001(\004*l\n\tCach" +
+      "es\022\034\n\024local_capacity_bytes\030\021 \001(\004\022L\n\020enco" +
+      "der_runtimes\030d \003(\01322.voxcache.v1.GetStat" +
+      "sResponse.EncoderRuntimesEntry\022\026\n\016forwar" +
+      "d_passes\030e \001(\004\022\025\n\rbatched_clips\030f \001(\004\032S\n" +
+      "\024EncoderRuntimesEntry\022\013\n\003key\030\001 \001(\t\022*\n\005va" +
+      "lue\030\002 \001(\0132\033.voxcache.v1.EncoderRuntime:\002" +
+      "8\001\"\213\002\n\016EncoderRuntime\022\017\n\007runtime\030\001 \001(\t\022\016" +
+      "\n\006forced\030\002 \001(\010\022<\n\twarmup_ms\030\003 \003(\0132).voxc" +
+      "ache.v1.EncoderRuntime.WarmupMsEntry\0229\n\007" +
+      "skipped\030\004 \003(\0132(.voxcache.v1.EncoderRunti" +
+      "me.SkippedEntry\032/\n\rWarmupMsEntry\022\013\n\003key\030" +
+      "\001 \001(\t\022\r\n\005value\030\002 \001(\001:\0028\001\032.\n\014SkippedEntry" +
+      "\022\013\n\003key\030\001 \001(\t\022\r\n\005value\030\002 \001(\t:\0028\001*l\n\tCach" +
       "eTier\022\032\n\026CACHE_TIER_UNSPECIFIED\020\000\022\024\n\020CAC" +
       "HE_TIER_LOCAL\020\001\022\024\n\020CACHE_TIER_REDIS\020\002\022\027\n" +
       "\023CACHE_TIER_COMPUTED\020\0032\324\003\n\010Embedder\022>\n\005E" +
@@ -279,7 +311,31 @@ public final class EmbedderProto {
     internal_static_voxcache_v1_GetStatsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_GetStatsResponse_descriptor,
-        new java.lang.String[] { "Requests", "Hits", "Misses", "HitRatio", "LocalHits", "RedisHits", "Extractions", "Coalesced", "Errors", "RedisErrors", "CorruptEntries", "RedisAvailable", "LocalEntries", "LocalBytes", "RedisEntries", "ExtractionLatency", "LocalCapacityBytes", });
+        new java.lang.String[] { "Requests", "Hits", "Misses", "HitRatio", "LocalHits", "RedisHits", "Extractions", "Coalesced", "Errors", "RedisErrors", "CorruptEntries", "RedisAvailable", "LocalEntries", "LocalBytes", "RedisEntries", "ExtractionLatency", "LocalCapacityBytes", "EncoderRuntimes", "ForwardPasses", "BatchedClips", });
+    internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_descriptor =
+      internal_static_voxcache_v1_GetStatsResponse_descriptor.getNestedTypes().get(0);
+    internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_descriptor,
+        new java.lang.String[] { "Key", "Value", });
+    internal_static_voxcache_v1_EncoderRuntime_descriptor =
+      getDescriptor().getMessageTypes().get(17);
+    internal_static_voxcache_v1_EncoderRuntime_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_voxcache_v1_EncoderRuntime_descriptor,
+        new java.lang.String[] { "Runtime", "Forced", "WarmupMs", "Skipped", });
+    internal_static_voxcache_v1_EncoderRuntime_WarmupMsEntry_descriptor =
+      internal_static_voxcache_v1_EncoderRuntime_descriptor.getNestedTypes().get(0);
+    internal_static_voxcache_v1_EncoderRuntime_WarmupMsEntry_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_voxcache_v1_EncoderRuntime_WarmupMsEntry_descriptor,
+        new java.lang.String[] { "Key", "Value", });
+    internal_static_voxcache_v1_EncoderRuntime_SkippedEntry_descriptor =
+      internal_static_voxcache_v1_EncoderRuntime_descriptor.getNestedTypes().get(1);
+    internal_static_voxcache_v1_EncoderRuntime_SkippedEntry_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_voxcache_v1_EncoderRuntime_SkippedEntry_descriptor,
+        new java.lang.String[] { "Key", "Value", });
     dev.voxcache.v1.TensorProto.getDescriptor();
   }
 

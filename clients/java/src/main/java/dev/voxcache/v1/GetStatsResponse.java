@@ -35,6 +35,18 @@ private static final long serialVersionUID = 0L;
     return dev.voxcache.v1.EmbedderProto.internal_static_voxcache_v1_GetStatsResponse_descriptor;
   }
 
+  @SuppressWarnings({"rawtypes"})
+  @java.lang.Override
+  protected com.google.protobuf.MapField internalGetMapField(
+      int number) {
+    switch (number) {
+      case 100:
+        return internalGetEncoderRuntimes();
+      default:
+        throw new RuntimeException(
+            "Invalid map field number: " + number);
+    }
+  }
   @java.lang.Override
   protected com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
       internalGetFieldAccessorTable() {
@@ -273,6 +285,135 @@ private static final long serialVersionUID = 0L;
     return localCapacityBytes_;
   }
 
+  public static final int ENCODER_RUNTIMES_FIELD_NUMBER = 100;
+  private static final class EncoderRuntimesDefaultEntryHolder {
+    static final com.google.protobuf.MapEntry<
+        java.lang.String, dev.voxcache.v1.EncoderRuntime> defaultEntry =
+            com.google.protobuf.MapEntry
+            .<java.lang.String, dev.voxcache.v1.EncoderRuntime>newDefaultInstance(
+                dev.voxcache.v1.EmbedderProto.internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_descriptor, 
+                com.google.protobuf.WireFormat.FieldType.STRING,
+                "",
+                com.google.protobuf.WireFormat.FieldType.MESSAGE,
+                dev.voxcache.v1.EncoderRuntime.getDefaultInstance());
+  }
+  @SuppressWarnings("serial")
+  private com.google.protobuf.MapField<
+      java.lang.String, dev.voxcache.v1.EncoderRuntime> encoderRuntimes_;
+  private com.google.protobuf.MapField<java.lang.String, dev.voxcache.v1.EncoderRuntime>
+  internalGetEncoderRuntimes() {
+    if (encoderRuntimes_ == null) {
+      return com.google.protobuf.MapField.emptyMapField(
+          EncoderRuntimesDefaultEntryHolder.defaultEntry);
+    }
+    return encoderRuntimes_;
+  }
+  public int getEncoderRuntimesCount() {
+    return internalGetEncoderRuntimes().getMap().size();
+  }
+  /**
+   * <pre>
+   * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+   * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+   */
+  @java.lang.Override
+  public boolean containsEncoderRuntimes(
+      java.lang.String key) {
+    if (key == null) { throw new NullPointerException("map key"); }
+    return internalGetEncoderRuntimes().getMap().containsKey(key);
+  }
+  /**
+   * Use {@link #getEncoderRuntimesMap()} instead.
+   */
+  @java.lang.Override
+  @java.lang.Deprecated
+  public java.util.Map<java.lang.String, dev.voxcache.v1.EncoderRuntime> getEncoderRuntimes() {
+    return getEncoderRuntimesMap();
+  }
+  /**
+   * <pre>
+   * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+   * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+   */
+  @java.lang.Override
+  public java.util.Map<java.lang.String, dev.voxcache.v1.EncoderRuntime> getEncoderRuntimesMap() {
+    return internalGetEncoderRuntimes().getMap();
+  }
+  /**
+   * <pre>
+   * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+   * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+   */
+  @java.lang.Override
+  public /* nullable */
+dev.voxcache.v1.EncoderRuntime getEncoderRuntimesOrDefault(
+      java.lang.String key,
+      /* nullable */
+dev.voxcache.v1.EncoderRuntime defaultValue) {
+    if (key == null) { throw new NullPointerException("map key"); }
+    java.util.Map<java.lang.String, dev.voxcache.v1.EncoderRuntime> map =
+        internalGetEncoderRuntimes().getMap();
+    return map.containsKey(key) ? map.get(key) : defaultValue;
+  }
+  /**
+   * <pre>
+   * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+   * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+   */
+  @java.lang.Override
+  public dev.voxcache.v1.EncoderRuntime getEncoderRuntimesOrThrow(
+      java.lang.String key) {
+    if (key == null) { throw new NullPointerException("map key"); }
+    java.util.Map<java.lang.String, dev.voxcache.v1.EncoderRuntime> map =
+        internalGetEncoderRuntimes().getMap();
+    if (!map.containsKey(key)) {
+      throw new java.lang.IllegalArgumentException();
+    }
+    return map.get(key);
+  }
+
+  public static final int FORWARD_PASSES_FIELD_NUMBER = 101;
+  private long forwardPasses_ = 0L;
+  /**
+   * <pre>
+   * Model forward passes run; a batched pass over several clips counts once.
+   * </pre>
+   *
+   * <code>uint64 forward_passes = 101;</code>
+   * @return The forwardPasses.
+   */
+  @java.lang.Override
+  public long getForwardPasses() {
+    return forwardPasses_;
+  }
+
+  public static final int BATCHED_CLIPS_FIELD_NUMBER = 102;
+  private long batchedClips_ = 0L;
+  /**
+   * <pre>
+   * Clips that shared a forward pass with other clips (--batch-window-ms).
+   * </pre>
+   *
+   * <code>uint64 batched_clips = 102;</code>
+   * @return The batchedClips.
+   */
+  @java.lang.Override
+  public long getBatchedClips() {
+    return batchedClips_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -337,6 +478,18 @@ private static final long serialVersionUID = 0L;
     }
     if (localCapacityBytes_ != 0L) {
       output.writeUInt64(17, localCapacityBytes_);
+    }
+    com.google.protobuf.GeneratedMessageV3
+      .serializeStringMapTo(
+        output,
+        internalGetEncoderRuntimes(),
+        EncoderRuntimesDefaultEntryHolder.defaultEntry,
+        100);
+    if (forwardPasses_ != 0L) {
+      output.writeUInt64(101, forwardPasses_);
+    }
+    if (batchedClips_ != 0L) {
+      output.writeUInt64(102, batchedClips_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -415,6 +568,24 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeUInt64Size(17, localCapacityBytes_);
     }
+    for (java.util.Map.Entry<java.lang.String, dev.voxcache.v1.EncoderRuntime> entry
+         : internalGetEncoderRuntimes().getMap().entrySet()) {
+      com.google.protobuf.MapEntry<java.lang.String, dev.voxcache.v1.EncoderRuntime>
+      encoderRuntimes__ = EncoderRuntimesDefaultEntryHolder.defaultEntry.newBuilderForType()
+          .setKey(entry.getKey())
+          .setValue(entry.getValue())
+          .build();
+      size += com.google.protobuf.CodedOutputStream
+          .computeMessageSize(100, encoderRuntimes__);
+    }
+    if (forwardPasses_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(101, forwardPasses_);
+    }
+    if (batchedClips_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(102, batchedClips_);
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -468,6 +639,12 @@ private static final long serialVersionUID = 0L;
     }
     if (getLocalCapacityBytes()
         != other.getLocalCapacityBytes()) return false;
+    if (!internalGetEncoderRuntimes().equals(
+        other.internalGetEncoderRuntimes())) return false;
+    if (getForwardPasses()
+        != other.getForwardPasses()) return false;
+    if (getBatchedClips()
+        != other.getBatchedClips()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -531,6 +708,16 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + LOCAL_CAPACITY_BYTES_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         getLocalCapacityBytes());
+    if (!internalGetEncoderRuntimes().getMap().isEmpty()) {
+      hash = (37 * hash) + ENCODER_RUNTIMES_FIELD_NUMBER;
+      hash = (53 * hash) + internalGetEncoderRuntimes().hashCode();
+    }
+    hash = (37 * hash) + FORWARD_PASSES_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getForwardPasses());
+    hash = (37 * hash) + BATCHED_CLIPS_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getBatchedClips());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -638,6 +825,28 @@ private static final long serialVersionUID = 0L;
       return dev.voxcache.v1.EmbedderProto.internal_static_voxcache_v1_GetStatsResponse_descriptor;
     }
 
+    @SuppressWarnings({"rawtypes"})
+    protected com.google.protobuf.MapField internalGetMapField(
+        int number) {
+      switch (number) {
+        case 100:
+          return internalGetEncoderRuntimes();
+        default:
+          throw new RuntimeException(
+              "Invalid map field number: " + number);
+      }
+    }
+    @SuppressWarnings({"rawtypes"})
+    protected com.google.protobuf.MapField internalGetMutableMapField(
+        int number) {
+      switch (number) {
+        case 100:
+          return internalGetMutableEncoderRuntimes();
+        default:
+          throw new RuntimeException(
+              "Invalid map field number: " + number);
+      }
+    }
     @java.lang.Override
     protected com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
         internalGetFieldAccessorTable() {
@@ -681,6 +890,9 @@ private static final long serialVersionUID = 0L;
         extractionLatencyBuilder_ = null;
       }
       localCapacityBytes_ = 0L;
+      internalGetMutableEncoderRuntimes().clear();
+      forwardPasses_ = 0L;
+      batchedClips_ = 0L;
       return this;
     }
 
@@ -766,6 +978,16 @@ private static final long serialVersionUID = 0L;
       }
       if (((from_bitField0_ & 0x00010000) != 0)) {
         result.localCapacityBytes_ = localCapacityBytes_;
+      }
+      if (((from_bitField0_ & 0x00020000) != 0)) {
+        result.encoderRuntimes_ = internalGetEncoderRuntimes();
+        result.encoderRuntimes_.makeImmutable();
+      }
+      if (((from_bitField0_ & 0x00040000) != 0)) {
+        result.forwardPasses_ = forwardPasses_;
+      }
+      if (((from_bitField0_ & 0x00080000) != 0)) {
+        result.batchedClips_ = batchedClips_;
       }
     }
 
@@ -863,6 +1085,15 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getLocalCapacityBytes() != 0L) {
         setLocalCapacityBytes(other.getLocalCapacityBytes());
+      }
+      internalGetMutableEncoderRuntimes().mergeFrom(
+          other.internalGetEncoderRuntimes());
+      bitField0_ |= 0x00020000;
+      if (other.getForwardPasses() != 0L) {
+        setForwardPasses(other.getForwardPasses());
+      }
+      if (other.getBatchedClips() != 0L) {
+        setBatchedClips(other.getBatchedClips());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -977,6 +1208,25 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00010000;
               break;
             } // case 136
+            case 802: {
+              com.google.protobuf.MapEntry<java.lang.String, dev.voxcache.v1.EncoderRuntime>
+              encoderRuntimes__ = input.readMessage(
+                  EncoderRuntimesDefaultEntryHolder.defaultEntry.getParserForType(), extensionRegistry);
+              internalGetMutableEncoderRuntimes().getMutableMap().put(
+                  encoderRuntimes__.getKey(), encoderRuntimes__.getValue());
+              bitField0_ |= 0x00020000;
+              break;
+            } // case 802
+            case 808: {
+              forwardPasses_ = input.readUInt64();
+              bitField0_ |= 0x00040000;
+              break;
+            } // case 808
+            case 816: {
+              batchedClips_ = input.readUInt64();
+              bitField0_ |= 0x00080000;
+              break;
+            } // case 816
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1705,6 +1955,256 @@ private static final long serialVersionUID = 0L;
     public Builder clearLocalCapacityBytes() {
       bitField0_ = (bitField0_ & ~0x00010000);
       localCapacityBytes_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private com.google.protobuf.MapField<
+        java.lang.String, dev.voxcache.v1.EncoderRuntime> encoderRuntimes_;
+    private com.google.protobuf.MapField<java.lang.String, dev.voxcache.v1.EncoderRuntime>
+        internalGetEncoderRuntimes() {
+      if (encoderRuntimes_ == null) {
+        return com.google.protobuf.MapField.emptyMapField(
+            EncoderRuntimesDefaultEntryHolder.defaultEntry);
+      }
+      return encoderRuntimes_;
+    }
+    private com.google.protobuf.MapField<java.lang.String, dev.voxcache.v1.EncoderRuntime>
+        internalGetMutableEncoderRuntimes() {
+      if (encoderRuntimes_ == null) {
+        encoderRuntimes_ = com.google.protobuf.MapField.newMapField(
+            EncoderRuntimesDefaultEntryHolder.defaultEntry);
+      }
+      if (!encoderRuntimes_.isMutable()) {
+        encoderRuntimes_ = encoderRuntimes_.copy();
+      }
+      bitField0_ |= 0x00020000;
+      onChanged();
+      return encoderRuntimes_;
+    }
+    public int getEncoderRuntimesCount() {
+      return internalGetEncoderRuntimes().getMap().size();
+    }
+    /**
+     * <pre>
+     * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+     * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
+     * </pre>
+     *
+     * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+     */
+    @java.lang.Override
+    public boolean containsEncoderRuntimes(
+        java.lang.String key) {
+      if (key == null) { throw new NullPointerException("map key"); }
+      return internalGetEncoderRuntimes().getMap().containsKey(key);
+    }
+    /**
+     * Use {@link #getEncoderRuntimesMap()} instead.
+     */
+    @java.lang.Override
+    @java.lang.Deprecated
+    public java.util.Map<java.lang.String, dev.voxcache.v1.EncoderRuntime> getEncoderRuntimes() {
+      return getEncoderRuntimesMap();
+    }
+    /**
+     * <pre>
+     * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+     * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
+     * </pre>
+     *
+     * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+     */
+    @java.lang.Override
+    public java.util.Map<java.lang.String, dev.voxcache.v1.EncoderRuntime> getEncoderRuntimesMap() {
+      return internalGetEncoderRuntimes().getMap();
+    }
+    /**
+     * <pre>
+     * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+     * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
+     * </pre>
+     *
+     * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+     */
+    @java.lang.Override
+    public /* nullable */
+dev.voxcache.v1.EncoderRuntime getEncoderRuntimesOrDefault(
+        java.lang.String key,
+        /* nullable */
+dev.voxcache.v1.EncoderRuntime defaultValue) {
+      if (key == null) { throw new NullPointerException("map key"); }
+      java.util.Map<java.lang.String, dev.voxcache.v1.EncoderRuntime> map =
+          internalGetEncoderRuntimes().getMap();
+      return map.containsKey(key) ? map.get(key) : defaultValue;
+    }
+    /**
+     * <pre>
+     * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+     * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
+     * </pre>
+     *
+     * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+     */
+    @java.lang.Override
+    public dev.voxcache.v1.EncoderRuntime getEncoderRuntimesOrThrow(
+        java.lang.String key) {
+      if (key == null) { throw new NullPointerException("map key"); }
+      java.util.Map<java.lang.String, dev.voxcache.v1.EncoderRuntime> map =
+          internalGetEncoderRuntimes().getMap();
+      if (!map.containsKey(key)) {
+        throw new java.lang.IllegalArgumentException();
+      }
+      return map.get(key);
+    }
+    public Builder clearEncoderRuntimes() {
+      bitField0_ = (bitField0_ & ~0x00020000);
+      internalGetMutableEncoderRuntimes().getMutableMap()
+          .clear();
+      return this;
+    }
+    /**
+     * <pre>
+     * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+     * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
+     * </pre>
+     *
+     * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+     */
+    public Builder removeEncoderRuntimes(
+        java.lang.String key) {
+      if (key == null) { throw new NullPointerException("map key"); }
+      internalGetMutableEncoderRuntimes().getMutableMap()
+          .remove(key);
+      return this;
+    }
+    /**
+     * Use alternate mutation accessors instead.
+     */
+    @java.lang.Deprecated
+    public java.util.Map<java.lang.String, dev.voxcache.v1.EncoderRuntime>
+        getMutableEncoderRuntimes() {
+      bitField0_ |= 0x00020000;
+      return internalGetMutableEncoderRuntimes().getMutableMap();
+    }
+    /**
+     * <pre>
+     * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+     * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
+     * </pre>
+     *
+     * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+     */
+    public Builder putEncoderRuntimes(
+        java.lang.String key,
+        dev.voxcache.v1.EncoderRuntime value) {
+      if (key == null) { throw new NullPointerException("map key"); }
+      if (value == null) { throw new NullPointerException("map value"); }
+      internalGetMutableEncoderRuntimes().getMutableMap()
+          .put(key, value);
+      bitField0_ |= 0x00020000;
+      return this;
+    }
+    /**
+     * <pre>
+     * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+     * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
+     * </pre>
+     *
+     * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+     */
+    public Builder putAllEncoderRuntimes(
+        java.util.Map<java.lang.String, dev.voxcache.v1.EncoderRuntime> values) {
+      internalGetMutableEncoderRuntimes().getMutableMap()
+          .putAll(values);
+      bitField0_ |= 0x00020000;
+      return this;
+    }
+
+    private long forwardPasses_ ;
+    /**
+     * <pre>
+     * Model forward passes run; a batched pass over several clips counts once.
+     * </pre>
+     *
+     * <code>uint64 forward_passes = 101;</code>
+     * @return The forwardPasses.
+     */
+    @java.lang.Override
+    public long getForwardPasses() {
+      return forwardPasses_;
+    }
+    /**
+     * <pre>
+     * Model forward passes run; a batched pass over several clips counts once.
+     * </pre>
+     *
+     * <code>uint64 forward_passes = 101;</code>
+     * @param value The forwardPasses to set.
+     * @return This builder for chaining.
+     */
+    public Builder setForwardPasses(long value) {
+      
+      forwardPasses_ = value;
+      bitField0_ |= 0x00040000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Model forward passes run; a batched pass over several clips counts once.
+     * </pre>
+     *
+     * <code>uint64 forward_passes = 101;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearForwardPasses() {
+      bitField0_ = (bitField0_ & ~0x00040000);
+      forwardPasses_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long batchedClips_ ;
+    /**
+     * <pre>
+     * Clips that shared a forward pass with other clips (--batch-window-ms).
+     * </pre>
+     *
+     * <code>uint64 batched_clips = 102;</code>
+     * @return The batchedClips.
+     */
+    @java.lang.Override
+    public long getBatchedClips() {
+      return batchedClips_;
+    }
+    /**
+     * <pre>
+     * Clips that shared a forward pass with other clips (--batch-window-ms).
+     * </pre>
+     *
+     * <code>uint64 batched_clips = 102;</code>
+     * @param value The batchedClips to set.
+     * @return This builder for chaining.
+     */
+    public Builder setBatchedClips(long value) {
+      
+      batchedClips_ = value;
+      bitField0_ |= 0x00080000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Clips that shared a forward pass with other clips (--batch-window-ms).
+     * </pre>
+     *
+     * <code>uint64 batched_clips = 102;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearBatchedClips() {
+      bitField0_ = (bitField0_ & ~0x00080000);
+      batchedClips_ = 0L;
       onChanged();
       return this;
     }

@@ -145,4 +145,83 @@ public interface GetStatsResponseOrBuilder extends
    * @return The localCapacityBytes.
    */
   long getLocalCapacityBytes();
+
+  /**
+   * <pre>
+   * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+   * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+   */
+  int getEncoderRuntimesCount();
+  /**
+   * <pre>
+   * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+   * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+   */
+  boolean containsEncoderRuntimes(
+      java.lang.String key);
+  /**
+   * Use {@link #getEncoderRuntimesMap()} instead.
+   */
+  @java.lang.Deprecated
+  java.util.Map<java.lang.String, dev.voxcache.v1.EncoderRuntime>
+  getEncoderRuntimes();
+  /**
+   * <pre>
+   * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+   * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+   */
+  java.util.Map<java.lang.String, dev.voxcache.v1.EncoderRuntime>
+  getEncoderRuntimesMap();
+  /**
+   * <pre>
+   * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+   * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+   */
+  /* nullable */
+dev.voxcache.v1.EncoderRuntime getEncoderRuntimesOrDefault(
+      java.lang.String key,
+      /* nullable */
+dev.voxcache.v1.EncoderRuntime defaultValue);
+  /**
+   * <pre>
+   * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+   * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+   */
+  dev.voxcache.v1.EncoderRuntime getEncoderRuntimesOrThrow(
+      java.lang.String key);
+
+  /**
+   * <pre>
+   * Model forward passes run; a batched pass over several clips counts once.
+   * </pre>
+   *
+   * <code>uint64 forward_passes = 101;</code>
+   * @return The forwardPasses.
+   */
+  long getForwardPasses();
+
+  /**
+   * <pre>
+   * Clips that shared a forward pass with other clips (--batch-window-ms).
+   * </pre>
+   *
+   * <code>uint64 batched_clips = 102;</code>
+   * @return The batchedClips.
+   */
+  long getBatchedClips();
 }
