@@ -4,15 +4,21 @@ A refused miss gets RESOURCE_EXHAUSTED immediately, which a client can back off 
 than a place at the end of a queue it will time out in: a request is refused when too many
 extractions are queued, and also when its deadline cannot be met by the queue ahead of it
 (estimated from the recent median extraction time).
+
+An admitted extraction waits here for one of `workers` model slots. That wait is the queue:
+while in it the extraction can still be dropped (single-flight cancels it when every caller
+has gone), and once it holds a slot it has started and runs to the end.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from services.common.errors import Overloaded
+from services.embedder.cache import singleflight
 
 T = TypeVar("T")
 
@@ -23,7 +29,9 @@ class Admission:
         self.workers = max(1, workers)
         #: A recent typical extraction time in seconds, or None before the first one.
         self._typical_s = typical_s
+        #: Extractions admitted and not finished: queued for a slot or running.
         self.pending = 0
+        self._slots = asyncio.Semaphore(self.workers)
 
     def finish_estimate_s(self) -> float | None:
         """How long a request admitted now would take to finish, waiting behind the queue."""
@@ -45,6 +53,8 @@ class Admission:
                 )
         self.pending += 1
         try:
-            return await work()
+            async with self._slots:  # queued: a cancel here (every caller gone) drops the extraction
+                singleflight.started()
+                return await work()
         finally:
             self.pending -= 1

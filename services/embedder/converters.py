@@ -133,4 +133,9 @@ def stats_to_proto(s: EmbedderSnapshot) -> pb.GetStatsResponse:
             p99_ms=s.extraction_p99_ms,
             samples=s.extraction_samples,
         ),
+        write_back_pending=s.write_back_pending,
+        write_back_bytes=s.write_back_bytes,
+        write_back_written=s.write_back_written,
+        write_back_dropped=s.write_back_dropped,
+        dropped_extractions=s.dropped_extractions,
     )

@@ -273,6 +273,76 @@ private static final long serialVersionUID = 0L;
     return localCapacityBytes_;
   }
 
+  public static final int WRITE_BACK_PENDING_FIELD_NUMBER = 18;
+  private long writeBackPending_ = 0L;
+  /**
+   * <pre>
+   * -- Queues: the write-back queue and dropped extractions (issue 10), one block. --
+   * Entries computed while Redis was unreachable, waiting to be written to it (and their bytes).
+   * </pre>
+   *
+   * <code>uint64 write_back_pending = 18;</code>
+   * @return The writeBackPending.
+   */
+  @java.lang.Override
+  public long getWriteBackPending() {
+    return writeBackPending_;
+  }
+
+  public static final int WRITE_BACK_BYTES_FIELD_NUMBER = 19;
+  private long writeBackBytes_ = 0L;
+  /**
+   * <code>uint64 write_back_bytes = 19;</code>
+   * @return The writeBackBytes.
+   */
+  @java.lang.Override
+  public long getWriteBackBytes() {
+    return writeBackBytes_;
+  }
+
+  public static final int WRITE_BACK_WRITTEN_FIELD_NUMBER = 20;
+  private long writeBackWritten_ = 0L;
+  /**
+   * <pre>
+   * Of those, written once Redis answered again / dropped, oldest first, because the
+   * queue was full (they are recomputed when asked for).
+   * </pre>
+   *
+   * <code>uint64 write_back_written = 20;</code>
+   * @return The writeBackWritten.
+   */
+  @java.lang.Override
+  public long getWriteBackWritten() {
+    return writeBackWritten_;
+  }
+
+  public static final int WRITE_BACK_DROPPED_FIELD_NUMBER = 21;
+  private long writeBackDropped_ = 0L;
+  /**
+   * <code>uint64 write_back_dropped = 21;</code>
+   * @return The writeBackDropped.
+   */
+  @java.lang.Override
+  public long getWriteBackDropped() {
+    return writeBackDropped_;
+  }
+
+  public static final int DROPPED_EXTRACTIONS_FIELD_NUMBER = 22;
+  private long droppedExtractions_ = 0L;
+  /**
+   * <pre>
+   * Extractions dropped while still queued for the model, because every caller waiting
+   * for them had gone (deadline passed, cancelled, disconnected). Started ones finish.
+   * </pre>
+   *
+   * <code>uint64 dropped_extractions = 22;</code>
+   * @return The droppedExtractions.
+   */
+  @java.lang.Override
+  public long getDroppedExtractions() {
+    return droppedExtractions_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -337,6 +407,21 @@ private static final long serialVersionUID = 0L;
     }
     if (localCapacityBytes_ != 0L) {
       output.writeUInt64(17, localCapacityBytes_);
+    }
+    if (writeBackPending_ != 0L) {
+      output.writeUInt64(18, writeBackPending_);
+    }
+    if (writeBackBytes_ != 0L) {
+      output.writeUInt64(19, writeBackBytes_);
+    }
+    if (writeBackWritten_ != 0L) {
+      output.writeUInt64(20, writeBackWritten_);
+    }
+    if (writeBackDropped_ != 0L) {
+      output.writeUInt64(21, writeBackDropped_);
+    }
+    if (droppedExtractions_ != 0L) {
+      output.writeUInt64(22, droppedExtractions_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -415,6 +500,26 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeUInt64Size(17, localCapacityBytes_);
     }
+    if (writeBackPending_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(18, writeBackPending_);
+    }
+    if (writeBackBytes_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(19, writeBackBytes_);
+    }
+    if (writeBackWritten_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(20, writeBackWritten_);
+    }
+    if (writeBackDropped_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(21, writeBackDropped_);
+    }
+    if (droppedExtractions_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(22, droppedExtractions_);
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -468,6 +573,16 @@ private static final long serialVersionUID = 0L;
     }
     if (getLocalCapacityBytes()
         != other.getLocalCapacityBytes()) return false;
+    if (getWriteBackPending()
+        != other.getWriteBackPending()) return false;
+    if (getWriteBackBytes()
+        != other.getWriteBackBytes()) return false;
+    if (getWriteBackWritten()
+        != other.getWriteBackWritten()) return false;
+    if (getWriteBackDropped()
+        != other.getWriteBackDropped()) return false;
+    if (getDroppedExtractions()
+        != other.getDroppedExtractions()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -531,6 +646,21 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + LOCAL_CAPACITY_BYTES_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         getLocalCapacityBytes());
+    hash = (37 * hash) + WRITE_BACK_PENDING_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getWriteBackPending());
+    hash = (37 * hash) + WRITE_BACK_BYTES_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getWriteBackBytes());
+    hash = (37 * hash) + WRITE_BACK_WRITTEN_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getWriteBackWritten());
+    hash = (37 * hash) + WRITE_BACK_DROPPED_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getWriteBackDropped());
+    hash = (37 * hash) + DROPPED_EXTRACTIONS_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getDroppedExtractions());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -681,6 +811,11 @@ private static final long serialVersionUID = 0L;
         extractionLatencyBuilder_ = null;
       }
       localCapacityBytes_ = 0L;
+      writeBackPending_ = 0L;
+      writeBackBytes_ = 0L;
+      writeBackWritten_ = 0L;
+      writeBackDropped_ = 0L;
+      droppedExtractions_ = 0L;
       return this;
     }
 
@@ -766,6 +901,21 @@ private static final long serialVersionUID = 0L;
       }
       if (((from_bitField0_ & 0x00010000) != 0)) {
         result.localCapacityBytes_ = localCapacityBytes_;
+      }
+      if (((from_bitField0_ & 0x00020000) != 0)) {
+        result.writeBackPending_ = writeBackPending_;
+      }
+      if (((from_bitField0_ & 0x00040000) != 0)) {
+        result.writeBackBytes_ = writeBackBytes_;
+      }
+      if (((from_bitField0_ & 0x00080000) != 0)) {
+        result.writeBackWritten_ = writeBackWritten_;
+      }
+      if (((from_bitField0_ & 0x00100000) != 0)) {
+        result.writeBackDropped_ = writeBackDropped_;
+      }
+      if (((from_bitField0_ & 0x00200000) != 0)) {
+        result.droppedExtractions_ = droppedExtractions_;
       }
     }
 
@@ -863,6 +1013,21 @@ private static final long serialVersionUID = 0L;
       }
       if (other.getLocalCapacityBytes() != 0L) {
         setLocalCapacityBytes(other.getLocalCapacityBytes());
+      }
+      if (other.getWriteBackPending() != 0L) {
+        setWriteBackPending(other.getWriteBackPending());
+      }
+      if (other.getWriteBackBytes() != 0L) {
+        setWriteBackBytes(other.getWriteBackBytes());
+      }
+      if (other.getWriteBackWritten() != 0L) {
+        setWriteBackWritten(other.getWriteBackWritten());
+      }
+      if (other.getWriteBackDropped() != 0L) {
+        setWriteBackDropped(other.getWriteBackDropped());
+      }
+      if (other.getDroppedExtractions() != 0L) {
+        setDroppedExtractions(other.getDroppedExtractions());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -977,6 +1142,31 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00010000;
               break;
             } // case 136
+            case 144: {
+              writeBackPending_ = input.readUInt64();
+              bitField0_ |= 0x00020000;
+              break;
+            } // case 144
+            case 152: {
+              writeBackBytes_ = input.readUInt64();
+              bitField0_ |= 0x00040000;
+              break;
+            } // case 152
+            case 160: {
+              writeBackWritten_ = input.readUInt64();
+              bitField0_ |= 0x00080000;
+              break;
+            } // case 160
+            case 168: {
+              writeBackDropped_ = input.readUInt64();
+              bitField0_ |= 0x00100000;
+              break;
+            } // case 168
+            case 176: {
+              droppedExtractions_ = input.readUInt64();
+              bitField0_ |= 0x00200000;
+              break;
+            } // case 176
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1705,6 +1895,211 @@ private static final long serialVersionUID = 0L;
     public Builder clearLocalCapacityBytes() {
       bitField0_ = (bitField0_ & ~0x00010000);
       localCapacityBytes_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long writeBackPending_ ;
+    /**
+     * <pre>
+     * -- Queues: the write-back queue and dropped extractions (issue 10), one block. --
+     * Entries computed while Redis was unreachable, waiting to be written to it (and their bytes).
+     * </pre>
+     *
+     * <code>uint64 write_back_pending = 18;</code>
+     * @return The writeBackPending.
+     */
+    @java.lang.Override
+    public long getWriteBackPending() {
+      return writeBackPending_;
+    }
+    /**
+     * <pre>
+     * -- Queues: the write-back queue and dropped extractions (issue 10), one block. --
+     * Entries computed while Redis was unreachable, waiting to be written to it (and their bytes).
+     * </pre>
+     *
+     * <code>uint64 write_back_pending = 18;</code>
+     * @param value The writeBackPending to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWriteBackPending(long value) {
+      
+      writeBackPending_ = value;
+      bitField0_ |= 0x00020000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * -- Queues: the write-back queue and dropped extractions (issue 10), one block. --
+     * Entries computed while Redis was unreachable, waiting to be written to it (and their bytes).
+     * </pre>
+     *
+     * <code>uint64 write_back_pending = 18;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearWriteBackPending() {
+      bitField0_ = (bitField0_ & ~0x00020000);
+      writeBackPending_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long writeBackBytes_ ;
+    /**
+     * <code>uint64 write_back_bytes = 19;</code>
+     * @return The writeBackBytes.
+     */
+    @java.lang.Override
+    public long getWriteBackBytes() {
+      return writeBackBytes_;
+    }
+    /**
+     * <code>uint64 write_back_bytes = 19;</code>
+     * @param value The writeBackBytes to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWriteBackBytes(long value) {
+      
+      writeBackBytes_ = value;
+      bitField0_ |= 0x00040000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <code>uint64 write_back_bytes = 19;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearWriteBackBytes() {
+      bitField0_ = (bitField0_ & ~0x00040000);
+      writeBackBytes_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long writeBackWritten_ ;
+    /**
+     * <pre>
+     * Of those, written once Redis answered again / dropped, oldest first, because the
+     * queue was full (they are recomputed when asked for).
+     * </pre>
+     *
+     * <code>uint64 write_back_written = 20;</code>
+     * @return The writeBackWritten.
+     */
+    @java.lang.Override
+    public long getWriteBackWritten() {
+      return writeBackWritten_;
+    }
+    /**
+     * <pre>
+     * Of those, written once Redis answered again / dropped, oldest first, because the
+     * queue was full (they are recomputed when asked for).
+     * </pre>
+     *
+     * <code>uint64 write_back_written = 20;</code>
+     * @param value The writeBackWritten to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWriteBackWritten(long value) {
+      
+      writeBackWritten_ = value;
+      bitField0_ |= 0x00080000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Of those, written once Redis answered again / dropped, oldest first, because the
+     * queue was full (they are recomputed when asked for).
+     * </pre>
+     *
+     * <code>uint64 write_back_written = 20;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearWriteBackWritten() {
+      bitField0_ = (bitField0_ & ~0x00080000);
+      writeBackWritten_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long writeBackDropped_ ;
+    /**
+     * <code>uint64 write_back_dropped = 21;</code>
+     * @return The writeBackDropped.
+     */
+    @java.lang.Override
+    public long getWriteBackDropped() {
+      return writeBackDropped_;
+    }
+    /**
+     * <code>uint64 write_back_dropped = 21;</code>
+     * @param value The writeBackDropped to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWriteBackDropped(long value) {
+      
+      writeBackDropped_ = value;
+      bitField0_ |= 0x00100000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <code>uint64 write_back_dropped = 21;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearWriteBackDropped() {
+      bitField0_ = (bitField0_ & ~0x00100000);
+      writeBackDropped_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long droppedExtractions_ ;
+    /**
+     * <pre>
+     * Extractions dropped while still queued for the model, because every caller waiting
+     * for them had gone (deadline passed, cancelled, disconnected). Started ones finish.
+     * </pre>
+     *
+     * <code>uint64 dropped_extractions = 22;</code>
+     * @return The droppedExtractions.
+     */
+    @java.lang.Override
+    public long getDroppedExtractions() {
+      return droppedExtractions_;
+    }
+    /**
+     * <pre>
+     * Extractions dropped while still queued for the model, because every caller waiting
+     * for them had gone (deadline passed, cancelled, disconnected). Started ones finish.
+     * </pre>
+     *
+     * <code>uint64 dropped_extractions = 22;</code>
+     * @param value The droppedExtractions to set.
+     * @return This builder for chaining.
+     */
+    public Builder setDroppedExtractions(long value) {
+      
+      droppedExtractions_ = value;
+      bitField0_ |= 0x00200000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Extractions dropped while still queued for the model, because every caller waiting
+     * for them had gone (deadline passed, cancelled, disconnected). Started ones finish.
+     * </pre>
+     *
+     * <code>uint64 dropped_extractions = 22;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearDroppedExtractions() {
+      bitField0_ = (bitField0_ & ~0x00200000);
+      droppedExtractions_ = 0L;
       onChanged();
       return this;
     }

@@ -145,4 +145,49 @@ public interface GetStatsResponseOrBuilder extends
    * @return The localCapacityBytes.
    */
   long getLocalCapacityBytes();
+
+  /**
+   * <pre>
+   * -- Queues: the write-back queue and dropped extractions (issue 10), one block. --
+   * Entries computed while Redis was unreachable, waiting to be written to it (and their bytes).
+   * </pre>
+   *
+   * <code>uint64 write_back_pending = 18;</code>
+   * @return The writeBackPending.
+   */
+  long getWriteBackPending();
+
+  /**
+   * <code>uint64 write_back_bytes = 19;</code>
+   * @return The writeBackBytes.
+   */
+  long getWriteBackBytes();
+
+  /**
+   * <pre>
+   * Of those, written once Redis answered again / dropped, oldest first, because the
+   * queue was full (they are recomputed when asked for).
+   * </pre>
+   *
+   * <code>uint64 write_back_written = 20;</code>
+   * @return The writeBackWritten.
+   */
+  long getWriteBackWritten();
+
+  /**
+   * <code>uint64 write_back_dropped = 21;</code>
+   * @return The writeBackDropped.
+   */
+  long getWriteBackDropped();
+
+  /**
+   * <pre>
+   * Extractions dropped while still queued for the model, because every caller waiting
+   * for them had gone (deadline passed, cancelled, disconnected). Started ones finish.
+   * </pre>
+   *
+   * <code>uint64 dropped_extractions = 22;</code>
+   * @return The droppedExtractions.
+   */
+  long getDroppedExtractions();
 }
