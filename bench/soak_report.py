@@ -32,6 +32,8 @@ class Outcome:
     latency_s: float
     #: In flight while Redis was down or just back (errors then are expected, and counted apart).
     in_outage: bool = False
+    #: The server's message, for failures (the JSON lists every failure with it).
+    message: str = ""
 
 
 def rss_growth(samples: Sequence[tuple[float, int]], warmup_s: float, window_s: float) -> dict[str, float]:
@@ -86,6 +88,22 @@ def errors_by_code(outcomes: Iterable[Outcome]) -> dict[str, dict[str, int]]:
         if not o.in_outage:
             table["outside_outages"][o.code] += 1
     return {name: dict(sorted(counts.items())) for name, counts in table.items()}
+
+
+def failures(outcomes: Iterable[Outcome]) -> list[dict[str, Any]]:
+    """Every failed request, in the order sent, so a surprising code can be traced to its moment and cause."""
+    return [
+        {
+            "sent_s": round(o.sent_s, 2),
+            "op": o.op,
+            "code": o.code,
+            "latency_ms": round(o.latency_s * 1000, 1),
+            "in_outage": o.in_outage,
+            "message": o.message,
+        }
+        for o in sorted(outcomes, key=lambda o: o.sent_s)
+        if o.code != "OK"
+    ]
 
 
 def latency_by_op(outcomes: Iterable[Outcome]) -> dict[str, dict[str, float]]:

@@ -2,7 +2,17 @@
 
 import pytest
 
-from bench.soak_report import Outcome, errors_by_code, latency_by_op, lost_voices, missed, rss_growth, targets, timeline
+from bench.soak_report import (
+    Outcome,
+    errors_by_code,
+    failures,
+    latency_by_op,
+    lost_voices,
+    missed,
+    rss_growth,
+    targets,
+    timeline,
+)
 
 MIB = 1024 * 1024
 
@@ -48,3 +58,15 @@ def test_targets_fail_on_one_lost_voice_or_five_percent_growth() -> None:
     assert missed(ok) == []
     bad = {"targets": targets({"lost": 1}, {"growth_pct": 5.0})}
     assert missed(bad) == ["lost_voices", "rss_growth_pct"]
+
+
+def test_every_failure_is_listed_with_its_message_in_order() -> None:
+    outcomes = [
+        Outcome(3.0, "miss", "RESOURCE_EXHAUSTED", 0.001, message="queue ahead"),
+        Outcome(1.0, "hit", "OK", 0.002),
+        Outcome(2.0, "register", "UNAVAILABLE", 0.3, in_outage=True, message="redis down"),
+    ]
+    assert [(f["sent_s"], f["code"], f["message"]) for f in failures(outcomes)] == [
+        (2.0, "UNAVAILABLE", "redis down"),
+        (3.0, "RESOURCE_EXHAUSTED", "queue ahead"),
+    ]
