@@ -58,10 +58,9 @@ class SoakConfig:
     #: Share of each operation; hits are half by voice_id, half by an upload seen before.
     mix: dict[str, float] = field(default_factory=lambda: {"hit": 0.7, "miss": 0.15, "register": 0.1, "delete": 0.05})
     clip_s: float = 3.0
-    #: Not in the RSS growth figure (min(120 s, a fifth of the run)). For its first ~2 minutes the
-    #: Embedder's RSS swings by ~40 MiB per forward pass (glibc hands large freed blocks back to
-    #: the OS until its dynamic mmap threshold has risen past torch's buffer sizes), then it sits
-    #: at its high-water mark; a baseline taken inside the swings reads the settling as growth.
+    #: Not in the RSS growth figure (min(120 s, a fifth of the run)): start-up, the first
+    #: forward passes and the first RSS swings (soak_report.rss_growth says why it compares
+    #: high-water marks rather than medians).
     warmup_s: float = 120.0
     #: RSS baseline and end are medians over windows this long.
     window_s: float = 30.0
