@@ -21,7 +21,7 @@ def test_rss_growth_compares_window_high_water_marks_after_the_warm_up() -> None
     # A 0-20 s warm-up climbs from 100 MiB (ignored); then the allocator swings between 150 and
     # 200 MiB, with one 900 MiB spike; the run ends settled at 210 MiB.
     samples = [(float(t), (100 + 5 * t) * MIB) for t in range(20)]
-    samples += [(float(t), (900 if t == 25 else 150 if t % 2 else 200) * MIB) for t in range(20, 100)]
+    samples += [(float(t), (900 if t == 26 else 150 if t % 2 else 200) * MIB) for t in range(20, 100)]
     samples += [(float(t), 210 * MIB) for t in range(100, 140)]
     rss = rss_growth(samples, warmup_s=20, window_s=40)
     assert (rss["baseline_mib"], rss["end_mib"], rss["growth_pct"]) == (200.0, 210.0, 5.0)  # the swings' top
