@@ -55,8 +55,8 @@ async def test_queued_misses_whose_callers_have_gone_never_reach_the_model(
         assert all(isinstance(o, VoxcacheError) for o in outcomes), outcomes
         assert {o.code for o in outcomes} == {grpc.StatusCode.DEADLINE_EXCEEDED}  # type: ignore[union-attr]
         core = embedder_service.core
-        await until(lambda: core.stats.dropped_extractions == QUEUED)  # the server notices each caller go
-        assert core._admission.pending == 1  # only the running one is left in the queue
+        # The server notices each caller go; a dropped task leaves the queue on its next step.
+        await until(lambda: core.stats.dropped_extractions == QUEUED and core._admission.pending == 1)
     finally:
         gate.set()
     assert (await running).tier == "computed"  # it had started: it finished for its caller
