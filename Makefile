@@ -1,5 +1,5 @@
 # The README's two commands are `make demo` and `make test`; both install what they need.
-.PHONY: setup demo test bench codegen lint lock
+.PHONY: setup demo test bench soak codegen lint lock
 
 setup:
 	./scripts/setup.sh
@@ -12,6 +12,10 @@ test:
 
 bench: setup
 	.venv/bin/python -m bench.embedder_bench
+
+# By hand, not in CI: 10 min of mixed load with Redis restarted twice (bench/README.md "Soak").
+soak: setup
+	nice -n 10 .venv/bin/python -m bench.soak --check
 
 codegen:
 	./scripts/codegen.sh

@@ -133,6 +133,11 @@ def stats_to_proto(s: EmbedderSnapshot) -> pb.GetStatsResponse:
             p99_ms=s.extraction_p99_ms,
             samples=s.extraction_samples,
         ),
+        write_back_pending=s.write_back_pending,
+        write_back_bytes=s.write_back_bytes,
+        write_back_written=s.write_back_written,
+        write_back_dropped=s.write_back_dropped,
+        dropped_extractions=s.dropped_extractions,
         encoder_runtimes={
             encoder: pb.EncoderRuntime(
                 runtime=choice.name, forced=choice.forced, warmup_ms=choice.timings_ms, skipped=choice.skipped

@@ -137,8 +137,14 @@ class Embedder:
             )
             for encoder in self.encoders.values()
         }
+        # With batching on, a slot is one clip's place in a batch: `max_batch` clips per model
+        # worker may be decoded and gathered at once, or batching would never see a second clip.
+        batching = any(batcher.batched for batcher in self._batchers.values())
         self._admission = Admission(
-            settings.max_pending, workers=settings.model_workers, typical_s=self.stats.extraction_latency.median_s
+            settings.max_pending,
+            workers=settings.model_workers,
+            slots=settings.model_workers * (settings.max_batch if batching else 1),
+            typical_s=self.stats.extraction_latency.median_s,
         )
 
     # -- requests -------------------------------------------------------------------------

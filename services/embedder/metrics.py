@@ -84,6 +84,8 @@ class EmbedderStats:
     #: Model forward passes, and the clips among them that shared a pass with others (batching.py).
     forward_passes: int = 0
     batched_clips: int = 0
+    #: Extractions dropped while still queued for a model slot, because every caller had gone.
+    dropped_extractions: int = 0
     extraction_latency: LatencyWindow = field(default_factory=LatencyWindow)
     extraction_histogram: Histogram = field(default_factory=Histogram)
     request_histograms: dict[str, Histogram] = field(default_factory=lambda: {o: Histogram() for o in OUTCOMES})
@@ -100,6 +102,9 @@ class EmbedderStats:
         else:
             self.errors += 1
         self.request_histograms[_OUTCOME[tier]].observe(seconds)
+
+    def record_dropped_extraction(self) -> None:
+        self.dropped_extractions += 1
 
     def record_extraction(self, seconds: float) -> None:
         self.extractions += 1
@@ -122,6 +127,7 @@ class EmbedderStats:
             errors=self.errors,
             extractions=self.extractions,
             redis_errors=self.redis_errors,
+            dropped_extractions=self.dropped_extractions,
             extraction_p50_ms=p50,
             extraction_p95_ms=p95,
             extraction_p99_ms=p99,
@@ -145,6 +151,8 @@ class EmbedderSnapshot:
     errors: int
     extractions: int
     redis_errors: int
+    #: Extractions dropped before they started: every caller had gone (deadline, cancel, disconnect).
+    dropped_extractions: int
     coalesced: int
     corrupt_entries: int
     redis_available: bool
@@ -201,6 +209,11 @@ class StatsCollector(Collector):
         for name, doc, value in (
             ("voxcache_extractions", "Model forward passes run", s.extractions),
             ("voxcache_coalesced_misses", "Misses that joined an in-flight extraction", s.coalesced),
+            (
+                "voxcache_dropped_extractions",
+                "Extractions dropped while queued for the model, every caller having gone",
+                s.dropped_extractions,
+            ),
             ("voxcache_redis_errors", "Failed or timed-out Redis operations", s.redis_errors),
             (
                 "voxcache_corrupt_entries",

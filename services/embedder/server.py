@@ -161,6 +161,7 @@ def build_core(
             default_ttl_s=settings.default_ttl_s,
             write_back=None if redis is None else write_back_queue(settings),
             keyring=keyring,
+            on_drop=stats.record_dropped_extraction,
         ),
         voices=VoiceRegistries(registry),
         model_pool=pool,

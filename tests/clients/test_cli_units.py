@@ -117,8 +117,16 @@ def test_stats_rows_are_for_people() -> None:
         "redis_entries": 30,
         "local_capacity_bytes": 268_435_456,
         "extraction_latency": {"p50_ms": 243.79, "p95_ms": 1310.2, "p99_ms": 1402.0, "samples": 24},
+        "write_back_pending": 3,
+        "write_back_bytes": 2_466,
+        "write_back_written": 1_120,
+        "write_back_dropped": 0,
+        "dropped_extractions": 6,
     }
     rows = dict(cli.stats_rows(stats))
+    assert rows["redis write-back"] == "3 waiting (2.4 KiB), 1,120 written, 0 dropped (queue full)"
+    assert rows["dropped extractions"] == "6 (every caller gone before the model ran)"
+    assert not any(label.startswith(("write back", "dropped_")) for label in rows)  # no raw duplicates
     assert rows["hit ratio"] == "39.0 %" and "hit_ratio" not in rows
     assert rows["local cache"] == "24 entries, 18.6 KiB of 256.0 MiB"
     assert rows["extraction p50/95/99"] == "244 ms / 1.31 s / 1.40 s over 24 extractions"

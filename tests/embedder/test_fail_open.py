@@ -111,3 +111,25 @@ async def test_unreachable_redis_at_start_is_not_fatal() -> None:
         await store.check("voxcache")
     assert not store.available
     await store.close()
+
+
+async def test_a_redis_restart_costs_one_failure_not_one_per_pooled_connection() -> None:
+    """Found by the soak bench: idle pooled connections outlive a Redis restart and each one
+    failed its next command, minutes later, when a burst first needed it (a voice registration
+    then answered UNAVAILABLE with Redis up). The first failure now closes the idle ones."""
+    own = LocalRedis().start()
+    errors: list[None] = []
+    store = RedisStore(own.url, timeout_s=0.25, retry_interval_s=0.1, on_error=lambda: errors.append(None))
+    try:
+        await store.put("k", b"v", 60)
+        await asyncio.gather(*(store.get("k") for _ in range(8)))  # a burst: several pooled connections
+        own.stop()
+        own.start()  # back on the same port, before anyone noticed it was gone
+        with pytest.raises(StoreUnavailable):
+            await store.get("k")  # the one request a restart costs
+        await asyncio.sleep(0.15)
+        outcomes = await asyncio.gather(*(store.hget("voices", "x") for _ in range(8)), return_exceptions=True)
+        assert outcomes == [None] * 8 and len(errors) == 1
+    finally:
+        await store.close()
+        own.close()

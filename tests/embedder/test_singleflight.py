@@ -2,6 +2,7 @@ import asyncio
 
 import pytest
 
+from services.embedder.cache import singleflight
 from services.embedder.cache.singleflight import SingleFlight
 
 
@@ -59,3 +60,52 @@ async def test_failure_reaches_every_waiter_and_is_not_cached() -> None:
         return 1
 
     assert await flights.run("k", ok) == (1, False)
+
+
+async def test_work_not_started_is_dropped_when_every_caller_has_gone() -> None:
+    dropped: list[str] = []
+    flights: SingleFlight[str] = SingleFlight(on_drop=lambda: dropped.append("k"))
+    slot = asyncio.Event()  # the model slot this work queues for
+    ran = False
+
+    async def queued_work() -> str:
+        nonlocal ran
+        await slot.wait()
+        singleflight.started()
+        ran = True
+        return "late"
+
+    callers = [asyncio.create_task(flights.run("k", queued_work)) for _ in range(3)]
+    await asyncio.sleep(0)
+    for caller in callers:
+        caller.cancel()
+    await asyncio.gather(*callers, return_exceptions=True)
+    assert dropped == ["k"] and len(flights) == 0
+    slot.set()
+    await asyncio.sleep(0.01)
+    assert not ran
+
+    async def fresh() -> str:
+        return "fresh"
+
+    assert await flights.run("k", fresh) == ("fresh", False)  # a newcomer starts afresh, never joins the dropped one
+
+
+async def test_started_work_finishes_after_every_caller_has_gone() -> None:
+    dropped: list[str] = []
+    flights: SingleFlight[str] = SingleFlight(on_drop=lambda: dropped.append("k"))
+    release = asyncio.Event()
+    finished = asyncio.Event()
+
+    async def running_work() -> str:
+        singleflight.started()
+        await release.wait()
+        finished.set()
+        return "done"
+
+    caller = asyncio.create_task(flights.run("k", running_work))
+    await asyncio.sleep(0)
+    caller.cancel()
+    release.set()
+    await asyncio.wait_for(finished.wait(), 1)
+    assert dropped == []

@@ -89,3 +89,43 @@ def test_a_pin_is_never_downgraded_but_unpin_releases_it() -> None:
     queue.add("k", b"v3", 60)  # replaced while being written: done() of the old write keeps the new one
     queue.done(pending)
     assert len(queue) == 1 and queue.counters.written == 0
+
+
+async def test_get_stats_reports_the_write_back_queue(
+    encoder: CountingEncoder, speech: dict[str, Any], other_speech: bytes
+) -> None:
+    """Over a real gRPC server: the queue's figures reach GetStats and `voxcache stats`, not only /metrics."""
+    from dataclasses import replace
+
+    from services.embedder import server as embedder_server
+    from services.embedder.settings import EmbedderSettings
+    from voxcache import AsyncEmbedderClient
+    from voxcache.cli import stats_rows
+
+    own = LocalRedis().start()
+    settings = replace(
+        EmbedderSettings(), port=0, metrics_port=0, redis_url=own.url, cache_prefix="wbstats", redis_retry_s=0.2
+    )
+    running = await embedder_server.start(replace(settings, write_back_entries=1), encoders={"ecapa": encoder})
+    try:
+        async with AsyncEmbedderClient(f"127.0.0.1:{running.port}", timeout=30) as client:
+            own.stop()
+            await client.embed(speech["wav"])
+            await client.embed(other_speech)  # a queue of one entry: the first one is dropped for it
+            waiting = await client.stats()
+            assert (waiting["write_back_pending"], waiting["write_back_dropped"]) == (1, 1)
+            assert waiting["write_back_bytes"] == running.core.snapshot().write_back_bytes > 0
+            assert dict(stats_rows(waiting))["redis write-back"].startswith("1 waiting (")
+
+            own.start()
+
+            for _ in range(200):  # the background drain, with no request at all
+                drained = await client.stats()
+                if drained["write_back_written"] == 1:
+                    break
+                await asyncio.sleep(0.05)
+            assert (drained["write_back_pending"], drained["write_back_bytes"]) == (0, 0)
+            assert drained["write_back_written"] == 1
+    finally:
+        await running.stop()
+        own.close()

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from redis.exceptions import AuthenticationError, NoPermissionError, RedisError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.common.redis_client import make_client
 from services.embedder.cache import keys
@@ -103,11 +104,22 @@ class RedisStore:
                 )
             self._down = True
             self._down_until = time.monotonic() + self._retry_interval_s
+            if isinstance(exc, RedisConnectionError):
+                await self._drop_idle_connections()
             raise StoreUnavailable(f"Redis {what} failed: {exc}") from exc
         if self._down:
             log.warning("Redis is reachable again")
             self._down = False
         return result
+
+    async def _drop_idle_connections(self) -> None:
+        """A lost connection means Redis went away: its idle pooled siblings are dead too.
+
+        Left in the pool, each would fail its next command once, whenever a burst next
+        needs it (minutes after Redis is back); closed now, they reconnect on next use.
+        Connections in use are left to fail or finish on their own.
+        """
+        await self._client.connection_pool.disconnect(inuse_connections=False)
 
     # -- conditioning entries ---------------------------------------------------------
     async def get_sliding(self, key: str, ttl_s: int) -> bytes | None:

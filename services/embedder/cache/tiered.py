@@ -4,7 +4,8 @@ It knows keys and records and nothing of models or gRPC: a miss is filled by wha
 `compute` the caller passes. Rules it keeps, so nobody else has to:
 - a hit never decodes audio or touches the model; an L1 hit refreshes the shared TTL in
   the background now and then, so a voice hot in every worker's L1 never expires in Redis;
-- concurrent misses of one key run `compute` once (bypassing requests share their own one);
+- concurrent misses of one key run `compute` once (bypassing requests share their own one),
+  and a `compute` still queued when every caller of its key has gone is dropped;
 - a pinned request's entry is pinned, once per key per process, whoever stored it first;
 - a store that is down, slow or absent costs at most one short timeout: the request is
   served from L1 or the model, never failed;
@@ -93,7 +94,9 @@ class TieredCache:
         default_ttl_s: int,
         keyring: record.Keyring,
         write_back: WriteBackQueue | None = None,
+        on_drop: Callable[[], None] | None = None,
     ) -> None:
+        """`on_drop`: called for each `compute` dropped before it started (every caller had gone)."""
         self.local = local
         self.store = store
         self.default_ttl_s = default_ttl_s
@@ -103,8 +106,8 @@ class TieredCache:
         self.write_back = write_back
         self._drainer: asyncio.Task[None] | None = None
         self.counters = CacheCounters()
-        self._flights: SingleFlight[Any] = SingleFlight()
-        self._bypass_flights: SingleFlight[Any] = SingleFlight()
+        self._flights: SingleFlight[Any] = SingleFlight(on_drop)
+        self._bypass_flights: SingleFlight[Any] = SingleFlight(on_drop)
         #: Keys this process has already pinned in the store, so pinned hits do not rewrite them.
         self._pinned: set[str] = set()
         #: When this process last refreshed each L1-hit key's shared TTL.

@@ -546,6 +546,12 @@ def stats_rows(stats: dict[str, Any]) -> list[tuple[str, str]]:
             "extractions",
             f"{out.count(get('extractions', 0))} ({out.count(get('coalesced', 0))} coalesced: joined one in flight)",
         ),
+        # Queues (issue 10): extractions dropped unstarted, and the Redis write-back queue.
+        ("dropped extractions", f"{out.count(get('dropped_extractions', 0))} (every caller gone before the model ran)"),
+        (
+            "redis write-back",
+            out.write_back(*(get(f"write_back_{f}", 0) for f in ("pending", "bytes", "written", "dropped"))),
+        ),
         ("errors", out.count(get("errors", 0))),
         (
             "redis",

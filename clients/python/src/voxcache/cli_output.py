@@ -60,6 +60,15 @@ def size(n_bytes: int) -> str:
     raise AssertionError("unreachable")
 
 
+def write_back(pending: int, n_bytes: int, written: int, dropped: int) -> str:
+    """The Redis write-back queue in one line: '3 waiting (2.4 KiB), 120 written, 0 dropped (queue full)'.
+
+    Waiting entries were computed while Redis was down; a growing count with Redis up is worth a look.
+    """
+    waiting = f"{count(pending)} waiting ({size(n_bytes)})"
+    return f"{waiting}, {count(written)} written, {count(dropped)} dropped (queue full)"
+
+
 def timings(values: Mapping[str, float]) -> str:
     """{'embed': 122.4, 'synthesis': 1732.0} -> 'embed 122 ms, synthesis 1.73 s'."""
     return ", ".join(f"{name} {milliseconds(ms)}" for name, ms in values.items())

@@ -40,7 +40,7 @@ private static final long serialVersionUID = 0L;
   protected com.google.protobuf.MapField internalGetMapField(
       int number) {
     switch (number) {
-      case 100:
+      case 23:
         return internalGetEncoderRuntimes();
       default:
         throw new RuntimeException(
@@ -285,7 +285,77 @@ private static final long serialVersionUID = 0L;
     return localCapacityBytes_;
   }
 
-  public static final int ENCODER_RUNTIMES_FIELD_NUMBER = 100;
+  public static final int WRITE_BACK_PENDING_FIELD_NUMBER = 18;
+  private long writeBackPending_ = 0L;
+  /**
+   * <pre>
+   * -- Queues: the write-back queue and dropped extractions (issue 10), one block. --
+   * Entries computed while Redis was unreachable, waiting to be written to it (and their bytes).
+   * </pre>
+   *
+   * <code>uint64 write_back_pending = 18;</code>
+   * @return The writeBackPending.
+   */
+  @java.lang.Override
+  public long getWriteBackPending() {
+    return writeBackPending_;
+  }
+
+  public static final int WRITE_BACK_BYTES_FIELD_NUMBER = 19;
+  private long writeBackBytes_ = 0L;
+  /**
+   * <code>uint64 write_back_bytes = 19;</code>
+   * @return The writeBackBytes.
+   */
+  @java.lang.Override
+  public long getWriteBackBytes() {
+    return writeBackBytes_;
+  }
+
+  public static final int WRITE_BACK_WRITTEN_FIELD_NUMBER = 20;
+  private long writeBackWritten_ = 0L;
+  /**
+   * <pre>
+   * Of those, written once Redis answered again / dropped, oldest first, because the
+   * queue was full (they are recomputed when asked for).
+   * </pre>
+   *
+   * <code>uint64 write_back_written = 20;</code>
+   * @return The writeBackWritten.
+   */
+  @java.lang.Override
+  public long getWriteBackWritten() {
+    return writeBackWritten_;
+  }
+
+  public static final int WRITE_BACK_DROPPED_FIELD_NUMBER = 21;
+  private long writeBackDropped_ = 0L;
+  /**
+   * <code>uint64 write_back_dropped = 21;</code>
+   * @return The writeBackDropped.
+   */
+  @java.lang.Override
+  public long getWriteBackDropped() {
+    return writeBackDropped_;
+  }
+
+  public static final int DROPPED_EXTRACTIONS_FIELD_NUMBER = 22;
+  private long droppedExtractions_ = 0L;
+  /**
+   * <pre>
+   * Extractions dropped while still queued for the model, because every caller waiting
+   * for them had gone (deadline passed, cancelled, disconnected). Started ones finish.
+   * </pre>
+   *
+   * <code>uint64 dropped_extractions = 22;</code>
+   * @return The droppedExtractions.
+   */
+  @java.lang.Override
+  public long getDroppedExtractions() {
+    return droppedExtractions_;
+  }
+
+  public static final int ENCODER_RUNTIMES_FIELD_NUMBER = 23;
   private static final class EncoderRuntimesDefaultEntryHolder {
     static final com.google.protobuf.MapEntry<
         java.lang.String, dev.voxcache.v1.EncoderRuntime> defaultEntry =
@@ -313,11 +383,11 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+   * -- The cost of a miss: runtime choice and micro-batching. --
    * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
    * </pre>
    *
-   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 23;</code>
    */
   @java.lang.Override
   public boolean containsEncoderRuntimes(
@@ -335,11 +405,11 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+   * -- The cost of a miss: runtime choice and micro-batching. --
    * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
    * </pre>
    *
-   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 23;</code>
    */
   @java.lang.Override
   public java.util.Map<java.lang.String, dev.voxcache.v1.EncoderRuntime> getEncoderRuntimesMap() {
@@ -347,11 +417,11 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+   * -- The cost of a miss: runtime choice and micro-batching. --
    * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
    * </pre>
    *
-   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 23;</code>
    */
   @java.lang.Override
   public /* nullable */
@@ -366,11 +436,11 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
   }
   /**
    * <pre>
-   * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+   * -- The cost of a miss: runtime choice and micro-batching. --
    * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
    * </pre>
    *
-   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 23;</code>
    */
   @java.lang.Override
   public dev.voxcache.v1.EncoderRuntime getEncoderRuntimesOrThrow(
@@ -384,14 +454,14 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     return map.get(key);
   }
 
-  public static final int FORWARD_PASSES_FIELD_NUMBER = 101;
+  public static final int FORWARD_PASSES_FIELD_NUMBER = 24;
   private long forwardPasses_ = 0L;
   /**
    * <pre>
    * Model forward passes run; a batched pass over several clips counts once.
    * </pre>
    *
-   * <code>uint64 forward_passes = 101;</code>
+   * <code>uint64 forward_passes = 24;</code>
    * @return The forwardPasses.
    */
   @java.lang.Override
@@ -399,14 +469,14 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     return forwardPasses_;
   }
 
-  public static final int BATCHED_CLIPS_FIELD_NUMBER = 102;
+  public static final int BATCHED_CLIPS_FIELD_NUMBER = 25;
   private long batchedClips_ = 0L;
   /**
    * <pre>
    * Clips that shared a forward pass with other clips (--batch-window-ms).
    * </pre>
    *
-   * <code>uint64 batched_clips = 102;</code>
+   * <code>uint64 batched_clips = 25;</code>
    * @return The batchedClips.
    */
   @java.lang.Override
@@ -479,17 +549,32 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     if (localCapacityBytes_ != 0L) {
       output.writeUInt64(17, localCapacityBytes_);
     }
+    if (writeBackPending_ != 0L) {
+      output.writeUInt64(18, writeBackPending_);
+    }
+    if (writeBackBytes_ != 0L) {
+      output.writeUInt64(19, writeBackBytes_);
+    }
+    if (writeBackWritten_ != 0L) {
+      output.writeUInt64(20, writeBackWritten_);
+    }
+    if (writeBackDropped_ != 0L) {
+      output.writeUInt64(21, writeBackDropped_);
+    }
+    if (droppedExtractions_ != 0L) {
+      output.writeUInt64(22, droppedExtractions_);
+    }
     com.google.protobuf.GeneratedMessageV3
       .serializeStringMapTo(
         output,
         internalGetEncoderRuntimes(),
         EncoderRuntimesDefaultEntryHolder.defaultEntry,
-        100);
+        23);
     if (forwardPasses_ != 0L) {
-      output.writeUInt64(101, forwardPasses_);
+      output.writeUInt64(24, forwardPasses_);
     }
     if (batchedClips_ != 0L) {
-      output.writeUInt64(102, batchedClips_);
+      output.writeUInt64(25, batchedClips_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -568,6 +653,26 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       size += com.google.protobuf.CodedOutputStream
         .computeUInt64Size(17, localCapacityBytes_);
     }
+    if (writeBackPending_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(18, writeBackPending_);
+    }
+    if (writeBackBytes_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(19, writeBackBytes_);
+    }
+    if (writeBackWritten_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(20, writeBackWritten_);
+    }
+    if (writeBackDropped_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(21, writeBackDropped_);
+    }
+    if (droppedExtractions_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(22, droppedExtractions_);
+    }
     for (java.util.Map.Entry<java.lang.String, dev.voxcache.v1.EncoderRuntime> entry
          : internalGetEncoderRuntimes().getMap().entrySet()) {
       com.google.protobuf.MapEntry<java.lang.String, dev.voxcache.v1.EncoderRuntime>
@@ -576,15 +681,15 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
           .setValue(entry.getValue())
           .build();
       size += com.google.protobuf.CodedOutputStream
-          .computeMessageSize(100, encoderRuntimes__);
+          .computeMessageSize(23, encoderRuntimes__);
     }
     if (forwardPasses_ != 0L) {
       size += com.google.protobuf.CodedOutputStream
-        .computeUInt64Size(101, forwardPasses_);
+        .computeUInt64Size(24, forwardPasses_);
     }
     if (batchedClips_ != 0L) {
       size += com.google.protobuf.CodedOutputStream
-        .computeUInt64Size(102, batchedClips_);
+        .computeUInt64Size(25, batchedClips_);
     }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
@@ -639,6 +744,16 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     }
     if (getLocalCapacityBytes()
         != other.getLocalCapacityBytes()) return false;
+    if (getWriteBackPending()
+        != other.getWriteBackPending()) return false;
+    if (getWriteBackBytes()
+        != other.getWriteBackBytes()) return false;
+    if (getWriteBackWritten()
+        != other.getWriteBackWritten()) return false;
+    if (getWriteBackDropped()
+        != other.getWriteBackDropped()) return false;
+    if (getDroppedExtractions()
+        != other.getDroppedExtractions()) return false;
     if (!internalGetEncoderRuntimes().equals(
         other.internalGetEncoderRuntimes())) return false;
     if (getForwardPasses()
@@ -708,6 +823,21 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     hash = (37 * hash) + LOCAL_CAPACITY_BYTES_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         getLocalCapacityBytes());
+    hash = (37 * hash) + WRITE_BACK_PENDING_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getWriteBackPending());
+    hash = (37 * hash) + WRITE_BACK_BYTES_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getWriteBackBytes());
+    hash = (37 * hash) + WRITE_BACK_WRITTEN_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getWriteBackWritten());
+    hash = (37 * hash) + WRITE_BACK_DROPPED_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getWriteBackDropped());
+    hash = (37 * hash) + DROPPED_EXTRACTIONS_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getDroppedExtractions());
     if (!internalGetEncoderRuntimes().getMap().isEmpty()) {
       hash = (37 * hash) + ENCODER_RUNTIMES_FIELD_NUMBER;
       hash = (53 * hash) + internalGetEncoderRuntimes().hashCode();
@@ -829,7 +959,7 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     protected com.google.protobuf.MapField internalGetMapField(
         int number) {
       switch (number) {
-        case 100:
+        case 23:
           return internalGetEncoderRuntimes();
         default:
           throw new RuntimeException(
@@ -840,7 +970,7 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     protected com.google.protobuf.MapField internalGetMutableMapField(
         int number) {
       switch (number) {
-        case 100:
+        case 23:
           return internalGetMutableEncoderRuntimes();
         default:
           throw new RuntimeException(
@@ -890,6 +1020,11 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
         extractionLatencyBuilder_ = null;
       }
       localCapacityBytes_ = 0L;
+      writeBackPending_ = 0L;
+      writeBackBytes_ = 0L;
+      writeBackWritten_ = 0L;
+      writeBackDropped_ = 0L;
+      droppedExtractions_ = 0L;
       internalGetMutableEncoderRuntimes().clear();
       forwardPasses_ = 0L;
       batchedClips_ = 0L;
@@ -980,13 +1115,28 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
         result.localCapacityBytes_ = localCapacityBytes_;
       }
       if (((from_bitField0_ & 0x00020000) != 0)) {
+        result.writeBackPending_ = writeBackPending_;
+      }
+      if (((from_bitField0_ & 0x00040000) != 0)) {
+        result.writeBackBytes_ = writeBackBytes_;
+      }
+      if (((from_bitField0_ & 0x00080000) != 0)) {
+        result.writeBackWritten_ = writeBackWritten_;
+      }
+      if (((from_bitField0_ & 0x00100000) != 0)) {
+        result.writeBackDropped_ = writeBackDropped_;
+      }
+      if (((from_bitField0_ & 0x00200000) != 0)) {
+        result.droppedExtractions_ = droppedExtractions_;
+      }
+      if (((from_bitField0_ & 0x00400000) != 0)) {
         result.encoderRuntimes_ = internalGetEncoderRuntimes();
         result.encoderRuntimes_.makeImmutable();
       }
-      if (((from_bitField0_ & 0x00040000) != 0)) {
+      if (((from_bitField0_ & 0x00800000) != 0)) {
         result.forwardPasses_ = forwardPasses_;
       }
-      if (((from_bitField0_ & 0x00080000) != 0)) {
+      if (((from_bitField0_ & 0x01000000) != 0)) {
         result.batchedClips_ = batchedClips_;
       }
     }
@@ -1086,9 +1236,24 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       if (other.getLocalCapacityBytes() != 0L) {
         setLocalCapacityBytes(other.getLocalCapacityBytes());
       }
+      if (other.getWriteBackPending() != 0L) {
+        setWriteBackPending(other.getWriteBackPending());
+      }
+      if (other.getWriteBackBytes() != 0L) {
+        setWriteBackBytes(other.getWriteBackBytes());
+      }
+      if (other.getWriteBackWritten() != 0L) {
+        setWriteBackWritten(other.getWriteBackWritten());
+      }
+      if (other.getWriteBackDropped() != 0L) {
+        setWriteBackDropped(other.getWriteBackDropped());
+      }
+      if (other.getDroppedExtractions() != 0L) {
+        setDroppedExtractions(other.getDroppedExtractions());
+      }
       internalGetMutableEncoderRuntimes().mergeFrom(
           other.internalGetEncoderRuntimes());
-      bitField0_ |= 0x00020000;
+      bitField0_ |= 0x00400000;
       if (other.getForwardPasses() != 0L) {
         setForwardPasses(other.getForwardPasses());
       }
@@ -1208,25 +1373,50 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
               bitField0_ |= 0x00010000;
               break;
             } // case 136
-            case 802: {
+            case 144: {
+              writeBackPending_ = input.readUInt64();
+              bitField0_ |= 0x00020000;
+              break;
+            } // case 144
+            case 152: {
+              writeBackBytes_ = input.readUInt64();
+              bitField0_ |= 0x00040000;
+              break;
+            } // case 152
+            case 160: {
+              writeBackWritten_ = input.readUInt64();
+              bitField0_ |= 0x00080000;
+              break;
+            } // case 160
+            case 168: {
+              writeBackDropped_ = input.readUInt64();
+              bitField0_ |= 0x00100000;
+              break;
+            } // case 168
+            case 176: {
+              droppedExtractions_ = input.readUInt64();
+              bitField0_ |= 0x00200000;
+              break;
+            } // case 176
+            case 186: {
               com.google.protobuf.MapEntry<java.lang.String, dev.voxcache.v1.EncoderRuntime>
               encoderRuntimes__ = input.readMessage(
                   EncoderRuntimesDefaultEntryHolder.defaultEntry.getParserForType(), extensionRegistry);
               internalGetMutableEncoderRuntimes().getMutableMap().put(
                   encoderRuntimes__.getKey(), encoderRuntimes__.getValue());
-              bitField0_ |= 0x00020000;
+              bitField0_ |= 0x00400000;
               break;
-            } // case 802
-            case 808: {
+            } // case 186
+            case 192: {
               forwardPasses_ = input.readUInt64();
-              bitField0_ |= 0x00040000;
+              bitField0_ |= 0x00800000;
               break;
-            } // case 808
-            case 816: {
+            } // case 192
+            case 200: {
               batchedClips_ = input.readUInt64();
-              bitField0_ |= 0x00080000;
+              bitField0_ |= 0x01000000;
               break;
-            } // case 816
+            } // case 200
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1959,6 +2149,211 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       return this;
     }
 
+    private long writeBackPending_ ;
+    /**
+     * <pre>
+     * -- Queues: the write-back queue and dropped extractions (issue 10), one block. --
+     * Entries computed while Redis was unreachable, waiting to be written to it (and their bytes).
+     * </pre>
+     *
+     * <code>uint64 write_back_pending = 18;</code>
+     * @return The writeBackPending.
+     */
+    @java.lang.Override
+    public long getWriteBackPending() {
+      return writeBackPending_;
+    }
+    /**
+     * <pre>
+     * -- Queues: the write-back queue and dropped extractions (issue 10), one block. --
+     * Entries computed while Redis was unreachable, waiting to be written to it (and their bytes).
+     * </pre>
+     *
+     * <code>uint64 write_back_pending = 18;</code>
+     * @param value The writeBackPending to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWriteBackPending(long value) {
+      
+      writeBackPending_ = value;
+      bitField0_ |= 0x00020000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * -- Queues: the write-back queue and dropped extractions (issue 10), one block. --
+     * Entries computed while Redis was unreachable, waiting to be written to it (and their bytes).
+     * </pre>
+     *
+     * <code>uint64 write_back_pending = 18;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearWriteBackPending() {
+      bitField0_ = (bitField0_ & ~0x00020000);
+      writeBackPending_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long writeBackBytes_ ;
+    /**
+     * <code>uint64 write_back_bytes = 19;</code>
+     * @return The writeBackBytes.
+     */
+    @java.lang.Override
+    public long getWriteBackBytes() {
+      return writeBackBytes_;
+    }
+    /**
+     * <code>uint64 write_back_bytes = 19;</code>
+     * @param value The writeBackBytes to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWriteBackBytes(long value) {
+      
+      writeBackBytes_ = value;
+      bitField0_ |= 0x00040000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <code>uint64 write_back_bytes = 19;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearWriteBackBytes() {
+      bitField0_ = (bitField0_ & ~0x00040000);
+      writeBackBytes_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long writeBackWritten_ ;
+    /**
+     * <pre>
+     * Of those, written once Redis answered again / dropped, oldest first, because the
+     * queue was full (they are recomputed when asked for).
+     * </pre>
+     *
+     * <code>uint64 write_back_written = 20;</code>
+     * @return The writeBackWritten.
+     */
+    @java.lang.Override
+    public long getWriteBackWritten() {
+      return writeBackWritten_;
+    }
+    /**
+     * <pre>
+     * Of those, written once Redis answered again / dropped, oldest first, because the
+     * queue was full (they are recomputed when asked for).
+     * </pre>
+     *
+     * <code>uint64 write_back_written = 20;</code>
+     * @param value The writeBackWritten to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWriteBackWritten(long value) {
+      
+      writeBackWritten_ = value;
+      bitField0_ |= 0x00080000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Of those, written once Redis answered again / dropped, oldest first, because the
+     * queue was full (they are recomputed when asked for).
+     * </pre>
+     *
+     * <code>uint64 write_back_written = 20;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearWriteBackWritten() {
+      bitField0_ = (bitField0_ & ~0x00080000);
+      writeBackWritten_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long writeBackDropped_ ;
+    /**
+     * <code>uint64 write_back_dropped = 21;</code>
+     * @return The writeBackDropped.
+     */
+    @java.lang.Override
+    public long getWriteBackDropped() {
+      return writeBackDropped_;
+    }
+    /**
+     * <code>uint64 write_back_dropped = 21;</code>
+     * @param value The writeBackDropped to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWriteBackDropped(long value) {
+      
+      writeBackDropped_ = value;
+      bitField0_ |= 0x00100000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <code>uint64 write_back_dropped = 21;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearWriteBackDropped() {
+      bitField0_ = (bitField0_ & ~0x00100000);
+      writeBackDropped_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long droppedExtractions_ ;
+    /**
+     * <pre>
+     * Extractions dropped while still queued for the model, because every caller waiting
+     * for them had gone (deadline passed, cancelled, disconnected). Started ones finish.
+     * </pre>
+     *
+     * <code>uint64 dropped_extractions = 22;</code>
+     * @return The droppedExtractions.
+     */
+    @java.lang.Override
+    public long getDroppedExtractions() {
+      return droppedExtractions_;
+    }
+    /**
+     * <pre>
+     * Extractions dropped while still queued for the model, because every caller waiting
+     * for them had gone (deadline passed, cancelled, disconnected). Started ones finish.
+     * </pre>
+     *
+     * <code>uint64 dropped_extractions = 22;</code>
+     * @param value The droppedExtractions to set.
+     * @return This builder for chaining.
+     */
+    public Builder setDroppedExtractions(long value) {
+      
+      droppedExtractions_ = value;
+      bitField0_ |= 0x00200000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Extractions dropped while still queued for the model, because every caller waiting
+     * for them had gone (deadline passed, cancelled, disconnected). Started ones finish.
+     * </pre>
+     *
+     * <code>uint64 dropped_extractions = 22;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearDroppedExtractions() {
+      bitField0_ = (bitField0_ & ~0x00200000);
+      droppedExtractions_ = 0L;
+      onChanged();
+      return this;
+    }
+
     private com.google.protobuf.MapField<
         java.lang.String, dev.voxcache.v1.EncoderRuntime> encoderRuntimes_;
     private com.google.protobuf.MapField<java.lang.String, dev.voxcache.v1.EncoderRuntime>
@@ -1978,7 +2373,7 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       if (!encoderRuntimes_.isMutable()) {
         encoderRuntimes_ = encoderRuntimes_.copy();
       }
-      bitField0_ |= 0x00020000;
+      bitField0_ |= 0x00400000;
       onChanged();
       return encoderRuntimes_;
     }
@@ -1987,11 +2382,11 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     }
     /**
      * <pre>
-     * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+     * -- The cost of a miss: runtime choice and micro-batching. --
      * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
      * </pre>
      *
-     * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+     * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 23;</code>
      */
     @java.lang.Override
     public boolean containsEncoderRuntimes(
@@ -2009,11 +2404,11 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     }
     /**
      * <pre>
-     * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+     * -- The cost of a miss: runtime choice and micro-batching. --
      * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
      * </pre>
      *
-     * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+     * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 23;</code>
      */
     @java.lang.Override
     public java.util.Map<java.lang.String, dev.voxcache.v1.EncoderRuntime> getEncoderRuntimesMap() {
@@ -2021,11 +2416,11 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     }
     /**
      * <pre>
-     * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+     * -- The cost of a miss: runtime choice and micro-batching. --
      * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
      * </pre>
      *
-     * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+     * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 23;</code>
      */
     @java.lang.Override
     public /* nullable */
@@ -2040,11 +2435,11 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     }
     /**
      * <pre>
-     * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+     * -- The cost of a miss: runtime choice and micro-batching. --
      * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
      * </pre>
      *
-     * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+     * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 23;</code>
      */
     @java.lang.Override
     public dev.voxcache.v1.EncoderRuntime getEncoderRuntimesOrThrow(
@@ -2058,18 +2453,18 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       return map.get(key);
     }
     public Builder clearEncoderRuntimes() {
-      bitField0_ = (bitField0_ & ~0x00020000);
+      bitField0_ = (bitField0_ & ~0x00400000);
       internalGetMutableEncoderRuntimes().getMutableMap()
           .clear();
       return this;
     }
     /**
      * <pre>
-     * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+     * -- The cost of a miss: runtime choice and micro-batching. --
      * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
      * </pre>
      *
-     * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+     * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 23;</code>
      */
     public Builder removeEncoderRuntimes(
         java.lang.String key) {
@@ -2084,16 +2479,16 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     @java.lang.Deprecated
     public java.util.Map<java.lang.String, dev.voxcache.v1.EncoderRuntime>
         getMutableEncoderRuntimes() {
-      bitField0_ |= 0x00020000;
+      bitField0_ |= 0x00400000;
       return internalGetMutableEncoderRuntimes().getMutableMap();
     }
     /**
      * <pre>
-     * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+     * -- The cost of a miss: runtime choice and micro-batching. --
      * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
      * </pre>
      *
-     * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+     * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 23;</code>
      */
     public Builder putEncoderRuntimes(
         java.lang.String key,
@@ -2102,22 +2497,22 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       if (value == null) { throw new NullPointerException("map value"); }
       internalGetMutableEncoderRuntimes().getMutableMap()
           .put(key, value);
-      bitField0_ |= 0x00020000;
+      bitField0_ |= 0x00400000;
       return this;
     }
     /**
      * <pre>
-     * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+     * -- The cost of a miss: runtime choice and micro-batching. --
      * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
      * </pre>
      *
-     * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+     * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 23;</code>
      */
     public Builder putAllEncoderRuntimes(
         java.util.Map<java.lang.String, dev.voxcache.v1.EncoderRuntime> values) {
       internalGetMutableEncoderRuntimes().getMutableMap()
           .putAll(values);
-      bitField0_ |= 0x00020000;
+      bitField0_ |= 0x00400000;
       return this;
     }
 
@@ -2127,7 +2522,7 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
      * Model forward passes run; a batched pass over several clips counts once.
      * </pre>
      *
-     * <code>uint64 forward_passes = 101;</code>
+     * <code>uint64 forward_passes = 24;</code>
      * @return The forwardPasses.
      */
     @java.lang.Override
@@ -2139,14 +2534,14 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
      * Model forward passes run; a batched pass over several clips counts once.
      * </pre>
      *
-     * <code>uint64 forward_passes = 101;</code>
+     * <code>uint64 forward_passes = 24;</code>
      * @param value The forwardPasses to set.
      * @return This builder for chaining.
      */
     public Builder setForwardPasses(long value) {
       
       forwardPasses_ = value;
-      bitField0_ |= 0x00040000;
+      bitField0_ |= 0x00800000;
       onChanged();
       return this;
     }
@@ -2155,11 +2550,11 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
      * Model forward passes run; a batched pass over several clips counts once.
      * </pre>
      *
-     * <code>uint64 forward_passes = 101;</code>
+     * <code>uint64 forward_passes = 24;</code>
      * @return This builder for chaining.
      */
     public Builder clearForwardPasses() {
-      bitField0_ = (bitField0_ & ~0x00040000);
+      bitField0_ = (bitField0_ & ~0x00800000);
       forwardPasses_ = 0L;
       onChanged();
       return this;
@@ -2171,7 +2566,7 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
      * Clips that shared a forward pass with other clips (--batch-window-ms).
      * </pre>
      *
-     * <code>uint64 batched_clips = 102;</code>
+     * <code>uint64 batched_clips = 25;</code>
      * @return The batchedClips.
      */
     @java.lang.Override
@@ -2183,14 +2578,14 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
      * Clips that shared a forward pass with other clips (--batch-window-ms).
      * </pre>
      *
-     * <code>uint64 batched_clips = 102;</code>
+     * <code>uint64 batched_clips = 25;</code>
      * @param value The batchedClips to set.
      * @return This builder for chaining.
      */
     public Builder setBatchedClips(long value) {
       
       batchedClips_ = value;
-      bitField0_ |= 0x00080000;
+      bitField0_ |= 0x01000000;
       onChanged();
       return this;
     }
@@ -2199,11 +2594,11 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
      * Clips that shared a forward pass with other clips (--batch-window-ms).
      * </pre>
      *
-     * <code>uint64 batched_clips = 102;</code>
+     * <code>uint64 batched_clips = 25;</code>
      * @return This builder for chaining.
      */
     public Builder clearBatchedClips() {
-      bitField0_ = (bitField0_ & ~0x00080000);
+      bitField0_ = (bitField0_ & ~0x01000000);
       batchedClips_ = 0L;
       onChanged();
       return this;

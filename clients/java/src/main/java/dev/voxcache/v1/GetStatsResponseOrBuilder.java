@@ -148,20 +148,65 @@ public interface GetStatsResponseOrBuilder extends
 
   /**
    * <pre>
-   * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+   * -- Queues: the write-back queue and dropped extractions (issue 10), one block. --
+   * Entries computed while Redis was unreachable, waiting to be written to it (and their bytes).
+   * </pre>
+   *
+   * <code>uint64 write_back_pending = 18;</code>
+   * @return The writeBackPending.
+   */
+  long getWriteBackPending();
+
+  /**
+   * <code>uint64 write_back_bytes = 19;</code>
+   * @return The writeBackBytes.
+   */
+  long getWriteBackBytes();
+
+  /**
+   * <pre>
+   * Of those, written once Redis answered again / dropped, oldest first, because the
+   * queue was full (they are recomputed when asked for).
+   * </pre>
+   *
+   * <code>uint64 write_back_written = 20;</code>
+   * @return The writeBackWritten.
+   */
+  long getWriteBackWritten();
+
+  /**
+   * <code>uint64 write_back_dropped = 21;</code>
+   * @return The writeBackDropped.
+   */
+  long getWriteBackDropped();
+
+  /**
+   * <pre>
+   * Extractions dropped while still queued for the model, because every caller waiting
+   * for them had gone (deadline passed, cancelled, disconnected). Started ones finish.
+   * </pre>
+   *
+   * <code>uint64 dropped_extractions = 22;</code>
+   * @return The droppedExtractions.
+   */
+  long getDroppedExtractions();
+
+  /**
+   * <pre>
+   * -- The cost of a miss: runtime choice and micro-batching. --
    * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
    * </pre>
    *
-   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 23;</code>
    */
   int getEncoderRuntimesCount();
   /**
    * <pre>
-   * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+   * -- The cost of a miss: runtime choice and micro-batching. --
    * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
    * </pre>
    *
-   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 23;</code>
    */
   boolean containsEncoderRuntimes(
       java.lang.String key);
@@ -173,21 +218,21 @@ public interface GetStatsResponseOrBuilder extends
   getEncoderRuntimes();
   /**
    * <pre>
-   * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+   * -- The cost of a miss: runtime choice and micro-batching. --
    * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
    * </pre>
    *
-   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 23;</code>
    */
   java.util.Map<java.lang.String, dev.voxcache.v1.EncoderRuntime>
   getEncoderRuntimesMap();
   /**
    * <pre>
-   * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+   * -- The cost of a miss: runtime choice and micro-batching. --
    * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
    * </pre>
    *
-   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 23;</code>
    */
   /* nullable */
 dev.voxcache.v1.EncoderRuntime getEncoderRuntimesOrDefault(
@@ -196,11 +241,11 @@ dev.voxcache.v1.EncoderRuntime getEncoderRuntimesOrDefault(
 dev.voxcache.v1.EncoderRuntime defaultValue);
   /**
    * <pre>
-   * -- Issue 11, the cost of a miss: field numbers 100 and up, all in this block. --
+   * -- The cost of a miss: runtime choice and micro-batching. --
    * What runs each encoder that has a choice of runtime (ECAPA on CPU), by encoder name.
    * </pre>
    *
-   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 100;</code>
+   * <code>map&lt;string, .voxcache.v1.EncoderRuntime&gt; encoder_runtimes = 23;</code>
    */
   dev.voxcache.v1.EncoderRuntime getEncoderRuntimesOrThrow(
       java.lang.String key);
@@ -210,7 +255,7 @@ dev.voxcache.v1.EncoderRuntime defaultValue);
    * Model forward passes run; a batched pass over several clips counts once.
    * </pre>
    *
-   * <code>uint64 forward_passes = 101;</code>
+   * <code>uint64 forward_passes = 24;</code>
    * @return The forwardPasses.
    */
   long getForwardPasses();
@@ -220,7 +265,7 @@ dev.voxcache.v1.EncoderRuntime defaultValue);
    * Clips that shared a forward pass with other clips (--batch-window-ms).
    * </pre>
    *
-   * <code>uint64 batched_clips = 102;</code>
+   * <code>uint64 batched_clips = 25;</code>
    * @return The batchedClips.
    */
   long getBatchedClips();
