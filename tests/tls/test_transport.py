@@ -264,5 +264,10 @@ def test_compose_runs_both_services_and_their_channel_over_mtls() -> None:
         assert env["VOXCACHE_TLS_CLIENT_CERT"] == f"{folder}/client.pem"  # the health check presents one
         assert service["depends_on"]["certs"]["condition"] == "service_completed_successfully"
     synthesizer = services["synthesizer"]["environment"]
-    assert synthesizer["VOXCACHE_SYNTHESIZER_EMBEDDER_TLS_CERT"] == f"{folder}/client.pem"
+    # Its own certificate (CN synthesizer), the only delegate the Embedder accepts; both map CNs to tenants.
+    assert synthesizer["VOXCACHE_SYNTHESIZER_EMBEDDER_TLS_CERT"] == f"{folder}/client-synthesizer.pem"
+    assert "synthesizer" in services["certs"]["entrypoint"][-1].split("/gen_certs.sh", 1)[1]
+    embedder = services["embedder"]["environment"]
+    assert embedder["VOXCACHE_EMBEDDER_AUTH_DELEGATES"] == "synthesizer"
+    assert embedder["VOXCACHE_EMBEDDER_AUTH"] == synthesizer["VOXCACHE_SYNTHESIZER_AUTH"] == "mtls"
     assert synthesizer["VOXCACHE_EMBEDDER_ADDRESS"].split(":")[0] == "embedder"  # a name the certificate holds
