@@ -52,8 +52,17 @@ def voice_to_proto(voice: Voice) -> pb.Voice:
     )
 
 
+#: What a request that sets no CacheOptions asks for: one shared object, not one per request.
+_DEFAULT_OPTIONS = CacheOptions()
+
+
 def options_from_proto(options: pb.CacheOptions) -> CacheOptions:
     return CacheOptions(ttl_s=options.ttl_seconds, bypass=options.bypass, pin=options.pin)
+
+
+def _options_of(request: pb.EmbedRequest | pb.PreloadRequest) -> CacheOptions:
+    """The request's cache options; most requests set none, and then nothing is built."""
+    return options_from_proto(request.cache) if request.HasField("cache") else _DEFAULT_OPTIONS
 
 
 class EmbedArgs(TypedDict):
@@ -71,7 +80,7 @@ def embed_from_proto(request: pb.EmbedRequest) -> EmbedArgs:
         "audio": request.audio if which == "audio" else None,
         "voice_id": request.voice_id if which == "voice_id" else None,
         "encoder": request.encoder,
-        "options": options_from_proto(request.cache),
+        "options": _options_of(request),
     }
 
 
@@ -92,7 +101,7 @@ def register_to_proto(voice: Voice, result: EmbedResult) -> pb.RegisterVoiceResp
 
 
 def preload_item_from_proto(request: pb.PreloadRequest) -> PreloadItem:
-    return PreloadItem(request.audio, request.label, request.encoder, options_from_proto(request.cache))
+    return PreloadItem(request.audio, request.label, request.encoder, _options_of(request))
 
 
 def preload_to_proto(summary: PreloadSummary) -> pb.PreloadResponse:
