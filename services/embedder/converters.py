@@ -84,14 +84,31 @@ def embed_from_proto(request: pb.EmbedRequest) -> EmbedArgs:
     }
 
 
-def embed_to_proto(result: EmbedResult) -> pb.EmbedResponse:
+#: Each entry's conditioning as the first field of an EmbedResponse, serialized once per entry object.
+_WIRE: weakref.WeakKeyDictionary[Conditioning, bytes] = weakref.WeakKeyDictionary()
+
+
+def embed_response_bytes(result: EmbedResult) -> bytes:
+    """The serialized EmbedResponse of `result`, without copying the tensors into a message per request.
+
+    Protobuf reads concatenated messages as one (later fields merge in), so the entry's
+    `conditioning` field is serialized once per entry and this request's own fields (tier,
+    timings) are appended: a hit costs one small message instead of a copy of the tensors
+    into a new response and its serialization.
+    """
+    head = _WIRE.get(result.conditioning)
+    if head is None:
+        c = result.conditioning
+        message = tensor_pb2.Conditioning(encoder=c.encoder, weights_digest=c.weights_digest, cache_key=c.cache_key)
+        tensors.map_to_proto(c.tensors, message.tensors)
+        head = _WIRE[c] = pb.EmbedResponse(conditioning=message).SerializeToString()
     t = result.timings
-    return pb.EmbedResponse(
-        conditioning=conditioning_to_proto(result.conditioning),
+    tail = pb.EmbedResponse(
         cache_hit=result.cache_hit,
         tier=TIER_TO_PROTO[result.tier],
         timings=pb.Timings(total_ms=t.total_ms, cache_ms=t.cache_ms, decode_ms=t.decode_ms, extract_ms=t.extract_ms),
     )
+    return head + tail.SerializeToString()
 
 
 def register_to_proto(voice: Voice, result: EmbedResult) -> pb.RegisterVoiceResponse:
