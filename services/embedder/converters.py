@@ -98,10 +98,11 @@ def embed_response_bytes(result: EmbedResult) -> bytes:
     """
     head = _WIRE.get(result.conditioning)
     if head is None:
-        c = result.conditioning
-        message = tensor_pb2.Conditioning(encoder=c.encoder, weights_digest=c.weights_digest, cache_key=c.cache_key)
-        tensors.map_to_proto(c.tensors, message.tensors)
-        head = _WIRE[c] = pb.EmbedResponse(conditioning=message).SerializeToString()
+        c, response = result.conditioning, pb.EmbedResponse()
+        wire = response.conditioning  # filled in place: no message built only to be copied in
+        wire.encoder, wire.weights_digest, wire.cache_key = c.encoder, c.weights_digest, c.cache_key
+        tensors.map_to_proto(c.tensors, wire.tensors)
+        head = _WIRE[c] = response.SerializeToString()
     t = result.timings
     tail = pb.EmbedResponse(
         cache_hit=result.cache_hit,
