@@ -2,8 +2,8 @@
 
 Run from the repository root:
 
-    .venv/bin/python -m bench.embedder_bench            # full run, ~3 min on 2 cores
-    .venv/bin/python -m bench.embedder_bench --quick    # smoke run, ~25 s: checks the harness only
+    .venv/bin/python -m bench.embedder_bench            # full run, ~4 min on 2 cores
+    .venv/bin/python -m bench.embedder_bench --quick    # smoke run, ~2 min: checks the harness only
     .venv/bin/python -m bench.embedder_bench --check    # exit 1 when a target is missed
 
 Writes bench/results/embedder.json and bench/results/embedder.png and prints a table.
@@ -87,7 +87,7 @@ log = logging.getLogger("bench.embedder")
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class BenchConfig:
-    """Sample counts and durations; the defaults finish in ~100 s on a 2-core machine, ~160 s with the miss phase."""
+    """Sample counts and durations; the defaults finish in ~150 s on a 2-core machine, ~220 s with the miss phase."""
 
     clip_s: float = 5.0
     hit_samples: int = 1000
