@@ -1,20 +1,21 @@
-"""Embedder benchmark: cache hits vs misses vs the floor of gRPC + one Redis round trip.
+"""Embedder benchmark: cache hits vs misses vs the floors of a bare gRPC echo and echo + one Redis GET.
 
 Run from the repository root:
 
-    .venv/bin/python -m bench.embedder_bench            # full run, ~3 min on 2 cores
-    .venv/bin/python -m bench.embedder_bench --quick    # smoke run, ~25 s: checks the harness only
+    .venv/bin/python -m bench.embedder_bench            # full run, ~4 min on 2 cores
+    .venv/bin/python -m bench.embedder_bench --quick    # smoke run, ~2 min: checks the harness only
     .venv/bin/python -m bench.embedder_bench --check    # exit 1 when a target is missed
 
 Writes bench/results/embedder.json and bench/results/embedder.png and prints a table.
 The last phase is bench/miss_bench.py: each ECAPA runtime and micro-batching of misses.
 
-A cache hit is only interesting relative to what *any* gRPC service with a Redis
-behind it would cost on the same machine. So the same run starts a bare grpc.aio
-"floor" server (bench/floor.py) whose handler does exactly one `await redis.get()`
-against the same private Redis and answers with a response of the real
-EmbedResponse's size, for a request of the real EmbedRequest's size. The Embedder's
-overhead is then the gap to that floor, independent of how fast this machine is.
+A cache hit is only interesting relative to what *any* gRPC service would cost on the
+same machine for the same work. So the same run starts a bare grpc.aio "floor" server
+(bench/floor.py) with one method per comparison: a bare echo for in-process (L1) hits,
+which touch no Redis, and an echo plus one `await redis.get()` of a record-sized value
+for hits served from Redis (by a second Embedder whose L1 holds nothing), each answering
+with the real EmbedResponse's size for a request of the real EmbedRequest's size. The
+Embedder's overhead is then the gap to its floor, independent of how fast this machine is.
 How the comparison is kept fair (separate processes, raw bytes on both sides,
 interleaved series) is explained in bench/harness.py; this module only orders the
 phases and runs on 127.0.0.1 with one private redis-server, removed at the end.
@@ -43,7 +44,7 @@ from redis.asyncio import Redis
 
 from bench import miss_bench
 from bench.clips import distinct_clips, synthesize, wav_bytes
-from bench.floor import FLOOR_METHOD, FLOOR_VALUE_BYTES, FLOOR_VALUE_KEY
+from bench.floor import FLOOR_VALUE_KEY, FloorRoute
 from bench.harness import (
     CHANNEL_OPTIONS,
     LoadShape,
@@ -58,6 +59,7 @@ from bench.harness import (
     summarize,
 )
 from bench.report import RESULTS_DIR, machine, missed_targets, shown, table, targets, write_results
+from voxcache import tensors
 from voxcache.v1 import embedder_pb2 as pb
 from voxcache.v1 import embedder_pb2_grpc
 
@@ -70,6 +72,12 @@ SENTENCES = (
 )
 #: Keys of ECAPA conditioning records, whatever the cache prefix.
 COND_PATTERN = "*:cond:ecapa:*"
+#: The second Embedder: same Redis, no L1, so every hit it serves is a Redis hit.
+REDIS_WORKER_ARGS = ("--local-cache-mb", "0")
+#: The Embedder that stores exact float32 ECAPA vectors, for the memory phase's comparison.
+FLOAT32_ARGS = ("--ecapa-float16", "false")
+#: Floor methods: (series name, whether it does one Redis GET). Response sizes are measured.
+ECHO_VOICE, ECHO_UPLOAD, ECHO_GET_UPLOAD = "echo_voice_size", "echo_upload_size", "echo_get_upload_size"
 
 log = logging.getLogger("bench.embedder")
 
@@ -79,7 +87,7 @@ log = logging.getLogger("bench.embedder")
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class BenchConfig:
-    """Sample counts and durations; the defaults finish in ~100 s on a 2-core machine, ~160 s with the miss phase."""
+    """Sample counts and durations; the defaults finish in ~150 s on a 2-core machine, ~220 s with the miss phase."""
 
     clip_s: float = 5.0
     hit_samples: int = 1000
@@ -154,25 +162,33 @@ class Requests:
 class Rig:
     """The processes, pools and connections a run holds open, released together by `close`.
 
-    The floor is started last, once the Embedder's real response sizes are known.
+    `worker` is a second Embedder on the same Redis with no L1 (`--local-cache-mb 0`): what
+    a request costs when another worker computed the entry. The floor is started last, once
+    the Embedders' real response sizes are known.
     """
 
     redis: Redis
     embedder: ServerProcess
+    worker: ServerProcess
     pool: ProcessPoolExecutor
-    channel: grpc.aio.Channel
     floor: ServerProcess | None = None
 
     def __post_init__(self) -> None:
+        self.channel = grpc.aio.insecure_channel(self.embedder.target, options=CHANNEL_OPTIONS)
+        self.worker_channel = grpc.aio.insecure_channel(self.worker.target, options=CHANNEL_OPTIONS)
         self.stub = embedder_pb2_grpc.EmbedderStub(self.channel)
+        self.worker_stub = embedder_pb2_grpc.EmbedderStub(self.worker_channel)
         self.embed = self.channel.unary_unary(EMBED_METHOD)
+        self.worker_embed = self.worker_channel.unary_unary(EMBED_METHOD)
 
     async def close(self) -> None:
         await self.channel.close()
+        await self.worker_channel.close()
         await self.redis.aclose()
         self.pool.shutdown(wait=True, cancel_futures=True)
         if self.floor is not None:
             self.floor.close()
+        self.worker.close()
         self.embedder.close()
 
 
@@ -204,28 +220,30 @@ class Bench:
     async def run(self, redis_url: str) -> dict[str, Any]:
         """Every phase against the Redis at `redis_url`; the servers stop whatever happens, then results are built.
 
-        One seeded generator feeds the floor's Redis value, the floor requests and the
-        seed workload's order, in that order, so two runs with one config send the same bytes.
+        One seeded generator feeds the floor requests and the seed workload's order, in
+        that order, so two runs with one config send the same bytes.
         """
         started, load_before = time.perf_counter(), os.getloadavg()
         rng = np.random.default_rng(self.config.seed)
         redis = Redis.from_url(redis_url)
-        await redis.set(FLOOR_VALUE_KEY, rng.bytes(FLOOR_VALUE_BYTES))
         with self._phase("audio"):
             audio = self._audio()
         async with AsyncExitStack() as open_rig:
             with self._phase("startup"):
-                rig = Rig(redis, *self._start_embedder(redis_url))
+                rig = await self._start_embedders(redis, redis_url)
                 open_rig.push_async_callback(rig.close)
                 requests, sizes = await self._prepare(rig, audio.clip)
                 floor = await self._start_floor(rig, redis_url, sizes)
-            measured = await self._measure(rig, floor, requests, audio, rng)
+            measured = await self._measure(rig, floor, requests, audio, rng, redis_url)
             embedder_stats, redis_version = await self._final_state(rig)
         self.results = {
             "sizes": sizes,
             **measured,
             "embedder_stats": embedder_stats,
-            "targets": {**targets(measured["latency_ms"], measured["throughput"]), **measured["miss"]["targets"]},
+            "targets": {
+                **targets(measured["latency_ms"], measured["throughput"], measured["redis_memory"]),
+                **measured["miss"]["targets"],
+            },
             "machine": machine(rig.embedder.info, redis_version, load_before),
             "config": asdict(self.config),
             "phase_seconds": {**self.phase_s, "total": round(time.perf_counter() - started, 2)},
@@ -240,14 +258,32 @@ class Bench:
         memory_base = synthesize(SENTENCES[2], c.memory_clip_s, self.workdir)
         return Audio(wav_bytes(base), seed_base, memory_base)
 
-    def _start_embedder(self, redis_url: str) -> tuple[ServerProcess, ProcessPoolExecutor, grpc.aio.Channel]:
-        """The Embedder's process, the (not yet spawned) client process, and the parent's channel to it."""
+    async def _start_embedders(self, redis: Redis, redis_url: str) -> Rig:
+        """The Embedder as shipped, then the no-L1 worker on the runtime the first one chose
+        (so it skips timing runtimes at start), and the (not yet spawned) client process."""
         embedder = ServerProcess(self.ctx, ServerSpec("embedder", redis_url, threads=self.config.threads))
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=self.ctx)
-        return embedder, pool, grpc.aio.insecure_channel(embedder.target, options=CHANNEL_OPTIONS)
+        try:
+            runtime = await self._runtime_of(embedder)
+            worker = ServerProcess(
+                self.ctx,
+                ServerSpec("embedder", redis_url, self.config.threads, embedder_args=(*REDIS_WORKER_ARGS, *runtime)),
+            )
+        except BaseException:
+            embedder.close()
+            raise
+        return Rig(redis, embedder, worker, ProcessPoolExecutor(max_workers=1, mp_context=self.ctx))
+
+    @staticmethod
+    async def _runtime_of(embedder: ServerProcess) -> tuple[str, ...]:
+        """`--ecapa-runtime <what embedder chose>`, or nothing when it reports no choice."""
+        async with grpc.aio.insecure_channel(embedder.target, options=CHANNEL_OPTIONS) as channel:
+            stats = await embedder_pb2_grpc.EmbedderStub(channel).GetStats(pb.GetStatsRequest(), timeout=10)
+        choice = stats.encoder_runtimes["ecapa"].runtime if "ecapa" in stats.encoder_runtimes else ""
+        return ("--ecapa-runtime", choice) if choice else ()
 
     async def _prepare(self, rig: Rig, clip: bytes) -> tuple[Requests, dict[str, int]]:
-        """Register the voice and warm both hits once; their real response sizes size the floor."""
+        """Register the voice and warm every hit once; their real response sizes size the floor,
+        and the real record's bytes, copied, are the value the floor's GET reads."""
         timeout = self.config.rpc_timeout_s
         await rig.stub.RegisterVoice(
             pb.RegisterVoiceRequest(voice_id=VOICE_ID, audio=clip, overwrite=True), timeout=timeout
@@ -255,31 +291,49 @@ class Bench:
         requests = Requests.for_clip(clip)
         hit_response = await rig.embed(requests.upload, timeout=timeout)
         voice_response = await rig.embed(requests.voice, timeout=timeout)
+        redis_response = await rig.worker_embed(requests.upload, timeout=timeout)
+        if pb.EmbedResponse.FromString(redis_response).tier != pb.CACHE_TIER_REDIS:
+            raise RuntimeError("the no-L1 worker did not answer from Redis")
+        record = await rig.redis.get(pb.EmbedResponse.FromString(hit_response).conditioning.cache_key)
+        if record is None:
+            raise RuntimeError("the registered clip's record is not in Redis")
+        await rig.redis.set(FLOOR_VALUE_KEY, record)
         return requests, {
             "clip_bytes": len(clip),
             "upload_request_bytes": len(requests.upload),
             "voice_request_bytes": len(requests.voice),
             "upload_hit_response_bytes": len(hit_response),
             "voice_hit_response_bytes": len(voice_response),
-            "floor_redis_value_bytes": FLOOR_VALUE_BYTES,
+            "redis_hit_response_bytes": len(redis_response),
+            "floor_redis_value_bytes": len(record),
         }
 
     async def _start_floor(self, rig: Rig, redis_url: str, sizes: dict[str, int]) -> ServerProcess:
-        """The floor answers with the larger hit response.
+        """One floor method per comparison, each answering with its series' real response size.
 
         The load client process is spawned here too, so its start-up cost lands in the
         start-up phase rather than in the first load round.
         """
-        response_bytes = max(sizes["upload_hit_response_bytes"], sizes["voice_hit_response_bytes"])
-        rig.floor = ServerProcess(self.ctx, ServerSpec("floor", redis_url, floor_response_bytes=response_bytes))
+        routes = (
+            FloorRoute(ECHO_VOICE, sizes["voice_hit_response_bytes"], redis_get=False),
+            FloorRoute(ECHO_UPLOAD, sizes["upload_hit_response_bytes"], redis_get=False),
+            FloorRoute(ECHO_GET_UPLOAD, sizes["redis_hit_response_bytes"], redis_get=True),
+        )
+        rig.floor = ServerProcess(self.ctx, ServerSpec("floor", redis_url, floor_routes=routes))
         await asyncio.get_running_loop().run_in_executor(rig.pool, spawn_probe)
         return rig.floor
 
     # -- measurements -----------------------------------------------------------------------
     async def _measure(
-        self, rig: Rig, floor: ServerProcess, requests: Requests, audio: Audio, rng: np.random.Generator
+        self,
+        rig: Rig,
+        floor: ServerProcess,
+        requests: Requests,
+        audio: Audio,
+        rng: np.random.Generator,
+        redis_url: str,
     ) -> dict[str, Any]:
-        """The five measurements in order; each is a phase of its own in `phase_seconds`."""
+        """The six measurements in order; each is a phase of its own in `phase_seconds`."""
         with self._phase("misses"):
             misses = await self._misses(rig, requests)
         with self._phase("hits"):
@@ -287,11 +341,11 @@ class Bench:
             latency = {s.name: s.summary() for s in hits} | {s.name: s.summary(keep_samples=True) for s in misses}
             self.series = {s.name: s.samples for s in (*hits, *misses)}
         with self._phase("throughput"):
-            throughput = await self._throughput(rig, floor, hits, requests)
+            throughput = await self._throughput(rig, floor, hits)
         with self._phase("seed"):
             seed = await self._seed_workload(rig.embed, audio.seed_base, rng)
         with self._phase("memory"):
-            memory = await self._memory(rig.stub, rig.redis, audio.memory_base)
+            memory = await self._memory(rig, audio.memory_base, redis_url)
         with self._phase("miss"):
             miss = await asyncio.get_running_loop().run_in_executor(
                 None, miss_bench.run_in_child, self.miss_config, self.workdir
@@ -316,40 +370,40 @@ class Bench:
         return misses
 
     async def _hits(self, rig: Rig, floor: ServerProcess, requests: Requests, rng: np.random.Generator) -> list[Series]:
-        """Sequential hits in blocks alternating with the floor, at both request sizes."""
+        """Sequential hits in blocks alternating with their floors: each hit follows the floor it is
+        compared with, whose request is as long as the hit's (random bytes: the floor parses nothing)."""
         c = self.config
         floor_channel = grpc.aio.insecure_channel(floor.target, options=CHANNEL_OPTIONS)
-        echo = floor_channel.unary_unary(FLOOR_METHOD)
-        local = (pb.CACHE_TIER_LOCAL,)
+        routes = {name: floor_channel.unary_unary(route["method"]) for name, route in floor_routes(floor).items()}
+        upload_sized = rng.bytes(len(requests.upload))
         hits = [
-            Series("floor_voice_size", echo, rng.bytes(len(requests.voice))),
-            Series("hit_voice_id", rig.embed, requests.voice, local),
-            Series("floor_upload_size", echo, rng.bytes(len(requests.upload))),
-            Series("hit_upload", rig.embed, requests.upload, local),
+            Series(ECHO_VOICE, routes[ECHO_VOICE], rng.bytes(len(requests.voice))),
+            Series("hit_voice_id", rig.embed, requests.voice, (pb.CACHE_TIER_LOCAL,)),
+            Series(ECHO_UPLOAD, routes[ECHO_UPLOAD], upload_sized),
+            Series("hit_upload", rig.embed, requests.upload, (pb.CACHE_TIER_LOCAL,)),
+            Series(ECHO_GET_UPLOAD, routes[ECHO_GET_UPLOAD], upload_sized),
+            Series("redis_hit_upload", rig.worker_embed, requests.upload, (pb.CACHE_TIER_REDIS,)),
         ]
         await interleaved(hits, c.hit_samples, c.hit_warmup, c.hit_block, c.rpc_timeout_s)
         await floor_channel.close()
         return hits
 
-    async def _throughput(
-        self, rig: Rig, floor: ServerProcess, hits: Sequence[Series], requests: Requests
-    ) -> dict[str, Any]:
+    async def _throughput(self, rig: Rig, floor: ServerProcess, hits: Sequence[Series]) -> dict[str, Any]:
         """Hits-only load at `concurrency` clients from the client process; a miss or error fails the run."""
         c = self.config
-        stats0 = await rig.stub.GetStats(pb.GetStatsRequest(), timeout=10)
-        plan = [
-            ("floor_voice_size", floor, FLOOR_METHOD, hits[0].request),
-            ("hit_voice_id", rig.embedder, EMBED_METHOD, requests.voice),
-            ("floor_upload_size", floor, FLOOR_METHOD, hits[2].request),
-            ("hit_upload", rig.embedder, EMBED_METHOD, requests.upload),
-        ]
+        stubs = (rig.stub, rig.worker_stub)
+        stats0 = [await stub.GetStats(pb.GetStatsRequest(), timeout=10) for stub in stubs]
+        methods = {name: route["method"] for name, route in floor_routes(floor).items()}
+        servers = {"hit_voice_id": rig.embedder, "hit_upload": rig.embedder, "redis_hit_upload": rig.worker}
+        plan = [(s.name, servers.get(s.name, floor), methods.get(s.name, EMBED_METHOD), s.request) for s in hits]
         shape = LoadShape(c.concurrency, c.channels, c.load_warmup_s, c.load_duration_s, c.load_rounds)
         throughput = await measure_throughput(rig.pool, plan, shape)
-        stats1 = await rig.stub.GetStats(pb.GetStatsRequest(), timeout=10)
-        if stats1.misses != stats0.misses or stats1.errors != stats0.errors:
-            raise RuntimeError(
-                f"hits-only load saw {stats1.misses - stats0.misses} misses, {stats1.errors - stats0.errors} errors"
-            )
+        for stub, before in zip(stubs, stats0, strict=True):
+            after = await stub.GetStats(pb.GetStatsRequest(), timeout=10)
+            if after.misses != before.misses or after.errors != before.errors:
+                raise RuntimeError(
+                    f"hits-only load saw {after.misses - before.misses} misses, {after.errors - before.errors} errors"
+                )
         return throughput
 
     async def _seed_workload(
@@ -380,14 +434,60 @@ class Bench:
         out["p95_speedup"] = ratio(out["without_cache"]["p95_ms"], out["with_cache"]["p95_ms"])
         return out
 
-    async def _memory(self, stub: embedder_pb2_grpc.EmbedderStub, redis: Redis, base: np.ndarray) -> dict[str, Any]:
-        """Store N distinct entries through the real service (Preload), then ask Redis what they cost.
+    async def _memory(self, rig: Rig, base: np.ndarray, redis_url: str) -> dict[str, Any]:
+        """Redis memory per ECAPA entry as shipped (float16-rounded) and with `--ecapa-float16 false`
+        (a third Embedder on the same Redis and runtime, for this phase only), and the cosine
+        between the two Embedders' vectors for the same clips."""
+        clips = distinct_clips(base, self.config.memory_entries)
+        rounded = await self._memory_of(rig.stub, rig.redis, clips)
+        spec = ServerSpec(
+            "embedder",
+            redis_url,
+            self.config.threads,
+            embedder_args=(*FLOAT32_ARGS, *await self._runtime_of(rig.embedder)),
+        )
+        float32 = ServerProcess(self.ctx, spec)
+        try:
+            async with grpc.aio.insecure_channel(float32.target, options=CHANNEL_OPTIONS) as channel:
+                stub = embedder_pb2_grpc.EmbedderStub(channel)
+                exact = await self._memory_of(stub, rig.redis, clips)
+                cosines = [await self._cosine(rig.stub, stub, clip) for clip in clips]
+        finally:
+            float32.close()
+        log.info(
+            "memory: %d B per entry (float16-rounded), %d B (float32); min cosine %.7f",
+            rounded["memory_usage_mean_bytes"],
+            exact["memory_usage_mean_bytes"],
+            min(cosines),
+        )
+        return {
+            **rounded,
+            "float32": exact,
+            "float16_vs_float32_cosine_min": round(min(cosines), 7),
+            "float16_vs_float32_cosine_mean": round(float(np.mean(cosines)), 7),
+        }
+
+    async def _cosine(
+        self, rounded: embedder_pb2_grpc.EmbedderStub, exact: embedder_pb2_grpc.EmbedderStub, clip: bytes
+    ) -> float:
+        """Cosine between the speaker vectors two Embedders serve for one clip (both hits here)."""
+        request = pb.EmbedRequest(audio=clip)
+        timeout = self.config.rpc_timeout_s
+        a, b = [
+            tensors.from_proto((await stub.Embed(request, timeout=timeout)).conditioning.tensors["speaker"])
+            for stub in (rounded, exact)
+        ]
+        return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+    async def _memory_of(
+        self, stub: embedder_pb2_grpc.EmbedderStub, redis: Redis, clips: Sequence[bytes]
+    ) -> dict[str, Any]:
+        """Store the clips' entries through the real service (Preload), then ask Redis what they cost.
 
         Short clips: the conditioning is 192 floats whatever the clip length, so this
         only saves model time. The delta is taken around the Preload alone.
         """
-        n = self.config.memory_entries
-        clips = distinct_clips(base, n)
+        n = len(clips)
         before_keys = {k async for k in redis.scan_iter(match=COND_PATTERN, count=1000)}
         stats0 = await redis.memory_stats()
         used0 = int((await redis.info("memory"))["used_memory"])
@@ -406,9 +506,11 @@ class Bench:
         return {
             "entries": n,
             "example_key": new_keys[0].decode(),
+            "key_chars": len(new_keys[0]),
             "value_bytes": int(value_bytes),
             "memory_usage_one_key_bytes": usages[0],
             "memory_usage_mean_bytes": round(float(np.mean(usages)), 1),
+            "memory_usage_max_bytes": max(usages),
             "used_memory_delta_per_entry_bytes": round((used1 - used0) / n, 1),
             **memory_breakdown(stats0, stats1, n),
             "registered_voice_audio_key_bytes": voice_audio_usage,
@@ -429,6 +531,7 @@ class Bench:
     async def _final_state(rig: Rig) -> tuple[dict[str, Any], str]:
         """The Embedder's own counters after every phase, and the redis-server version."""
         s = await rig.stub.GetStats(pb.GetStatsRequest(), timeout=10)
+        worker = await rig.worker_stub.GetStats(pb.GetStatsRequest(), timeout=10)
         redis_info = await rig.redis.info("server")
         stats = {
             "requests": s.requests,
@@ -441,8 +544,16 @@ class Bench:
             "extraction_p95_ms": round(s.extraction_latency.p95_ms, 2),
             "ecapa_runtime": s.encoder_runtimes["ecapa"].runtime,
             "ecapa_runtime_warmup_ms": dict(s.encoder_runtimes["ecapa"].warmup_ms),
+            "worker_redis_hits": worker.redis_hits,
+            "worker_local_hits": worker.local_hits,
+            "worker_misses": worker.misses,
         }
         return stats, str(redis_info.get("redis_version", "?"))
+
+
+def floor_routes(floor: ServerProcess) -> dict[str, dict[str, Any]]:
+    """The floor's methods as it reported them at start: method path, response size, GET or not."""
+    return dict(floor.info["routes"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from bench.floor import Started, start_floor
+from bench.floor import FloorRoute, Started, start_floor
 from voxcache.v1 import embedder_pb2 as pb
 
 #: Loopback only, and every channel gets its own TCP connection (grpc otherwise shares
@@ -79,17 +79,20 @@ class ServerSpec:
     kind: str  # "embedder" or "floor"
     redis_url: str
     threads: int = 2
-    floor_response_bytes: int = 0
+    #: The floor's methods (bench/floor.py).
+    floor_routes: tuple[FloorRoute, ...] = ()
+    #: More Embedder flags, e.g. `--local-cache-mb 0` for a worker whose hits all come from Redis.
+    embedder_args: tuple[str, ...] = ()
 
 
-async def start_embedder(redis_url: str, threads: int) -> Started:
+async def start_embedder(redis_url: str, threads: int, extra: Sequence[str] = ()) -> Started:
     """The real service, wired exactly as `python -m services.embedder.server` wires it."""
     import torch
 
     from services.embedder import server
     from services.embedder import settings as settings_mod
 
-    argv = ["--port", "0", "--metrics-port", "0", "--threads", str(threads), "--redis-url", redis_url]
+    argv = ["--port", "0", "--metrics-port", "0", "--threads", str(threads), "--redis-url", redis_url, *extra]
     settings = settings_mod.parse(argv)
     running = await server.start(settings)
     info = {
@@ -107,8 +110,8 @@ async def start_embedder(redis_url: str, threads: int) -> Started:
 
 async def _start(spec: ServerSpec) -> Started:
     if spec.kind == "embedder":
-        return await start_embedder(spec.redis_url, spec.threads)
-    return await start_floor(spec.redis_url, spec.floor_response_bytes)
+        return await start_embedder(spec.redis_url, spec.threads, spec.embedder_args)
+    return await start_floor(spec.redis_url, spec.floor_routes)
 
 
 async def _serve_child(spec: ServerSpec, conn: Connection) -> None:

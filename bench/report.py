@@ -21,10 +21,22 @@ from bench.harness import ratio
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
-#: Sequential-latency series in the order the table and the plot show them.
-LATENCY_SERIES = ("floor_voice_size", "hit_voice_id", "floor_upload_size", "hit_upload", "miss_voice_id", "miss_upload")
+#: Each hit series, the floor it is compared with, the label of the pair, and the most its p50 may
+#: be of the floor's (issue 11): L1 hits against a bare echo, a Redis hit against echo + one GET,
+#: each floor at its hit's request and response sizes.
+HIT_FLOORS = (
+    ("hit_voice_id", "echo_voice_size", "voice_id L1 hit", 1.1),
+    ("hit_upload", "echo_upload_size", "upload L1 hit", 1.2),
+    ("redis_hit_upload", "echo_get_upload_size", "upload Redis hit", 1.2),
+)
 #: Load series: each floor next to the hits it is compared with.
-LOAD_SERIES = ("floor_voice_size", "hit_voice_id", "floor_upload_size", "hit_upload")
+LOAD_SERIES = tuple(name for hit, floor, _, _ in HIT_FLOORS for name in (floor, hit))
+#: Sequential-latency series in the order the table and the plot show them.
+LATENCY_SERIES = (*LOAD_SERIES, "miss_voice_id", "miss_upload")
+#: Most Redis memory (MEMORY USAGE, key included) one ECAPA entry may take as shipped.
+MEMORY_PER_ENTRY_BYTES = 700
+#: Least cosine between the float16-rounded and the exact float32 vector of one clip.
+FLOAT16_MIN_COSINE = 0.9999
 SEED_MODES = ("with_cache", "without_cache")
 
 
@@ -36,31 +48,35 @@ def _target(value: float, op: str, limit: float, what: str) -> dict[str, Any]:
     return {"value": value, "target": f"{op} {limit:g}", "pass": bool(ok), "what": what}
 
 
-def targets(latency: dict[str, dict[str, float]], throughput: dict[str, Any]) -> dict[str, Any]:
-    """The README's targets, each with its value and pass/fail; the upload hit-vs-floor one is informational."""
+def targets(latency: dict[str, dict[str, float]], throughput: dict[str, Any], memory: dict[str, Any]) -> dict[str, Any]:
+    """The README's targets, each with its value and pass/fail: what `--check` exits 1 on."""
     p50 = {name: s["p50_ms"] for name, s in latency.items()}
     rps = {name: r["rps"] for name, r in throughput.items()}
-    return {
-        "voice_hit_vs_floor_p50": _target(
-            ratio(p50["hit_voice_id"], p50["floor_voice_size"]), "<=", 1.2, "voice_id hit p50 / floor p50"
-        ),
-        "upload_hit_vs_floor_p50": {
-            **_target(ratio(p50["hit_upload"], p50["floor_upload_size"]), "<=", 1.2, "upload hit p50 / floor p50"),
-            "informational": True,
-        },
+    out = {
+        f"{hit}_vs_{floor}_p50": _target(ratio(p50[hit], p50[floor]), "<=", limit, f"{label} p50 / {floor} p50")
+        for hit, floor, label, limit in HIT_FLOORS
+    }
+    out |= {
         "upload_miss_over_hit_p50": _target(
-            ratio(p50["miss_upload"], p50["hit_upload"]), ">=", 150, "upload miss p50 / hit p50"
+            ratio(p50["miss_upload"], p50["hit_upload"]), ">=", 150, "upload miss p50 / L1 hit p50"
         ),
         "voice_miss_over_hit_p50": _target(
-            ratio(p50["miss_voice_id"], p50["hit_voice_id"]), ">=", 150, "voice_id miss p50 / hit p50"
-        ),
-        "voice_hits_vs_floor_rps": _target(
-            ratio(rps["hit_voice_id"], rps["floor_voice_size"]), ">=", 0.8, "voice_id hits/s / floor req/s"
-        ),
-        "upload_hits_vs_floor_rps": _target(
-            ratio(rps["hit_upload"], rps["floor_upload_size"]), ">=", 0.8, "upload hits/s / floor req/s"
+            ratio(p50["miss_voice_id"], p50["hit_voice_id"]), ">=", 150, "voice_id miss p50 / L1 hit p50"
         ),
     }
+    out |= {
+        f"{hit}_vs_{floor}_rps": _target(ratio(rps[hit], rps[floor]), ">=", 0.8, f"{label}s/s / {floor} req/s")
+        for hit, floor, label, _ in HIT_FLOORS
+    }
+    out |= {
+        "memory_per_ecapa_entry": _target(
+            memory["memory_usage_max_bytes"], "<=", MEMORY_PER_ENTRY_BYTES, "MEMORY USAGE per ECAPA entry, B"
+        ),
+        "float16_vs_float32_cosine": _target(
+            memory["float16_vs_float32_cosine_min"], ">=", FLOAT16_MIN_COSINE, "float16-rounded vs float32 cosine"
+        ),
+    }
+    return out
 
 
 def missed_targets(results: dict[str, Any]) -> list[str]:
@@ -176,14 +192,12 @@ def _cdf_panel(ax: Any, latency: dict[str, Any], series: dict[str, list[float]])
     ax.set_xlabel("ms")
     ax.set_ylabel("fraction of requests")
     ax.set_title("Hit vs floor latency CDF")
-    ax.set_xlim(
-        left=0, right=max(latency[n]["p99_ms"] for n in ("floor_upload_size", "hit_upload", "hit_voice_id")) * 1.5
-    )
+    ax.set_xlim(left=0, right=max(latency[n]["p99_ms"] for n in LOAD_SERIES) * 1.2)
     ax.legend(fontsize=8)
 
 
 def _throughput_panel(ax: Any, throughput: dict[str, Any], concurrency: int) -> None:
-    pairs = [("voice_id", "floor_voice_size", "hit_voice_id"), ("upload", "floor_upload_size", "hit_upload")]
+    pairs = [(label, floor, hit) for hit, floor, label, _ in HIT_FLOORS]
     x = np.arange(len(pairs))
     floor_rps = [throughput[f]["rps"] for _, f, _ in pairs]
     hit_rps = [throughput[h]["rps"] for _, _, h in pairs]
@@ -193,7 +207,8 @@ def _throughput_panel(ax: Any, throughput: dict[str, Any], concurrency: int) -> 
         ax.hlines(0.8 * f, xi - 0.4, xi + 0.4, colors="red", linestyles="dashed")
     ax.set_xticks(x, [p[0] for p in pairs])
     ax.set_title(f"Throughput at {concurrency} concurrent clients (dashed: 0.8x floor; dots: rounds)")
-    for xi, name in zip((x[0] - 0.2, x[0] + 0.2, x[1] - 0.2, x[1] + 0.2), LOAD_SERIES, strict=True):
+    positions = [xi + offset for xi in x for offset in (-0.2, 0.2)]
+    for xi, name in zip(positions, LOAD_SERIES, strict=True):
         per_round = throughput[name]["rps_per_round"]
         ax.plot([xi] * len(per_round), per_round, "k.", markersize=4)
     ax.legend()
@@ -224,7 +239,8 @@ def table(results: dict[str, Any]) -> str:
         f"voxcache Embedder benchmark - {m['cpu_count']} CPUs ({m['cpu_model']}), python {m['python']}, "
         f"torch {m['torch']} threads {m['torch_threads']}, grpcio {m['grpcio']}, redis {m['redis_server']}",
         f"payloads: upload request {s['upload_request_bytes']:,} B, voice_id request {s['voice_request_bytes']} B, "
-        f"hit response {s['upload_hit_response_bytes']} B, floor Redis value {s['floor_redis_value_bytes']} B",
+        f"hit response {s['upload_hit_response_bytes']} B (Redis hit {s['redis_hit_response_bytes']} B), "
+        f"floor's Redis value {s['floor_redis_value_bytes']} B (a copy of the real record)",
         *_latency_lines(results["latency_ms"]),
         *_throughput_lines(results["throughput"], results["config"]),
         *_seed_lines(results["seed_workload"]),
@@ -237,10 +253,12 @@ def table(results: dict[str, Any]) -> str:
 
 
 def _latency_lines(latency: dict[str, Any]) -> list[str]:
-    lines = ["", f"{'sequential latency (ms)':<32}{'n':>6}{'p50':>10}{'p95':>10}{'p99':>10}"]
+    floors = {hit: floor for hit, floor, _, _ in HIT_FLOORS}
+    lines = ["", f"{'sequential latency (ms)':<32}{'n':>6}{'p50':>10}{'p95':>10}{'p99':>10}{'p50/floor':>11}"]
     for name in LATENCY_SERIES:
         r = latency[name]
-        lines.append(f"  {name:<30}{r['n']:>6}{r['p50_ms']:>10.3f}{r['p95_ms']:>10.3f}{r['p99_ms']:>10.3f}")
+        vs = f"{ratio(r['p50_ms'], latency[floors[name]]['p50_ms']):>11.3f}" if name in floors else ""
+        lines.append(f"  {name:<30}{r['n']:>6}{r['p50_ms']:>10.3f}{r['p95_ms']:>10.3f}{r['p99_ms']:>10.3f}{vs}")
     return lines
 
 
@@ -275,16 +293,25 @@ def _seed_lines(seed: dict[str, Any]) -> list[str]:
 
 
 def _memory_lines(mem: dict[str, Any]) -> list[str]:
-    return [
+    lines = [
         "",
-        f"redis memory ({mem['entries']} entries): value {mem['value_bytes']} B, MEMORY USAGE of one key "
-        f"{mem['memory_usage_one_key_bytes']} B (mean {mem['memory_usage_mean_bytes']:.0f} B), "
-        f"used_memory delta/N {mem['used_memory_delta_per_entry_bytes']:.0f} B",
-        f"  delta/N breakdown: objects {mem['dataset_delta_per_entry_bytes']:.0f} B + hash tables "
-        f"{mem['hashtables_delta_per_entry_bytes']:.0f} B; client buffers changed by "
-        f"{mem['client_buffers_delta_bytes']:,} B in total",
+        f"redis memory per ECAPA entry ({mem['entries']} entries each; key {mem['key_chars']} chars, "
+        f"e.g. {mem['example_key']})",
+    ]
+    for label, m in (("float16-rounded (default)", mem), ("float32 (--ecapa-float16 false)", mem["float32"])):
+        lines += [
+            f"  {label}: value {m['value_bytes']} B, MEMORY USAGE {m['memory_usage_mean_bytes']:.0f} B "
+            f"(max {m['memory_usage_max_bytes']}), used_memory delta/N {m['used_memory_delta_per_entry_bytes']:.0f} B"
+            f" = objects {m['dataset_delta_per_entry_bytes']:.0f} + hash tables "
+            f"{m['hashtables_delta_per_entry_bytes']:.0f} (client buffers {m['client_buffers_delta_bytes']:,} B "
+            "in total)",
+        ]
+    lines += [
+        f"  cosine float16-rounded vs float32, same clips: min {mem['float16_vs_float32_cosine_min']:.7f}, "
+        f"mean {mem['float16_vs_float32_cosine_mean']:.7f}",
         f"  (a registered voice also keeps its reference audio: {mem['registered_voice_audio_key_bytes']} B)",
     ]
+    return lines
 
 
 def miss_lines(miss: dict[str, Any]) -> list[str]:
@@ -315,5 +342,5 @@ def _target_lines(tg: dict[str, Any]) -> list[str]:
     lines = ["", "targets"]
     for t in tg.values():
         verdict = "info" if t.get("informational") else ("PASS" if t["pass"] else "FAIL")
-        lines.append(f"  {t['what']:<40}{t['value']:>10.6g}  {t['target']:<8}  {verdict}")
+        lines.append(f"  {t['what']:<52}{t['value']:>10.6g}  {t['target']:<8}  {verdict}")
     return lines

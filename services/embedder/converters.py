@@ -52,8 +52,17 @@ def voice_to_proto(voice: Voice) -> pb.Voice:
     )
 
 
+#: What a request that sets no CacheOptions asks for: one shared object, not one per request.
+_DEFAULT_OPTIONS = CacheOptions()
+
+
 def options_from_proto(options: pb.CacheOptions) -> CacheOptions:
     return CacheOptions(ttl_s=options.ttl_seconds, bypass=options.bypass, pin=options.pin)
+
+
+def _options_of(request: pb.EmbedRequest | pb.PreloadRequest) -> CacheOptions:
+    """The request's cache options; most requests set none, and then nothing is built."""
+    return options_from_proto(request.cache) if request.HasField("cache") else _DEFAULT_OPTIONS
 
 
 class EmbedArgs(TypedDict):
@@ -71,18 +80,36 @@ def embed_from_proto(request: pb.EmbedRequest) -> EmbedArgs:
         "audio": request.audio if which == "audio" else None,
         "voice_id": request.voice_id if which == "voice_id" else None,
         "encoder": request.encoder,
-        "options": options_from_proto(request.cache),
+        "options": _options_of(request),
     }
 
 
-def embed_to_proto(result: EmbedResult) -> pb.EmbedResponse:
+#: Each entry's conditioning as the first field of an EmbedResponse, serialized once per entry object.
+_WIRE: weakref.WeakKeyDictionary[Conditioning, bytes] = weakref.WeakKeyDictionary()
+
+
+def embed_response_bytes(result: EmbedResult) -> bytes:
+    """The serialized EmbedResponse of `result`, without copying the tensors into a message per request.
+
+    Protobuf reads concatenated messages as one (later fields merge in), so the entry's
+    `conditioning` field is serialized once per entry and this request's own fields (tier,
+    timings) are appended: a hit costs one small message instead of a copy of the tensors
+    into a new response and its serialization.
+    """
+    head = _WIRE.get(result.conditioning)
+    if head is None:
+        c, response = result.conditioning, pb.EmbedResponse()
+        wire = response.conditioning  # filled in place: no message built only to be copied in
+        wire.encoder, wire.weights_digest, wire.cache_key = c.encoder, c.weights_digest, c.cache_key
+        tensors.map_to_proto(c.tensors, wire.tensors)
+        head = _WIRE[c] = response.SerializeToString()
     t = result.timings
-    return pb.EmbedResponse(
-        conditioning=conditioning_to_proto(result.conditioning),
+    tail = pb.EmbedResponse(
         cache_hit=result.cache_hit,
         tier=TIER_TO_PROTO[result.tier],
         timings=pb.Timings(total_ms=t.total_ms, cache_ms=t.cache_ms, decode_ms=t.decode_ms, extract_ms=t.extract_ms),
     )
+    return head + tail.SerializeToString()
 
 
 def register_to_proto(voice: Voice, result: EmbedResult) -> pb.RegisterVoiceResponse:
@@ -92,7 +119,7 @@ def register_to_proto(voice: Voice, result: EmbedResult) -> pb.RegisterVoiceResp
 
 
 def preload_item_from_proto(request: pb.PreloadRequest) -> PreloadItem:
-    return PreloadItem(request.audio, request.label, request.encoder, options_from_proto(request.cache))
+    return PreloadItem(request.audio, request.label, request.encoder, _options_of(request))
 
 
 def preload_to_proto(summary: PreloadSummary) -> pb.PreloadResponse:

@@ -289,17 +289,10 @@ class Embedder:
                 voice.content_digest = keys.content_digest(await voices.audio(voice))
                 await voices.update(voice)
             digest = voice.content_digest
-            registered = voice
-            load_audio: Callable[[], Awaitable[bytes]] = lambda: voices.audio(registered)  # noqa: E731
             pin = True  # a registered voice's conditioning never expires
         elif audio is not None:
             audio_mod.check_size(audio, self.limits)
             digest = keys.content_digest(audio)
-            uploaded = audio
-
-            async def load_audio() -> bytes:
-                return uploaded
-
             pin = options.pin
         else:
             raise InvalidInput("set exactly one of audio or voice_id", fields=("audio", "voice_id"))
@@ -307,7 +300,19 @@ class Embedder:
         # uploaded would tell this caller that they were uploaded.
         scope = keys.scope(self.settings.cache_prefix, "" if self.settings.share_content_cache else tenant)
         key = keys.conditioning(scope, encoder.name, encoder.weights_digest, digest)
-        policy = CachePolicy(ttl_s=options.ttl_s or self.settings.default_ttl_s, pin=pin, bypass=options.bypass)
+        ttl_s = options.ttl_s or self.settings.default_ttl_s
+        if not options.bypass:
+            # The common case answered without building a fill, a policy or a second await: an
+            # L1 hit with nothing left to pin. Anything else takes the general path below.
+            looked_up = time.perf_counter()
+            local = self.cache.local_hit(key.redis_key, ttl_s, pin=pin)
+            if local is not None:
+                if voice is not None and voice.pinned.get(local.encoder) != local.cache_key:
+                    await self._record_pin(voice, local, voices)
+                now = time.perf_counter()
+                return EmbedResult(local, CacheTier.LOCAL, Timings((now - started) * 1000, (now - looked_up) * 1000))
+        load_audio = self._audio_loader(audio, voice, voices)
+        policy = CachePolicy(ttl_s=ttl_s, pin=pin, bypass=options.bypass)
 
         async def compute() -> _Extraction:
             return await self._admission.run(lambda: self._extract(key, encoder, load_audio), deadline)
@@ -321,6 +326,21 @@ class Embedder:
         filled = fetched.filled
         timings = Timings(total_ms, fetched.cache_ms, filled.decode_ms, filled.extract_ms)
         return EmbedResult(fetched.conditioning, fetched.tier, timings)
+
+    @staticmethod
+    def _audio_loader(
+        audio: bytes | None, voice: Voice | None, voices: VoiceRegistry
+    ) -> Callable[[], Awaitable[bytes]]:
+        """Where a miss gets its clip: the upload itself, or the registered voice's stored audio."""
+        if voice is not None:
+            registered = voice
+            return lambda: voices.audio(registered)
+        uploaded = audio if audio is not None else b""
+
+        async def load_audio() -> bytes:
+            return uploaded
+
+        return load_audio
 
     async def _extract(
         self, key: keys.ConditioningKey, encoder: Encoder, load_audio: Callable[[], Awaitable[bytes]]

@@ -32,9 +32,9 @@ from services.embedder.core import Embedder
 from services.embedder.encoders import load_encoders
 from services.embedder.encoders.base import Encoder
 from services.embedder.metrics import EmbedderStats, serve_metrics
-from services.embedder.servicer import EmbedderServicer
+from services.embedder.servicer import EmbedderServicer, add_to_server
 from services.embedder.voices import MemoryVoiceRegistry, RedisVoiceRegistry, VoiceRegistries, VoiceRegistry
-from voxcache.v1 import embedder_pb2, embedder_pb2_grpc
+from voxcache.v1 import embedder_pb2
 
 log = logging.getLogger("voxcache.embedder")
 SERVICE_NAME = embedder_pb2.DESCRIPTOR.services_by_name["Embedder"].full_name
@@ -203,7 +203,7 @@ async def start(
         raise
     server = GrpcServer(
         f"{settings.host}:{settings.port}",
-        [(SERVICE_NAME, lambda s: embedder_pb2_grpc.add_EmbedderServicer_to_server(EmbedderServicer(core), s))],
+        [(SERVICE_NAME, lambda s: add_to_server(EmbedderServicer(core), s))],
         # Room for the largest accepted clip plus framing; bigger messages get RESOURCE_EXHAUSTED from gRPC itself.
         ServerLimits(max_receive_bytes=settings.max_audio_bytes + 1024 * 1024),
         credentials,

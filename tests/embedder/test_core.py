@@ -99,6 +99,20 @@ async def test_default_ttl_custom_ttl_and_sliding(core: Embedder, raw: redis.Red
     assert 590 <= raw.ttl(key) <= 600  # the hit slid the TTL forward
 
 
+async def test_an_l1_hit_slides_the_redis_ttl_in_the_background(
+    core: Embedder, raw: redis.Redis, speech: dict[str, Any]
+) -> None:
+    key = (await core.embed(audio=speech["wav"])).conditioning.cache_key
+    raw.expire(key, 50)
+    hit = await core.embed(audio=speech["wav"], options=CacheOptions(ttl_s=600))
+    assert hit.tier is CacheTier.LOCAL
+    for _ in range(100):  # the refresh is a background task: give it the loop
+        if raw.ttl(key) > 500:
+            break
+        await asyncio.sleep(0.01)
+    assert 590 <= raw.ttl(key) <= 600
+
+
 async def test_pin_removes_expiry_and_hits_do_not_unpin(
     core: Embedder, raw: redis.Redis, speech: dict[str, Any]
 ) -> None:

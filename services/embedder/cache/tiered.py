@@ -150,6 +150,18 @@ class TieredCache:
             await self._ensure_pinned(filled.conditioning, policy.pin)  # the leader may not have pinned
         return Fetched(filled.conditioning, CacheTier.COMPUTED, cache_ms, filled, joined)
 
+    def local_hit(self, redis_key: str, ttl_s: int, *, pin: bool) -> Conditioning | None:
+        """The L1 entry when it answers the request by itself: present, and already pinned in the
+        store if the request pins. None sends the caller to `fetch`, which handles the rest.
+
+        Synchronous and allocation-free on purpose: it is the whole of a hot hit's cache work.
+        """
+        conditioning = self.local.get(redis_key)
+        if conditioning is None or (pin and redis_key not in self._pinned):
+            return None
+        self._slide_later(redis_key, ttl_s)
+        return conditioning
+
     async def lookup(
         self, key: ConditioningKey, ttl_s: int, expect: Sequence[TensorSpec]
     ) -> tuple[Conditioning, CacheTier] | None:
