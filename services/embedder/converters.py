@@ -26,20 +26,14 @@ TIER_TO_PROTO: dict[CacheTier, pb.CacheTier.ValueType] = {
 }
 
 
-#: Each entry's wire message, built once and kept exactly as long as the entry object lives
-#: (in L1 or in a request): a hot voice's hit copies no tensor bytes into protobuf again.
-_MESSAGES: weakref.WeakKeyDictionary[Conditioning, tensor_pb2.Conditioning] = weakref.WeakKeyDictionary()
-
-
-def conditioning_to_proto(conditioning: Conditioning) -> tensor_pb2.Conditioning:
-    message = _MESSAGES.get(conditioning)
-    if message is None:
-        message = tensor_pb2.Conditioning(
-            encoder=conditioning.encoder, weights_digest=conditioning.weights_digest, cache_key=conditioning.cache_key
-        )
-        tensors.map_to_proto(conditioning.tensors, message.tensors)
-        _MESSAGES[conditioning] = message
-    return message
+def fill_conditioning(wire: tensor_pb2.Conditioning, conditioning: Conditioning) -> None:
+    """Write `conditioning` into a wire message in place (a field of a response, or a new message)."""
+    wire.encoder, wire.weights_digest, wire.cache_key = (
+        conditioning.encoder,
+        conditioning.weights_digest,
+        conditioning.cache_key,
+    )
+    tensors.map_to_proto(conditioning.tensors, wire.tensors)
 
 
 def voice_to_proto(voice: Voice) -> pb.Voice:
@@ -98,11 +92,9 @@ def embed_response_bytes(result: EmbedResult) -> bytes:
     """
     head = _WIRE.get(result.conditioning)
     if head is None:
-        c, response = result.conditioning, pb.EmbedResponse()
-        wire = response.conditioning  # filled in place: no message built only to be copied in
-        wire.encoder, wire.weights_digest, wire.cache_key = c.encoder, c.weights_digest, c.cache_key
-        tensors.map_to_proto(c.tensors, wire.tensors)
-        head = _WIRE[c] = response.SerializeToString()
+        response = pb.EmbedResponse()
+        fill_conditioning(response.conditioning, result.conditioning)  # in place: no message copied in
+        head = _WIRE[result.conditioning] = response.SerializeToString()
     t = result.timings
     tail = pb.EmbedResponse(
         cache_hit=result.cache_hit,
@@ -113,9 +105,9 @@ def embed_response_bytes(result: EmbedResult) -> bytes:
 
 
 def register_to_proto(voice: Voice, result: EmbedResult) -> pb.RegisterVoiceResponse:
-    return pb.RegisterVoiceResponse(
-        voice=voice_to_proto(voice), conditioning=conditioning_to_proto(result.conditioning), cache_hit=result.cache_hit
-    )
+    response = pb.RegisterVoiceResponse(voice=voice_to_proto(voice), cache_hit=result.cache_hit)
+    fill_conditioning(response.conditioning, result.conditioning)
+    return response
 
 
 def preload_item_from_proto(request: pb.PreloadRequest) -> PreloadItem:
