@@ -44,8 +44,8 @@ class TensorSpec:
         (a new string per call), and every cache hit is checked."""
         return np.dtype(self.dtype)
 
-    def problem(self, array: np.ndarray) -> str | None:
-        """Why `array` does not fit this spec, or None when it does."""
+    def problem(self, array: np.ndarray, *, finite: bool = True) -> str | None:
+        """Why `array` does not fit this spec, or None when it does (`finite`: its values too)."""
         if array.dtype != self.numpy_dtype and array.dtype.name != self.dtype:
             return f"{self.name}: dtype {array.dtype.name}, expected {self.dtype}"
         if array.shape != self.shape and (
@@ -54,7 +54,7 @@ class TensorSpec:
         ):
             expected = ", ".join("*" if d is None else str(d) for d in self.shape)
             return f"{self.name}: shape {array.shape}, expected ({expected})"
-        if not np.isfinite(array).all():
+        if finite and not np.isfinite(array).all():
             return f"{self.name}: non-finite values"
         return None
 
@@ -62,15 +62,16 @@ class TensorSpec:
         return TensorSpec(self.name, "float16", self.shape)
 
 
-def check_tensors(specs: Sequence[TensorSpec], tensors: Mapping[str, np.ndarray]) -> None:
+def check_tensors(specs: Sequence[TensorSpec], tensors: Mapping[str, np.ndarray], *, finite: bool = True) -> None:
     """Exactly the declared tensors, each of its dtype and shape and finite; else TensorMismatch.
 
     A cache hit is checked with this before it is used: a value that decodes can still be
     the wrong thing (another build's layout, a hand-written key, a NaN the model never made),
-    and the Synthesizer would otherwise fail on it, or worse, speak with it.
+    and the Synthesizer would otherwise fail on it, or worse, speak with it. `finite=False`
+    leaves the values to a caller that has already checked them (and reports them otherwise).
     """
     if len(tensors) != len(specs) or any(spec.name not in tensors for spec in specs):
         raise TensorMismatch(f"tensors {sorted(tensors)}, expected {sorted(spec.name for spec in specs)}")
-    problems = [p for spec in specs if (p := spec.problem(tensors[spec.name])) is not None]
+    problems = [p for spec in specs if (p := spec.problem(tensors[spec.name], finite=finite)) is not None]
     if problems:
         raise TensorMismatch("; ".join(problems))
