@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import grpc
 
+from services.common.config import setting
 from voxcache.tls import TLSError, check_ca, check_pair, read_pem
 
-__all__ = ["ServerTLS", "TLSError"]
+__all__ = ["ServerTLS", "ServerTLSSettings", "TLSError"]
 
 
 @dataclass(frozen=True)
@@ -59,3 +60,18 @@ class ServerTLS:
         return grpc.ssl_server_credentials(
             [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
         )
+
+
+@dataclass(frozen=True)
+class ServerTLSSettings:
+    """The TLS settings both services share (a base of their settings dataclasses)."""
+
+    tls_cert: str = setting("", "PEM certificate (chain) this service presents; with --tls-key, the port speaks TLS")
+    tls_key: str = setting("", "PEM private key of --tls-cert")
+    tls_client_ca: str = setting(
+        "", "PEM CA bundle: when set, clients must present a certificate it signed (mTLS); refused otherwise"
+    )
+
+    @property
+    def tls(self) -> ServerTLS:
+        return ServerTLS(self.tls_cert, self.tls_key, self.tls_client_ca)

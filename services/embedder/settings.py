@@ -14,21 +14,16 @@ from typing import ClassVar
 from services.common.auth import AuthSettings
 from services.common.config import parse_settings, setting
 from services.common.paths import MODELS_DIR
-from services.common.tls import ServerTLS
+from services.common.tls import ServerTLSSettings
 from services.embedder.audio import AudioLimits
 
 
 @dataclass(frozen=True)
-class EmbedderSettings(AuthSettings):
+class EmbedderSettings(AuthSettings, ServerTLSSettings):
     SERVICE: ClassVar[str] = "embedder"
 
     host: str = setting("127.0.0.1", "bind address")
     port: int = setting(50051, "gRPC port (0 = any free port)")
-    tls_cert: str = setting("", "PEM certificate (chain) this service presents; with --tls-key, the port speaks TLS")
-    tls_key: str = setting("", "PEM private key of --tls-cert")
-    tls_client_ca: str = setting(
-        "", "PEM CA bundle: when set, clients must present a certificate it signed (mTLS); refused otherwise"
-    )
     metrics_port: int = setting(9464, "Prometheus /metrics port (0 = off)")
     metrics_host: str = setting("127.0.0.1", "bind address of /metrics (loopback unless you publish it)")
     redis_url: str = setting(
@@ -99,10 +94,6 @@ class EmbedderSettings(AuthSettings):
     )
     indextts2_float16: bool = setting(False, "store and serve IndexTTS2 bundles as float16 (half the bytes)")
     log_level: str = setting("INFO", "DEBUG, INFO, WARNING or ERROR")
-
-    @property
-    def tls(self) -> ServerTLS:
-        return ServerTLS(self.tls_cert, self.tls_key, self.tls_client_ca)
 
     @property
     def max_audio_bytes(self) -> int:

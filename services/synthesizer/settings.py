@@ -14,21 +14,16 @@ from typing import ClassVar
 from services.common.auth import AuthSettings
 from services.common.config import parse_settings, setting
 from services.common.paths import CHECKPOINTS_DIR, MODELS_DIR
-from services.common.tls import ServerTLS
+from services.common.tls import ServerTLSSettings
 from voxcache.tls import TLS
 
 
 @dataclass(frozen=True)
-class SynthesizerSettings(AuthSettings):
+class SynthesizerSettings(AuthSettings, ServerTLSSettings):
     SERVICE: ClassVar[str] = "synthesizer"
 
     host: str = setting("127.0.0.1", "bind address")
     port: int = setting(50052, "gRPC port (0 = any free port)")
-    tls_cert: str = setting("", "PEM certificate (chain) this service presents; with --tls-key, the port speaks TLS")
-    tls_key: str = setting("", "PEM private key of --tls-cert")
-    tls_client_ca: str = setting(
-        "", "PEM CA bundle: when set, clients must present a certificate it signed (mTLS); refused otherwise"
-    )
     embedder_address: str = setting("127.0.0.1:50051", "host:port of the Embedder that supplies voice conditioning")
     embedder_margin_ms: int = setting(50, "kept back from the caller's deadline when calling the Embedder")
     embedder_token: str = setting(
@@ -70,10 +65,6 @@ class SynthesizerSettings(AuthSettings):
         1, "syntheses run at once (model threads); a backend keeps its own per-model lock where it needs one"
     )
     log_level: str = setting("INFO", "DEBUG, INFO, WARNING or ERROR")
-
-    @property
-    def tls(self) -> ServerTLS:
-        return ServerTLS(self.tls_cert, self.tls_key, self.tls_client_ca)
 
     @property
     def embedder_tls(self) -> TLS | None:
