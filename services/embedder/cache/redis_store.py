@@ -122,34 +122,6 @@ class RedisStore:
         await self._client.connection_pool.disconnect(inuse_connections=False)
 
     # -- conditioning entries ---------------------------------------------------------
-    async def get_sliding(self, key: str, ttl_s: int) -> bytes | None:
-        """GET and slide the TTL in one round trip, without unpinning pinned keys.
-
-        A bare `GETEX key EX ttl` would also put an expiry on a pinned key; `EXPIRE
-        ... XX` (Redis >= 7) only touches keys that already have one. Both commands go out
-        on one pooled connection and both replies are read, as a pipeline would, but
-        without building redis-py's pipeline object: that was a third of a Redis hit's
-        client-side time. A connection left with an unread reply (an error, a timeout, a
-        cancelled caller) is closed, never returned to the pool half-read.
-        """
-        commands = (("GET", key), ("EXPIRE", key, ttl_s, "XX"))
-
-        async def op() -> bytes | None:
-            pool = self._client.connection_pool
-            connection = await pool.get_connection()
-            try:
-                await connection.send_packed_command(connection.pack_commands(commands))
-                value: bytes | None = await connection.read_response()
-                await connection.read_response()
-            except BaseException:
-                await connection.disconnect()
-                raise
-            finally:
-                await pool.release(connection)
-            return value
-
-        return await self._call("GET", op, key=key)
-
     async def put(self, key: str, value: bytes, ttl_s: int | None) -> None:
         """Store an entry. ttl_s=None pins it (and unpins nothing: NX keeps a pinned twin)."""
         if ttl_s is None:
@@ -158,7 +130,28 @@ class RedisStore:
             await self._call("SET", lambda: self._client.set(key, value, ex=ttl_s, nx=True), key=key)
 
     async def get(self, key: str) -> bytes | None:
-        return await self._call("GET", lambda: self._client.get(key), key=key)
+        """GET, written straight onto one pooled connection: it is the whole of a Redis hit's
+        round trip, and redis-py's generic command packing and dispatch cost as much client
+        time as the verification of the record it returns. A connection left with an unread
+        reply (an error, a timeout, a cancelled caller) is closed, never returned half-read.
+        """
+        encoded = key.encode()
+        command = b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(encoded), encoded)
+
+        async def op() -> bytes | None:
+            pool = self._client.connection_pool
+            connection = await pool.get_connection()
+            try:
+                await connection.send_packed_command(command)
+                value: bytes | None = await connection.read_response()
+            except BaseException:
+                await connection.disconnect()
+                raise
+            finally:
+                await pool.release(connection)
+            return value
+
+        return await self._call("GET", op, key=key)
 
     async def slide(self, key: str, ttl_s: int) -> None:
         """Reset the TTL of an entry that has one; pinned entries stay pinned."""

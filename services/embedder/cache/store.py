@@ -30,10 +30,6 @@ class Store(Protocol):
     @property
     def available(self) -> bool: ...
 
-    async def get_sliding(self, key: str, ttl_s: int) -> bytes | None:
-        """GET and reset the TTL of an entry that has one, in one round trip."""
-        ...
-
     async def put(self, key: str, value: bytes, ttl_s: int | None) -> None:
         """Store an entry; ttl_s=None pins it."""
         ...
@@ -71,7 +67,7 @@ class NoStore:
     async def _absent(self, *_args: object, **_kwargs: object) -> None:
         raise StoreUnavailable("no shared store is configured")
 
-    get_sliding = put = get = slide = expire = delete = _absent
+    put = get = slide = expire = delete = _absent
     hget = hset = hdel = hgetall = dbsize = _absent
 
     async def check(self, prefix: str) -> None:

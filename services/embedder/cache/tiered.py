@@ -2,8 +2,9 @@
 
 It knows keys and records and nothing of models or gRPC: a miss is filled by whatever
 `compute` the caller passes. Rules it keeps, so nobody else has to:
-- a hit never decodes audio or touches the model; an L1 hit refreshes the shared TTL in
-  the background now and then, so a voice hot in every worker's L1 never expires in Redis;
+- a hit never decodes audio or touches the model; a hit (L1 or Redis) refreshes the shared
+  TTL in the background, at most once a minute per key and process, so a voice hot in every
+  worker's L1 never expires in Redis and a Redis hit's round trip is one GET;
 - concurrent misses of one key run `compute` once (bypassing requests share their own one),
   and a `compute` still queued when every caller of its key has gone is dropped;
 - a pinned request's entry is pinned, once per key per process, whoever stored it first;
@@ -170,7 +171,7 @@ class TieredCache:
             self._slide_later(key.redis_key, ttl_s)
             return conditioning, CacheTier.LOCAL
         try:
-            raw = await self.store.get_sliding(key.redis_key, ttl_s)
+            raw = await self.store.get(key.redis_key)
         except StoreUnavailable:
             return None
         if raw is None:
@@ -185,6 +186,7 @@ class TieredCache:
             return None
         conditioning = Conditioning(key.encoder, key.weights_digest, key.redis_key, tensors)
         self.local.put(conditioning)
+        self._slide_later(key.redis_key, ttl_s)
         return conditioning, CacheTier.REDIS
 
     async def unpin(self, redis_key: str) -> None:
@@ -262,7 +264,7 @@ class TieredCache:
         log.info("write-back queue drained: %d entries written since start", queue.counters.written)
 
     def _slide_later(self, redis_key: str, ttl_s: int) -> None:
-        """An L1 hit skips the store, so refresh the shared TTL now and then, in the background."""
+        """Refresh the shared TTL now and then, in the background: off the hit's round trip."""
         now = time.monotonic()
         if now - self._touched.get(redis_key, 0.0) < min(60.0, ttl_s / 10):
             return
