@@ -8,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup_k8s.sh
+tools/uv/bin/uv lock --check --project tools/k8s-lint ||
+  { echo "tools/k8s-lint/uv.lock is stale: run 'make lock' and commit it" >&2; exit 1; }
 
 kubectl=tools/kubectl/usr/bin/kubectl
 lint=tools/k8s-lint/.venv/bin
