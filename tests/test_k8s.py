@@ -212,9 +212,10 @@ def test_memory_limits_sit_above_the_measured_rss(overlay: tuple[str, list[dict[
         assert limit >= 1.5 * peak_mib, f"{service}: limit {limit} MiB leaves under 50 % over {peak_mib} MiB"
     # The Embedder's in-process cache and write-back queue start empty and grow to their bounds.
     embedder = container(objects, "embedder")
+    told = {e["name"]: e["value"] for e in embedder["env"] if "value" in e}
     bounds = sum(
-        int(next((e["value"] for e in embedder["env"] if e["name"] == f"VOXCACHE_EMBEDDER_{field.upper()}"), default))
-        for field, default in (("local_cache_mb", EmbedderSettings.local_cache_mb), ("write_back_mb", EmbedderSettings.write_back_mb))
+        int(told.get(f"VOXCACHE_EMBEDDER_{field.upper()}", getattr(EmbedderSettings, field)))
+        for field in ("local_cache_mb", "write_back_mb")
     )
     limit = mebibytes(embedder["resources"]["limits"]["memory"])
     assert limit >= measured["embedder"] + bounds, f"embedder: limit {limit} MiB < peak + caches"
