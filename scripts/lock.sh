@@ -12,8 +12,10 @@ ensure_uv
 
 if [[ "${UPGRADE:-0}" == 1 ]]; then
   "$UV" lock --upgrade
+  "$UV" lock --upgrade --project tools/k8s-lint  # the manifest linters' own lock (scripts/setup_k8s.sh)
 else
   "$UV" lock
+  "$UV" lock --project tools/k8s-lint
 fi
 
 # Debian: a pin Debian no longer serves moves to its revision of the same upstream release;
@@ -44,5 +46,5 @@ while IFS= read -r line; do
   echo "$group $pkg $ver"
 done <"$lock" >"$tmp"
 cat "$tmp" >"$lock"
-git --no-pager diff --stat -- uv.lock "$lock" || true
+git --no-pager diff --stat -- uv.lock tools/k8s-lint/uv.lock "$lock" || true
 echo "lock: done; now run 'make test' and commit the lock files"

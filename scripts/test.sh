@@ -40,6 +40,8 @@ echo "contract: compatible with $(cat contract/VERSION)"
 echo "== compose.yaml"
 ./scripts/check_compose.sh
 
+echo "== deploy/k8s (kustomize, Kubernetes schemas, checkov)" && ./scripts/check_k8s.sh
+
 echo "== pytest"
 .venv/bin/python -m pytest "$@"
 

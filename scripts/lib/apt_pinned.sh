@@ -26,6 +26,26 @@ apt_pinned_versions() {
   done <"$_APT_LOCK"
 }
 
+# The version of $1 to take for the pin $2: the pin itself while Debian serves it, else
+# Debian's revision of the same upstream release (with a notice); fails on anything else.
+_apt_pick() {
+  local pkg=$1 ver=$2 candidate
+  if apt-cache madison "$pkg" | awk -F' *[|] *' -v v="$ver" '$2 == v {found = 1} END {exit !found}'; then
+    echo "$ver"
+    return 0
+  fi
+  candidate=$(apt-cache policy "$pkg" | awk '/Candidate:/ {print $2}')
+  if [[ -n $candidate && $candidate != "(none)" && $(_apt_upstream "$candidate") == "$(_apt_upstream "$ver")" ]]; then
+    echo "[apt] $pkg $ver is no longer served; taking Debian's revision $candidate of the same release" \
+      "(run 'make lock' to record it)" >&2
+    echo "$candidate"
+  else
+    echo "[apt] $pkg: pinned $ver, Debian offers ${candidate:-nothing}; a different upstream release." >&2
+    echo "[apt] Run 'make lock' to move the pin deliberately, then run the tests." >&2
+    return 1
+  fi
+}
+
 apt_install_pinned() {
   local pkg ver installed candidate
   local -a todo=() specs=()
@@ -46,22 +66,38 @@ apt_install_pinned() {
   local item
   for item in "${todo[@]}"; do
     pkg=${item%%|*} ver=${item#*|}
-    if apt-cache madison "$pkg" | awk -F' *[|] *' -v v="$ver" '$2 == v {found = 1} END {exit !found}'; then
-      specs+=("$pkg=$ver")
-      continue
-    fi
-    candidate=$(apt-cache policy "$pkg" | awk '/Candidate:/ {print $2}')
-    if [[ -n $candidate && $candidate != "(none)" && $(_apt_upstream "$candidate") == "$(_apt_upstream "$ver")" ]]; then
-      echo "[apt] $pkg $ver is no longer served; taking Debian's revision $candidate of the same release" \
-        "(run 'make lock' to record it)" >&2
-      specs+=("$pkg=$candidate")
-    else
-      echo "[apt] $pkg: pinned $ver, Debian offers ${candidate:-nothing}; a different upstream release." >&2
-      echo "[apt] Run 'make lock' to move the pin deliberately, then run the tests." >&2
-      return 1
-    fi
+    ver=$(_apt_pick "$pkg" "$ver") || return 1
+    specs+=("$pkg=$ver")
   done
   echo "[apt] apt-get install ${specs[*]}"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends --allow-downgrades \
     "${specs[@]}" >/dev/null
+}
+
+# Unpacks (does not install) the pinned packages of the groups into DIR: apt-get download,
+# then dpkg-deb -x, so DIR/usr/bin/... holds the pinned program. For a checking tool whose
+# command name the machine may already own (kubectl: Google Cloud SDK's, a newer upstream
+# one): installing Debian's would clash with it or replace it, and the check wants exactly
+# the pinned version. `apt_unpack_pinned DIR GROUP...`; a no-op when DIR has these versions.
+apt_unpack_pinned() {
+  local dir=$1 pkg ver stamp want tmp
+  shift
+  mkdir -p "$dir"
+  while read -r pkg ver; do
+    stamp="$dir/.$pkg.version"
+    [[ $(cat "$stamp" 2>/dev/null) == "$ver" ]] && continue
+    if ! want=$(_apt_pick "$pkg" "$ver" 2>/dev/null); then
+      local sudo=""
+      [[ $(id -u) -eq 0 ]] || sudo="sudo"
+      $sudo apt-get update -qq
+      want=$(_apt_pick "$pkg" "$ver") || return 1
+    fi
+    echo "[apt] unpacking $pkg=$want into $dir"
+    tmp=$(mktemp -d)
+    chmod 0777 "$tmp"  # apt-get download writes as the _apt user
+    (cd "$tmp" && apt-get download -qq "$pkg=$want" 2>&1 | grep -v "unsandboxed" >&2 || true)
+    dpkg-deb -x "$tmp"/*.deb "$dir" || { rm -rf "$tmp"; return 1; }
+    rm -rf "$tmp"
+    echo "$ver" >"$stamp"
+  done < <(apt_pinned_versions "$@")
 }

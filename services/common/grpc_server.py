@@ -23,6 +23,7 @@ from grpc_status import rpc_status
 
 from services.common.errors import ServiceError
 from services.common.grpc_errors import to_rpc_status
+from services.common.health_port import HealthOnlyServer
 from services.common.reflection import DescriptorIndex, ReflectionService
 
 log = logging.getLogger(__name__)
@@ -105,8 +106,10 @@ class GrpcServer:
         limits: ServerLimits,
         credentials: grpc.ServerCredentials | None = None,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        health_address: str | None = None,
     ) -> None:
-        """`credentials` (services.common.tls) makes the port a TLS one; None keeps it plaintext."""
+        """`credentials` (services.common.tls) makes the port a TLS one; None keeps it plaintext.
+        `health_address` adds a plaintext port with only the health service (services.common.health_port)."""
         self.limits = limits
         self._server = grpc.aio.server(
             interceptors=list(interceptors),
@@ -130,11 +133,14 @@ class GrpcServer:
             self.port = self._server.add_secure_port(address, credentials)
         if self.port == 0:
             raise OSError(f"could not bind gRPC server to {address}")
+        self.health_server = HealthOnlyServer(health_address, self.health) if health_address else None
 
     async def start(self, *, serving: bool = True) -> None:
         """Start accepting calls; with serving=False health says NOT_SERVING until `set_serving`
         (a service that must warm up first keeps load balancers away until it has)."""
         await self._server.start()
+        if self.health_server is not None:
+            await self.health_server.start()
         if serving:
             await self.set_serving()
         else:
@@ -149,6 +155,8 @@ class GrpcServer:
         for name in ("", *self._names):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self._server.stop(self.limits.grace_s)
+        if self.health_server is not None:  # last: probes see NOT_SERVING while the main port drains
+            await self.health_server.stop()
 
 
 class Stoppable(Protocol):

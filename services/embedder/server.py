@@ -208,6 +208,7 @@ async def start(
         ServerLimits(max_receive_bytes=settings.max_audio_bytes + 1024 * 1024),
         credentials,
         interceptors=[interceptor],
+        health_address=f"{settings.host}:{settings.health_port}" if settings.health_port else None,
     )
     await server.start()
     running = RunningEmbedder(server, core, pool, private)

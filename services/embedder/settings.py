@@ -13,13 +13,14 @@ from typing import ClassVar
 
 from services.common.auth import AuthSettings
 from services.common.config import parse_settings, setting
+from services.common.health_port import HealthPortSettings
 from services.common.paths import MODELS_DIR
 from services.common.tls import ServerTLSSettings
 from services.embedder.audio import AudioLimits
 
 
 @dataclass(frozen=True)
-class EmbedderSettings(AuthSettings, ServerTLSSettings):
+class EmbedderSettings(AuthSettings, ServerTLSSettings, HealthPortSettings):
     SERVICE: ClassVar[str] = "embedder"
 
     host: str = setting("127.0.0.1", "bind address")

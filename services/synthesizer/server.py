@@ -94,6 +94,7 @@ async def start(
         ServerLimits(max_receive_bytes=32 * 1024 * 1024),
         credentials,
         interceptors=[interceptor],
+        health_address=f"{settings.host}:{settings.health_port}" if settings.health_port else None,
     )
     await server.start(serving=False)
 

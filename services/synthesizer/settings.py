@@ -13,13 +13,14 @@ from typing import ClassVar
 
 from services.common.auth import AuthSettings
 from services.common.config import parse_settings, setting
+from services.common.health_port import HealthPortSettings
 from services.common.paths import CHECKPOINTS_DIR, MODELS_DIR
 from services.common.tls import ServerTLSSettings
 from voxcache.tls import TLS
 
 
 @dataclass(frozen=True)
-class SynthesizerSettings(AuthSettings, ServerTLSSettings):
+class SynthesizerSettings(AuthSettings, ServerTLSSettings, HealthPortSettings):
     SERVICE: ClassVar[str] = "synthesizer"
 
     host: str = setting("127.0.0.1", "bind address")
