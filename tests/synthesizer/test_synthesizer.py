@@ -17,6 +17,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.errors import DeadlineExceeded
 from services.common.redis_server import free_port
+from services.embedder import server as embedder_server
+from services.embedder.settings import EmbedderSettings
 from services.synthesizer import server as synthesizer_server
 from services.synthesizer.embedder_client import EmbedderGateway
 from services.synthesizer.settings import SynthesizerSettings
@@ -219,6 +221,41 @@ async def test_unreachable_embedder_is_unavailable_and_names_it(kokoro: Any, spe
         assert address in caught.value.message
     finally:
         await running.stop()
+
+
+async def test_an_embedder_that_comes_up_after_the_synthesizer_is_used_within_seconds(
+    kokoro: Any, encoder: Any, redis_server: Any, prefix: str, speech: dict[str, Any]
+) -> None:
+    """Pods start in any order: a Synthesizer whose first calls found no Embedder must not
+    keep failing once the Embedder is up (seen once on a slow start; not reproduced here with
+    gaps of 3 to 15 s, which this test keeps checking)."""
+    port = free_port()
+    settings = replace(SynthesizerSettings(), port=0, embedder_address=f"127.0.0.1:{port}")
+    synthesizer = await synthesizer_server.start(settings, backends={"kokoro": kokoro})
+    embedder = None
+    try:
+        async with AsyncSynthesizerClient(f"127.0.0.1:{synthesizer.port}") as client:
+            with pytest.raises(VoxcacheError) as caught:
+                await client.say("Hello.", voice=speech["wav"], timeout=20)
+            assert caught.value.code == grpc.StatusCode.UNAVAILABLE
+            await asyncio.sleep(3)
+            embedder_settings = replace(
+                EmbedderSettings(), port=port, metrics_port=0, redis_url=redis_server.url, cache_prefix=prefix
+            )
+            embedder = await embedder_server.start(embedder_settings, encoders={"ecapa": encoder})
+            started = time.monotonic()
+            while True:
+                try:
+                    await client.say("Hello.", voice=speech["wav"], timeout=20)
+                    break
+                except VoxcacheError as error:
+                    assert error.code == grpc.StatusCode.UNAVAILABLE
+                    assert time.monotonic() - started < 4, "the Synthesizer did not reconnect within 4 s"
+                    await asyncio.sleep(0.25)
+    finally:
+        await synthesizer.stop()
+        if embedder is not None:
+            await embedder.stop()
 
 
 async def test_gateway_gives_the_embedder_the_deadline_minus_a_margin() -> None:
