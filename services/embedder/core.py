@@ -24,6 +24,7 @@ from services.embedder import audio as audio_mod
 from services.embedder.admission import Admission
 from services.embedder.batching import MicroBatcher
 from services.embedder.cache import keys
+from services.embedder.cache.reencode import PcmIndex
 from services.embedder.cache.tiered import CachePolicy, CacheTier, TieredCache
 from services.embedder.cache.writeback import write_back_figures
 from services.embedder.conditioning import Conditioning, check_tensors
@@ -102,6 +103,8 @@ class _Extraction:
     conditioning: Conditioning
     decode_ms: float
     extract_ms: float
+    #: Found through the PCM index (cache/reencode.py): already stored, no model time.
+    stored: bool = False
 
 
 class Embedder:
@@ -126,6 +129,7 @@ class Embedder:
         self.limits = settings.audio_limits
         self.stats = stats or EmbedderStats()
         self._pool = model_pool
+        self.pcm_index = PcmIndex(cache, enabled=settings.reencode_aliases)
         self._batchers = {
             encoder.name: MicroBatcher(
                 encoder,
@@ -315,7 +319,7 @@ class Embedder:
         policy = CachePolicy(ttl_s=ttl_s, pin=pin, bypass=options.bypass)
 
         async def compute() -> _Extraction:
-            return await self._admission.run(lambda: self._extract(key, encoder, load_audio), deadline)
+            return await self._admission.run(lambda: self._extract(key, encoder, load_audio, policy), deadline)
 
         fetched = await self.cache.fetch(key, compute, policy, encoder.tensors)
         if voice is not None:
@@ -325,7 +329,8 @@ class Embedder:
             return EmbedResult(fetched.conditioning, fetched.tier, Timings(total_ms, fetched.cache_ms))
         filled = fetched.filled
         timings = Timings(total_ms, fetched.cache_ms, filled.decode_ms, filled.extract_ms)
-        return EmbedResult(fetched.conditioning, fetched.tier, timings)
+        # Found through the PCM index: a store hit under other bytes, not a model run.
+        return EmbedResult(fetched.conditioning, CacheTier.REDIS if filled.stored else fetched.tier, timings)
 
     @staticmethod
     def _audio_loader(
@@ -343,14 +348,21 @@ class Embedder:
         return load_audio
 
     async def _extract(
-        self, key: keys.ConditioningKey, encoder: Encoder, load_audio: Callable[[], Awaitable[bytes]]
+        self,
+        key: keys.ConditioningKey,
+        encoder: Encoder,
+        load_audio: Callable[[], Awaitable[bytes]],
+        policy: CachePolicy,
     ) -> _Extraction:
         data = await load_audio()
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
-        decoded = await loop.run_in_executor(
-            None, lambda: audio_mod.decode(data, self.limits, target_rate=encoder.sample_rate)
-        )
+        source, pcm_key = await loop.run_in_executor(None, lambda: self._read(data, key, policy))
+        if pcm_key is not None:  # the same samples in other bytes may be cached already
+            found = await self.pcm_index.find(key, pcm_key, policy, encoder.tensors)
+            if found is not None:
+                return _Extraction(found, (time.perf_counter() - t0) * 1000, 0.0, stored=True)
+        decoded = await loop.run_in_executor(None, lambda: audio_mod.at_rate(source, encoder.sample_rate))
         t1 = time.perf_counter()
         try:
             tensors = await self._batchers[encoder.name].encode(decoded.samples)
@@ -370,7 +382,18 @@ class Embedder:
         # (Values were checked just above, as the clip's fault rather than the encoder's.)
         check_tensors(encoder.tensors, tensors, finite=False)
         conditioning = Conditioning(encoder.name, encoder.weights_digest, key.redis_key, tensors)
+        if pcm_key is not None:
+            await self.pcm_index.remember(key, pcm_key, policy)
         return _Extraction(conditioning, (t1 - t0) * 1000, (t2 - t1) * 1000)
+
+    def _read(
+        self, data: bytes, key: keys.ConditioningKey, policy: CachePolicy
+    ) -> tuple[audio_mod.DecodedAudio, str | None]:
+        """The clip at its own rate, and its PCM index key when re-encodings are looked for."""
+        source = audio_mod.read(data, self.limits)
+        if policy.bypass or not self.pcm_index.enabled:
+            return source, None
+        return source, keys.pcm(key, keys.pcm_digest(source.sample_rate, source.samples))
 
     async def _resolve_voice(self, voice_id: str, voices: VoiceRegistry) -> Voice:
         validate_voice_id(voice_id)

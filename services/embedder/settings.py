@@ -56,6 +56,12 @@ class EmbedderSettings(AuthSettings, ServerTLSSettings):
         "one content cache for all tenants: a clip two tenants upload is extracted once, but a hit then tells a "
         "caller that another tenant uploaded the same bytes",
     )
+    reencode_aliases: bool = setting(
+        True,
+        "on a miss, decode and look for the same samples cached under other bytes (WAV/FLAC, extra chunks, "
+        "16/24-bit): found, the upload becomes an alias of that entry instead of a second extraction; costs a "
+        "PCM index key per entry in Redis",
+    )
     default_ttl_s: int = setting(7 * 24 * 3600, "TTL of cache entries; every hit slides it")
     local_cache_mb: int = setting(256, "size of the in-process LRU in front of Redis")
     model_dir: Path = setting(MODELS_DIR, "root of the verified model weights (scripts/setup.sh installs them)")

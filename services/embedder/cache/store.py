@@ -8,6 +8,7 @@ asks "is there a store?".
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 
@@ -34,9 +35,19 @@ class Store(Protocol):
         """GET and reset the TTL of an entry that has one, in one round trip."""
         ...
 
-    async def put(self, key: str, value: bytes, ttl_s: int | None) -> None:
-        """Store an entry; ttl_s=None pins it."""
+    async def put(self, key: str, value: bytes, ttl_s: int | None, *, replace: bool = False) -> None:
+        """Store an entry; ttl_s=None pins it; `replace` overwrites an existing value."""
         ...
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
+
+    async def add_scores(
+        self, key: str, increments: Mapping[str, float], *, keep: int, decay_key: str, half_life_s: int
+    ) -> None: ...
+
+    async def top(self, key: str, count: int) -> list[str]: ...
+
+    async def remove_members(self, key: str, members: Sequence[str]) -> None: ...
 
     async def get(self, key: str) -> bytes | None: ...
 
@@ -71,7 +82,7 @@ class NoStore:
     async def _absent(self, *_args: object, **_kwargs: object) -> None:
         raise StoreUnavailable("no shared store is configured")
 
-    get_sliding = put = get = slide = expire = delete = _absent
+    get_sliding = put = get = slide = expire = delete = get_many = add_scores = top = remove_members = _absent
     hget = hset = hdel = hgetall = dbsize = _absent
 
     async def check(self, prefix: str) -> None:
