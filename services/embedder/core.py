@@ -24,6 +24,7 @@ from services.embedder import audio as audio_mod
 from services.embedder.admission import Admission
 from services.embedder.batching import MicroBatcher
 from services.embedder.cache import keys
+from services.embedder.cache.hotness import Hotness, WarmStart, warm
 from services.embedder.cache.reencode import PcmIndex
 from services.embedder.cache.tiered import CachePolicy, CacheTier, TieredCache
 from services.embedder.cache.writeback import write_back_figures
@@ -130,6 +131,10 @@ class Embedder:
         self.stats = stats or EmbedderStats()
         self._pool = model_pool
         self.pcm_index = PcmIndex(cache, enabled=settings.reencode_aliases)
+        self.hotness = Hotness(
+            cache, settings.cache_prefix, flush_every_s=settings.hotness_flush_s, keep=settings.warm_start_entries
+        )
+        self.warmed = WarmStart()
         self._batchers = {
             encoder.name: MicroBatcher(
                 encoder,
@@ -169,6 +174,8 @@ class Embedder:
         try:
             result = await self._embed(audio, voice_id, self._encoder(encoder), options, started, deadline, tenant)
             tier = result.tier
+            if not options.bypass:
+                self.hotness.record(result.conditioning.cache_key)
             return result
         finally:
             self.stats.record_request(tier, time.perf_counter() - started)
@@ -256,6 +263,11 @@ class Embedder:
             local_entries=len(self.cache.local),
             local_bytes=self.cache.local.nbytes,
             local_capacity_bytes=self.cache.local.capacity_bytes,
+            reencode_aliases=self.pcm_index.counters.aliases_created,
+            alias_hits=self.cache.counters.alias_hits,
+            warm_start_entries=self.warmed.entries,
+            warm_start_bytes=self.warmed.bytes,
+            warm_start_ms=self.warmed.ms,
             runtimes={name: choice for name, e in self.encoders.items() if (choice := getattr(e, "runtime", None))},
         )
 
@@ -263,7 +275,20 @@ class Embedder:
         """`snapshot()` plus the shared store's key count (one round trip), for GetStats."""
         return replace(self.snapshot(), redis_entries=await self.cache.count_shared_entries())
 
+    async def warm_start(self) -> WarmStart:
+        """Fill L1 with the hottest entries in the shared store (cache/hotness.py); the server
+        calls it before it reports SERVING. Bounded by `--warm-start-s`; never fails."""
+        self.warmed = await warm(
+            self.cache,
+            self.hotness.key,
+            self.encoders.values(),
+            max_entries=self.settings.warm_start_entries,
+            budget_s=self.settings.warm_start_s,
+        )
+        return self.warmed
+
     async def close(self) -> None:
+        await self.hotness.close()
         await self.cache.close()
 
     # -- internals ------------------------------------------------------------------------

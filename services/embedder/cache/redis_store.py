@@ -194,14 +194,14 @@ class RedisStore:
         hot last week gives way to what is hot now."""
 
         async def op() -> None:
+            halve = await self._client.set(decay_key, b"1", nx=True, ex=half_life_s)
             pipe = self._client.pipeline(transaction=False)
+            if halve:  # old scores first, so this flush's counts count in full
+                pipe.zunionstore(key, {key: 0.5})
             for member, amount in increments.items():
                 pipe.zincrby(key, amount, member)
             pipe.zremrangebyrank(key, 0, -(keep + 1))
-            pipe.set(decay_key, b"1", nx=True, ex=half_life_s)
-            replies = await pipe.execute()
-            if replies[-1]:
-                await self._client.zunionstore(key, {key: 0.5})
+            await pipe.execute()
 
         await self._call("ZINCRBY", op, key=key)
 
