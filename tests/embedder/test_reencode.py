@@ -116,7 +116,7 @@ async def test_an_alias_is_a_store_hit_in_another_worker_without_decoding(
     await core.embed(audio=variants["flac"])
     flac_key = keys.conditioning(prefix, "ecapa", encoder.weights_digest, keys.content_digest(variants["flac"]))
     stored = raw.get(flac_key.redis_key)
-    assert stored is not None and alias.is_alias(stored) and len(stored) == 37  # unsigned: 4 + 1 + 16 + 16
+    assert stored is not None and alias.is_alias(stored) and len(stored) == 28
     monkeypatch.setattr(audio_mod, "read", lambda *a, **k: pytest.fail("a hit through an alias decoded audio"))
     other = make_core(encoder, redis_server.url, prefix)
     try:
@@ -207,3 +207,36 @@ async def test_redis_down_still_serves_the_miss(
     finally:
         await nowhere.close()
     assert result.tier is CacheTier.COMPUTED and encoder.calls == 1
+
+
+async def test_signed_aliases_verify_only_with_the_signing_keys(
+    encoder: CountingEncoder, variants: dict[str, bytes], redis_server: LocalRedis, prefix: str
+) -> None:
+    signed = make_core(encoder, redis_server.url, prefix, cache_hmac_keys="k2:" + "s" * 32)
+    unsigned = make_core(encoder, redis_server.url, prefix)
+    try:
+        await signed.embed(audio=variants["wav16"])
+        assert (await signed.embed(audio=variants["flac"])).tier is CacheTier.REDIS and encoder.calls == 1
+        # A worker without the key rejects the signed alias (and the signed entry): it recomputes.
+        again = await unsigned.embed(audio=variants["flac"])
+        assert again.tier is CacheTier.COMPUTED and unsigned.cache.counters.corrupt_entries >= 1
+    finally:
+        await signed.close()
+        await unsigned.close()
+
+
+def test_an_alias_names_its_target_and_rejects_tampering() -> None:
+    from services.embedder.cache.record import Keyring, RecordError
+
+    keyring = Keyring.parse("k1:" + "x" * 32)
+    digest = keys.content_digest(b"clip")
+    value = alias.encode("p:cond:ecapa:00000000:abc", digest, keyring)
+    assert len(value) == alias.SIZE == 28 and alias.decode("p:cond:ecapa:00000000:abc", value, keyring) == digest
+    for bad_key, bad_value, ring in (
+        ("p:cond:ecapa:00000000:abd", value, keyring),  # copied under another key
+        ("p:cond:ecapa:00000000:abc", value[:-1] + bytes([value[-1] ^ 1]), keyring),  # tag flipped
+        ("p:cond:ecapa:00000000:abc", value, Keyring.parse("k9:" + "y" * 32)),  # another secret
+        ("p:cond:ecapa:00000000:abc", value, Keyring()),  # signed, read where no key is set
+    ):
+        with pytest.raises(RecordError):
+            alias.decode(bad_key, bad_value, ring)

@@ -3,21 +3,21 @@
 Two kinds of key hold it (cache/reencode.py): a clip's PCM index (`keys.pcm`), pointing at
 the entry computed from those samples, and the conditioning key of a re-encoded copy of a
 clip (same samples, other bytes), pointing at the same entry instead of holding a second
-copy of its tensors. Layout:
+copy of its tensors. Layout, 28 bytes:
 
     offset  size  field
-    0       4     magic  b"VXCA"
-    4       1     key id length K (0 = unsigned)
-    5       K     key id, ASCII (as in record.py)
-    5+K     16    the target's content digest (keys.content_of, base64url-decoded)
-    end-16  16    tag over utf8(key) || every byte before the tag: HMAC-SHA256 with that key
-                  id's secret, or plain SHA-256 when K = 0, truncated to 128 bits
+    0       2     magic  b"VA"
+    2       16    the target's content digest (keys.content_of, base64url-decoded)
+    18      10    tag over utf8(key) || the 18 bytes before it: HMAC-SHA256 with the signing
+                  secret of cache_hmac_keys, or plain SHA-256 when none is set, cut to 80 bits
 
 An alias is signed like a record for the same reason: with keys configured, nobody who can
-merely write to Redis can point one clip's key at another clip's conditioning. The tag
-covers the alias's own key, so an alias copied under another key is rejected. 37 bytes
-unsigned; a 128-bit tag keeps forgery at 2^128 work while keeping the value small, since
-every entry's PCM index costs Redis memory.
+merely write to Redis can point one clip's key at another clip's conditioning (an 80-bit tag
+means ~2^80 forged values sent through the Embedder per success). The tag covers the alias's
+own key, so an alias copied under another key is rejected. Unlike a record it names no key id:
+every configured secret is tried (a rotation lists two or three), which keeps the value at 28
+bytes, the most Redis stores inline with its object header: every extracted entry carries a
+PCM index, so its size is paid once per entry (120 B of `MEMORY USAGE` with its key).
 """
 
 from __future__ import annotations
@@ -27,37 +27,31 @@ import hmac
 
 from services.embedder.cache.record import Keyring, RecordError
 
-MAGIC = b"VXCA"
+MAGIC = b"VA"
 _DIGEST_BYTES = 16
-_TAG_BYTES = 16
+_TAG_BYTES = 10
+SIZE = len(MAGIC) + _DIGEST_BYTES + _TAG_BYTES
 
 
 def is_alias(value: bytes) -> bool:
-    return value[:4] == MAGIC
+    return len(value) == SIZE and value[:2] == MAGIC
 
 
 def encode(key: str, target_digest: str, keyring: Keyring) -> bytes:
-    key_id = keyring.signing_id.encode()
-    body = MAGIC + bytes([len(key_id)]) + key_id + _raw(target_digest)
+    body = MAGIC + _raw(target_digest)
     return body + keyring.tag(keyring.signing_id, key, body)[:_TAG_BYTES]
 
 
 def decode(key: str, value: bytes, keyring: Keyring) -> str:
     """The target's content digest, once the tag checks out; RecordError otherwise."""
-    if not is_alias(value) or len(value) < 5 + _DIGEST_BYTES + _TAG_BYTES:
+    if not is_alias(value):
         raise RecordError(f"not an alias ({len(value)} bytes)")
-    id_len = value[4]
-    if len(value) != 5 + id_len + _DIGEST_BYTES + _TAG_BYTES:
-        raise RecordError(f"alias of {len(value)} bytes has the wrong length")
-    key_id = value[5 : 5 + id_len].decode("ascii", "replace")
-    if key_id and key_id not in keyring.secrets:
-        raise RecordError(f"alias signed with key id {key_id!r}, which this Embedder does not have")
-    if not key_id and keyring.secrets:
-        raise RecordError("unsigned alias, but cache_hmac_keys is set: only signed values are accepted")
-    body = value[:-_TAG_BYTES]
-    if not hmac.compare_digest(keyring.tag(key_id, key, body)[:_TAG_BYTES], value[-_TAG_BYTES:]):
-        raise RecordError("alias signature mismatch" if key_id else "alias checksum mismatch")
-    return base64.urlsafe_b64encode(body[-_DIGEST_BYTES:]).rstrip(b"=").decode()
+    body, tag = value[:-_TAG_BYTES], value[-_TAG_BYTES:]
+    # With keys configured only they verify (an unsigned alias is rejected); without, the checksum.
+    key_ids = list(keyring.secrets) or [""]
+    if not any(hmac.compare_digest(keyring.tag(k, key, body)[:_TAG_BYTES], tag) for k in key_ids):
+        raise RecordError("alias signature mismatch" if keyring.secrets else "alias checksum mismatch")
+    return base64.urlsafe_b64encode(body[len(MAGIC) :]).rstrip(b"=").decode()
 
 
 def _raw(digest: str) -> bytes:

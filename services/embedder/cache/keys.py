@@ -76,12 +76,13 @@ def pcm_digest(sample_rate: int, samples: np.ndarray) -> str:
 def pcm(key: ConditioningKey, pcm_digest: str) -> str:
     """The PCM index of an entry: points from a clip's canonical PCM to the entry that holds it.
 
-    Spelled beside the entry's own key (same scope, encoder and weights digest), so it never
-    points across tenants or model versions:
-    `voxcache:pcm:ecapa:0575cb64:<22 base64url>`.
+    In the entry's own scope (tenant), so it never points across tenants; the encoder and its
+    weights digest are hashed into the name with the PCM digest rather than spelled out, so
+    the key stays 35 characters (`voxcache:pcm:<22 base64url>`): one is kept per entry.
     """
-    scope, _, rest = key.redis_key.rpartition(":cond:")
-    return f"{scope}:pcm:{rest.rpartition(':')[0]}:{pcm_digest}"
+    scope = key.redis_key.rpartition(":cond:")[0]
+    named = blake3(f"{key.encoder}:{key.weights_digest}:{pcm_digest}".encode()).digest(CONTENT_BYTES)
+    return f"{scope}:pcm:{base64.urlsafe_b64encode(named).rstrip(b'=').decode()}"
 
 
 def content_of(key: ConditioningKey) -> str:
