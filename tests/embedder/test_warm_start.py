@@ -176,3 +176,14 @@ async def test_warm_start_off_starts_cold(
         assert (await running.core.embed(audio=clips[0])).tier is CacheTier.REDIS
     finally:
         await running.stop()
+
+
+async def test_the_hot_set_keeps_only_the_hottest(
+    encoder: CountingEncoder, clips: list[bytes], redis_server: LocalRedis, prefix: str, raw: redis.Redis
+) -> None:
+    core = make_core(encoder, redis_server.url, prefix, warm_start_entries=2)
+    try:
+        made = await make_hot(core, clips, (3, 1, 2))
+    finally:
+        await core.close()
+    assert [k.decode() for k in raw.zrevrange(keys.hot(prefix), 0, -1)] == [made[0], made[2]]
