@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import gcd
 
 import numpy as np
@@ -102,6 +102,17 @@ def _check_ogg_truncation(data: bytes, field: str) -> None:
 
 
 def decode(data: bytes, limits: AudioLimits, *, target_rate: int = 16_000, field: str = "audio") -> DecodedAudio:
+    """The clip checked, downmixed and resampled to `target_rate`: what an encoder is given."""
+    return at_rate(read(data, limits, field=field), target_rate)
+
+
+def read(data: bytes, limits: AudioLimits, *, field: str = "audio") -> DecodedAudio:
+    """The clip checked and downmixed to mono float32 at its own rate, not yet resampled.
+
+    These samples are the clip's canonical PCM (keys.pcm_digest): libsndfile scales every
+    integer width to ±1 exactly (16-bit v and 24-bit v<<8 give the same float32), and the
+    container (WAV, WAVEX, FLAC, extra chunks) leaves no trace in them.
+    """
     check_size(data, limits, field)
     try:
         handle = sf.SoundFile(io.BytesIO(data))
@@ -161,12 +172,21 @@ def decode(data: bytes, limits: AudioLimits, *, target_rate: int = 16_000, field
         level = "-inf" if rms == 0 else f"{20 * np.log10(rms):.0f}"
         raise InvalidInput(f"audio is silent (RMS {level} dBFS, threshold {limits.silence_dbfs:g} dBFS)", field=field)
     return DecodedAudio(
-        samples=resample(mono, rate, target_rate),
-        sample_rate=target_rate,
+        samples=np.ascontiguousarray(mono, dtype=np.float32),
+        sample_rate=rate,
         source_rate=rate,
         source_channels=channels,
         source_format=kind,
         duration_s=duration,
+    )
+
+
+def at_rate(decoded: DecodedAudio, target_rate: int) -> DecodedAudio:
+    """`decoded` resampled to `target_rate` (itself when it is already there)."""
+    if decoded.sample_rate == target_rate:
+        return decoded
+    return replace(
+        decoded, samples=resample(decoded.samples, decoded.sample_rate, target_rate), sample_rate=target_rate
     )
 
 

@@ -165,4 +165,9 @@ def stats_to_proto(s: EmbedderSnapshot) -> pb.GetStatsResponse:
         },
         forward_passes=s.forward_passes,
         batched_clips=s.batched_clips,
+        reencode_aliases=s.reencode_aliases,
+        alias_hits=s.alias_hits,
+        warm_start_entries=s.warm_start_entries,
+        warm_start_bytes=s.warm_start_bytes,
+        warm_start_ms=s.warm_start_ms,
     )

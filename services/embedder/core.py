@@ -24,6 +24,8 @@ from services.embedder import audio as audio_mod
 from services.embedder.admission import Admission
 from services.embedder.batching import MicroBatcher
 from services.embedder.cache import keys
+from services.embedder.cache.hotness import Hotness, WarmStart, warm
+from services.embedder.cache.reencode import PcmIndex
 from services.embedder.cache.tiered import CachePolicy, CacheTier, TieredCache
 from services.embedder.cache.writeback import write_back_figures
 from services.embedder.conditioning import Conditioning, check_tensors
@@ -102,6 +104,8 @@ class _Extraction:
     conditioning: Conditioning
     decode_ms: float
     extract_ms: float
+    #: Found through the PCM index (cache/reencode.py): already stored, no model time.
+    stored: bool = False
 
 
 class Embedder:
@@ -126,6 +130,11 @@ class Embedder:
         self.limits = settings.audio_limits
         self.stats = stats or EmbedderStats()
         self._pool = model_pool
+        self.pcm_index = PcmIndex(cache, enabled=settings.reencode_aliases)
+        self.hotness = Hotness(
+            cache, settings.cache_prefix, flush_every_s=settings.hotness_flush_s, keep=settings.warm_start_entries
+        )
+        self.warmed = WarmStart()
         self._batchers = {
             encoder.name: MicroBatcher(
                 encoder,
@@ -165,6 +174,8 @@ class Embedder:
         try:
             result = await self._embed(audio, voice_id, self._encoder(encoder), options, started, deadline, tenant)
             tier = result.tier
+            if not options.bypass:
+                self.hotness.record(result.conditioning.cache_key)
             return result
         finally:
             self.stats.record_request(tier, time.perf_counter() - started)
@@ -252,6 +263,11 @@ class Embedder:
             local_entries=len(self.cache.local),
             local_bytes=self.cache.local.nbytes,
             local_capacity_bytes=self.cache.local.capacity_bytes,
+            reencode_aliases=self.pcm_index.counters.aliases_created,
+            alias_hits=self.cache.counters.alias_hits,
+            warm_start_entries=self.warmed.entries,
+            warm_start_bytes=self.warmed.bytes,
+            warm_start_ms=self.warmed.ms,
             runtimes={name: choice for name, e in self.encoders.items() if (choice := getattr(e, "runtime", None))},
         )
 
@@ -259,7 +275,20 @@ class Embedder:
         """`snapshot()` plus the shared store's key count (one round trip), for GetStats."""
         return replace(self.snapshot(), redis_entries=await self.cache.count_shared_entries())
 
+    async def warm_start(self) -> WarmStart:
+        """Fill L1 with the hottest entries in the shared store (cache/hotness.py); the server
+        calls it before it reports SERVING. Bounded by `--warm-start-s`; never fails."""
+        self.warmed = await warm(
+            self.cache,
+            self.hotness.key,
+            self.encoders.values(),
+            max_entries=self.settings.warm_start_entries,
+            budget_s=self.settings.warm_start_s,
+        )
+        return self.warmed
+
     async def close(self) -> None:
+        await self.hotness.close()
         await self.cache.close()
 
     # -- internals ------------------------------------------------------------------------
@@ -315,7 +344,7 @@ class Embedder:
         policy = CachePolicy(ttl_s=ttl_s, pin=pin, bypass=options.bypass)
 
         async def compute() -> _Extraction:
-            return await self._admission.run(lambda: self._extract(key, encoder, load_audio), deadline)
+            return await self._admission.run(lambda: self._extract(key, encoder, load_audio, policy), deadline)
 
         fetched = await self.cache.fetch(key, compute, policy, encoder.tensors)
         if voice is not None:
@@ -325,7 +354,8 @@ class Embedder:
             return EmbedResult(fetched.conditioning, fetched.tier, Timings(total_ms, fetched.cache_ms))
         filled = fetched.filled
         timings = Timings(total_ms, fetched.cache_ms, filled.decode_ms, filled.extract_ms)
-        return EmbedResult(fetched.conditioning, fetched.tier, timings)
+        # Found through the PCM index: a store hit under other bytes, not a model run.
+        return EmbedResult(fetched.conditioning, CacheTier.REDIS if filled.stored else fetched.tier, timings)
 
     @staticmethod
     def _audio_loader(
@@ -343,14 +373,21 @@ class Embedder:
         return load_audio
 
     async def _extract(
-        self, key: keys.ConditioningKey, encoder: Encoder, load_audio: Callable[[], Awaitable[bytes]]
+        self,
+        key: keys.ConditioningKey,
+        encoder: Encoder,
+        load_audio: Callable[[], Awaitable[bytes]],
+        policy: CachePolicy,
     ) -> _Extraction:
         data = await load_audio()
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
-        decoded = await loop.run_in_executor(
-            None, lambda: audio_mod.decode(data, self.limits, target_rate=encoder.sample_rate)
-        )
+        source, pcm_key = await loop.run_in_executor(None, lambda: self._read(data, key, policy))
+        if pcm_key is not None:  # the same samples in other bytes may be cached already
+            found = await self.pcm_index.find(key, pcm_key, policy, encoder.tensors)
+            if found is not None:
+                return _Extraction(found, (time.perf_counter() - t0) * 1000, 0.0, stored=True)
+        decoded = await loop.run_in_executor(None, lambda: audio_mod.at_rate(source, encoder.sample_rate))
         t1 = time.perf_counter()
         try:
             tensors = await self._batchers[encoder.name].encode(decoded.samples)
@@ -370,7 +407,18 @@ class Embedder:
         # (Values were checked just above, as the clip's fault rather than the encoder's.)
         check_tensors(encoder.tensors, tensors, finite=False)
         conditioning = Conditioning(encoder.name, encoder.weights_digest, key.redis_key, tensors)
+        if pcm_key is not None:
+            await self.pcm_index.remember(key, pcm_key, policy)
         return _Extraction(conditioning, (t1 - t0) * 1000, (t2 - t1) * 1000)
+
+    def _read(
+        self, data: bytes, key: keys.ConditioningKey, policy: CachePolicy
+    ) -> tuple[audio_mod.DecodedAudio, str | None]:
+        """The clip at its own rate, and its PCM index key when re-encodings are looked for."""
+        source = audio_mod.read(data, self.limits)
+        if policy.bypass or not self.pcm_index.enabled:
+            return source, None
+        return source, keys.pcm(key, keys.pcm_digest(source.sample_rate, source.samples))
 
     async def _resolve_voice(self, voice_id: str, voices: VoiceRegistry) -> Voice:
         validate_voice_id(voice_id)

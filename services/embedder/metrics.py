@@ -177,6 +177,14 @@ class EmbedderSnapshot:
     batched_clips: int = 0
     #: What runs each encoder that has a choice (ECAPA on CPU: encoders/runtimes.py), by encoder.
     runtimes: Mapping[str, RuntimeChoice] = field(default_factory=dict)
+    #: Misses answered with the entry of the same samples in other bytes (cache/reencode.py), and
+    #: store lookups answered through such an alias.
+    reencode_aliases: int = 0
+    alias_hits: int = 0
+    #: What the warm start put in L1 before SERVING (cache/hotness.py), and how long it took.
+    warm_start_entries: int = 0
+    warm_start_bytes: int = 0
+    warm_start_ms: float = 0.0
 
     @property
     def hits(self) -> int:
@@ -229,6 +237,12 @@ class StatsCollector(Collector):
             ("voxcache_write_back_dropped", "Entries dropped from a full write-back queue", s.write_back_dropped),
             ("voxcache_forward_passes", "Model forward passes (a batched pass counts once)", s.forward_passes),
             ("voxcache_batched_clips", "Clips that shared a forward pass with others", s.batched_clips),
+            (
+                "voxcache_reencode_aliases",
+                "Misses answered by the same samples cached under other bytes",
+                s.reencode_aliases,
+            ),
+            ("voxcache_alias_hits", "Redis lookups answered through an alias", s.alias_hits),
         ):
             yield CounterMetricFamily(name, doc, value=value)
         yield GaugeMetricFamily("voxcache_cache_hit_ratio", "hits / (hits + misses) since start", value=s.hit_ratio)
@@ -238,6 +252,7 @@ class StatsCollector(Collector):
             ("redis_available", float(s.redis_available)),
             ("write_back_pending", s.write_back_pending),
             ("write_back_bytes", s.write_back_bytes),
+            ("warm_start_entries", s.warm_start_entries),
         ):
             yield GaugeMetricFamily(f"voxcache_{name}", name.replace("_", " "), value=value)
         yield from runtime_metrics(s.runtimes)

@@ -210,7 +210,10 @@ async def start(
         interceptors=[interceptor],
         health_address=f"{settings.host}:{settings.health_port}" if settings.health_port else None,
     )
-    await server.start()
+    await server.start(serving=not settings.warm_start)
+    if settings.warm_start:
+        await core.warm_start()  # health says NOT_SERVING until L1 holds the hottest entries
+        await server.set_serving()
     running = RunningEmbedder(server, core, pool, private)
     if settings.metrics_port:
         running.metrics = serve_metrics(settings.metrics_port, core.snapshot, settings.metrics_host)

@@ -57,8 +57,25 @@ class EmbedderSettings(AuthSettings, ServerTLSSettings, HealthPortSettings):
         "one content cache for all tenants: a clip two tenants upload is extracted once, but a hit then tells a "
         "caller that another tenant uploaded the same bytes",
     )
+    reencode_aliases: bool = setting(
+        True,
+        "on a miss, decode and look for the same samples cached under other bytes (WAV/FLAC, extra chunks, "
+        "16/24-bit): found, the upload becomes an alias of that entry instead of a second extraction; costs a "
+        "PCM index key per entry in Redis",
+    )
     default_ttl_s: int = setting(7 * 24 * 3600, "TTL of cache entries; every hit slides it")
     local_cache_mb: int = setting(256, "size of the in-process LRU in front of Redis")
+    warm_start: bool = setting(
+        True,
+        "before reporting SERVING, fill the in-process LRU with the hottest entries in Redis (up to its size)",
+    )
+    warm_start_s: float = setting(10.0, "the most a warm start may take before the Embedder serves regardless")
+    warm_start_entries: int = setting(
+        20_000, "entries ranked by requests in Redis's hot set (<prefix>:hot), and the most a warm start loads"
+    )
+    hotness_flush_s: float = setting(
+        5.0, "how often each worker adds its per-entry request counts to the hot set (0 = not tracked)"
+    )
     model_dir: Path = setting(MODELS_DIR, "root of the verified model weights (scripts/setup.sh installs them)")
     device: str = setting("auto", "auto, cpu or cuda[:N]")
     threads: int = setting(0, "CPU threads for the model (0 = torch default)")

@@ -139,6 +139,12 @@ def test_stats_rows_are_for_people() -> None:
     assert rows["forward passes"] == "20 (6 clips shared a pass)"
     assert rows["ecapa runtime"] == "onnxruntime (fastest at start: onnxruntime 125 ms, torch 460 ms)"
     assert "encoder runtimes" not in rows
+    stats.update(reencode_aliases=3, alias_hits=1200, warm_start_entries=2048, warm_start_bytes=1572864)
+    stats["warm_start_ms"] = 41.5
+    rows = dict(cli.stats_rows(stats))
+    assert rows["re-encoded clips"] == "3 aliased to an entry of the same samples, 1,200 hits through an alias"
+    assert rows["warm start"] == "2,048 hot entries (1.5 MiB) in L1 before SERVING, 42 ms"
+    assert not any(label.startswith(("warm_start", "reencode", "alias")) for label in rows)
     empty = dict(cli.stats_rows({"hits": 0, "misses": 0, "hit_ratio": 0.0, "extraction_latency": {"samples": 0}}))
     assert empty["hit ratio"] == "n/a (no requests yet)" and empty["extraction p50/95/99"] == "no extractions yet"
 

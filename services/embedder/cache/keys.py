@@ -17,6 +17,7 @@ import base64
 import hashlib
 from dataclasses import dataclass
 
+import numpy as np
 from blake3 import blake3
 
 #: Hex characters of the weights digest kept in the key (32 bits: weight sets of one encoder
@@ -59,6 +60,54 @@ def scope(prefix: str, tenant: str) -> str:
 def conditioning(prefix: str, encoder: str, weights_digest: str, audio_digest: str) -> ConditioningKey:
     redis_key = f"{prefix}:cond:{encoder}:{weights_digest[:DIGEST_CHARS]}:{audio_digest}"
     return ConditioningKey(redis_key, encoder, weights_digest)
+
+
+def pcm_digest(sample_rate: int, samples: np.ndarray) -> str:
+    """The cache's identity of a clip's sound rather than its bytes: BLAKE3 over the sample rate
+    and the canonical PCM (audio.read: mono float32 at the source rate, full scale ±1), as
+    little-endian bytes. The same samples in WAV or FLAC, with extra chunks, or as 16-bit v and
+    24-bit v<<8 PCM hash the same; the encoder's input is a function of exactly these, so two
+    clips with one PCM digest always get the same conditioning."""
+    hasher = blake3(b"pcm1" + sample_rate.to_bytes(4, "little"))
+    hasher.update(np.ascontiguousarray(samples, dtype="<f4").view(np.uint8))
+    return base64.urlsafe_b64encode(hasher.digest(CONTENT_BYTES)).rstrip(b"=").decode()
+
+
+def pcm(key: ConditioningKey, pcm_digest: str) -> str:
+    """The PCM index of an entry: points from a clip's canonical PCM to the entry that holds it.
+
+    In the entry's own scope (tenant), so it never points across tenants; the encoder and its
+    weights digest are hashed into the name with the PCM digest rather than spelled out, so
+    the key stays 35 characters (`voxcache:pcm:<22 base64url>`): one is kept per entry.
+    """
+    scope = key.redis_key.rpartition(":cond:")[0]
+    named = blake3(f"{key.encoder}:{key.weights_digest}:{pcm_digest}".encode()).digest(CONTENT_BYTES)
+    return f"{scope}:pcm:{base64.urlsafe_b64encode(named).rstrip(b'=').decode()}"
+
+
+def content_of(key: ConditioningKey) -> str:
+    """The content digest a conditioning key was spelled from (its last component)."""
+    return key.redis_key.rpartition(":")[2]
+
+
+def with_content(key: ConditioningKey, audio_digest: str) -> ConditioningKey:
+    """The key of another clip's entry beside `key`: same scope, encoder and weights digest."""
+    return ConditioningKey(f"{key.redis_key.rpartition(':')[0]}:{audio_digest}", key.encoder, key.weights_digest)
+
+
+def hot(prefix: str) -> str:
+    """Sorted set of conditioning keys (every tenant's, under this prefix) by how often they were
+    asked for: what a restarted worker loads into its L1 first (cache/hotness.py)."""
+    return f"{prefix}:hot"
+
+
+def encoder_of(redis_key: str) -> tuple[str, str] | None:
+    """(encoder name, 8 hex of its weights digest) of a conditioning key; None for any other key."""
+    scope, marker, rest = redis_key.rpartition(":cond:")
+    parts = rest.split(":")
+    if not marker or not scope or len(parts) != 3:
+        return None
+    return parts[0], parts[1]
 
 
 def voices(prefix: str) -> str:

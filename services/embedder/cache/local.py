@@ -24,12 +24,15 @@ class LocalCache:
             self._entries.move_to_end(key)
         return value
 
-    def put(self, value: Conditioning) -> None:
+    def put(self, value: Conditioning, key: str | None = None) -> None:
+        """Keep `value` under `key` (its own cache key by default; an alias's key holds its target's
+        entry, counted again in full: the arrays are shared, so the count errs on the safe side)."""
+        key = value.cache_key if key is None else key
         size = value.nbytes
         if size > self.capacity_bytes:
             return  # would evict everything and still not fit
-        self.discard(value.cache_key)
-        self._entries[value.cache_key] = value
+        self.discard(key)
+        self._entries[key] = value
         self._bytes += size
         while self._bytes > self.capacity_bytes:
             _, evicted = self._entries.popitem(last=False)

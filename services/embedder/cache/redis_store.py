@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
 from redis.exceptions import AuthenticationError, NoPermissionError, RedisError, ResponseError
@@ -122,9 +122,12 @@ class RedisStore:
         await self._client.connection_pool.disconnect(inuse_connections=False)
 
     # -- conditioning entries ---------------------------------------------------------
-    async def put(self, key: str, value: bytes, ttl_s: int | None) -> None:
-        """Store an entry. ttl_s=None pins it (and unpins nothing: NX keeps a pinned twin)."""
-        if ttl_s is None:
+    async def put(self, key: str, value: bytes, ttl_s: int | None, *, replace: bool = False) -> None:
+        """Store an entry. ttl_s=None pins it (and unpins nothing: NX keeps a pinned twin);
+        `replace`: overwrite what is there with this TTL (an index that may point at a lost entry)."""
+        if ttl_s is not None and replace:
+            await self._call("SET", lambda: self._client.set(key, value, ex=ttl_s), key=key)
+        elif ttl_s is None:
             await self._call("SET", lambda: self._client.set(key, value), key=key)
         else:
             await self._call("SET", lambda: self._client.set(key, value, ex=ttl_s, nx=True), key=key)
@@ -162,6 +165,47 @@ class RedisStore:
 
     async def delete(self, key: str) -> None:
         await self._call("DEL", lambda: self._client.delete(key))
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Plain GETs in one round trip, TTLs untouched (a warm start reads; it does not use)."""
+
+        async def op() -> list[bytes | None]:
+            pipe = self._client.pipeline(transaction=False)
+            for key in keys:
+                pipe.get(key)
+            return await pipe.execute(raise_on_error=False)
+
+        values = await self._call("GET", op)
+        return [value if isinstance(value, bytes) else None for value in values]
+
+    # -- hotness (a sorted set: conditioning key -> decayed request count) -----------------
+    async def add_scores(
+        self, key: str, increments: Mapping[str, float], *, keep: int, decay_key: str, half_life_s: int
+    ) -> None:
+        """ZINCRBY each member, trim to the `keep` highest, and halve every score once per
+        `half_life_s` across all workers (whoever sets `decay_key` first does it), so what was
+        hot last week gives way to what is hot now."""
+
+        async def op() -> None:
+            halve = await self._client.set(decay_key, b"1", nx=True, ex=half_life_s)
+            pipe = self._client.pipeline(transaction=False)
+            if halve:  # old scores first, so this flush's counts count in full
+                pipe.zunionstore(key, {key: 0.5})
+            for member, amount in increments.items():
+                pipe.zincrby(key, amount, member)
+            pipe.zremrangebyrank(key, 0, -(keep + 1))
+            await pipe.execute()
+
+        await self._call("ZINCRBY", op, key=key)
+
+    async def top(self, key: str, count: int) -> list[str]:
+        """The `count` highest-scored members, highest first."""
+        members = await self._call("ZREVRANGE", lambda: self._client.zrevrange(key, 0, count - 1), key=key)
+        return [m.decode() for m in members]
+
+    async def remove_members(self, key: str, members: Sequence[str]) -> None:
+        if members:
+            await self._call("ZREM", lambda: self._client.zrem(key, *members), key=key)
 
     # -- voice registry (a hash: voice_id -> JSON metadata) ---------------------------
     async def hget(self, key: str, field: str) -> bytes | None:

@@ -8,6 +8,7 @@ asks "is there a store?".
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 
@@ -30,9 +31,19 @@ class Store(Protocol):
     @property
     def available(self) -> bool: ...
 
-    async def put(self, key: str, value: bytes, ttl_s: int | None) -> None:
-        """Store an entry; ttl_s=None pins it."""
+    async def put(self, key: str, value: bytes, ttl_s: int | None, *, replace: bool = False) -> None:
+        """Store an entry; ttl_s=None pins it; `replace` overwrites an existing value."""
         ...
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
+
+    async def add_scores(
+        self, key: str, increments: Mapping[str, float], *, keep: int, decay_key: str, half_life_s: int
+    ) -> None: ...
+
+    async def top(self, key: str, count: int) -> list[str]: ...
+
+    async def remove_members(self, key: str, members: Sequence[str]) -> None: ...
 
     async def get(self, key: str) -> bytes | None: ...
 
@@ -67,7 +78,7 @@ class NoStore:
     async def _absent(self, *_args: object, **_kwargs: object) -> None:
         raise StoreUnavailable("no shared store is configured")
 
-    put = get = slide = expire = delete = _absent
+    put = get = slide = expire = delete = get_many = add_scores = top = remove_members = _absent
     hget = hset = hdel = hgetall = dbsize = _absent
 
     async def check(self, prefix: str) -> None:

@@ -13,6 +13,8 @@ It knows keys and records and nothing of models or gRPC: a miss is filled by wha
 - an entry or pin that could not be written while the store was down waits in a bounded
   write-back queue and is written by a background task once the store answers again, so
   other workers get it from the store instead of recomputing it;
+- a key that holds an alias (cache/alias.py: a re-encoded copy of a clip already cached)
+  answers with the entry it points at, and L1 keeps that entry under both keys;
 - a stored value that fails verification (checksum, or signature when keys are configured),
   or that does not hold exactly the tensors the caller expects, is counted, deleted and
   recomputed.
@@ -28,7 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from services.embedder.cache import record
+from services.embedder.cache import alias, keys, record
 from services.embedder.cache.keys import ConditioningKey
 from services.embedder.cache.local import LocalCache
 from services.embedder.cache.singleflight import SingleFlight
@@ -57,6 +59,9 @@ class Filled(Protocol):
     @property
     def conditioning(self) -> Conditioning: ...
 
+    # Optionally `stored: bool`: True when the value already lives in the store under its own
+    # key (the fill found it through an alias), so the fill writes nothing back.
+
 
 T = TypeVar("T", bound=Filled)
 
@@ -77,6 +82,8 @@ class Fetched(Generic[T]):
 class CacheCounters:
     coalesced: int = 0
     corrupt_entries: int = 0
+    #: Store lookups answered by following an alias to another key's entry.
+    alias_hits: int = 0
 
 
 @dataclass(frozen=True)
@@ -139,7 +146,12 @@ class TieredCache:
             filled = await compute()
             if not policy.bypass:
                 self.local.put(filled.conditioning)
-                await self._write(filled.conditioning, None if policy.pin else policy.ttl_s)
+                if filled.conditioning.cache_key != key.redis_key:
+                    self.local.put(filled.conditioning, key.redis_key)  # an alias's entry, under the alias too
+                if getattr(filled, "stored", False):
+                    await self._ensure_pinned(filled.conditioning, policy.pin)
+                else:
+                    await self._write(filled.conditioning, None if policy.pin else policy.ttl_s)
             return filled
 
         # Identical bypass requests in flight share one (fresh, unstored) computation too, but
@@ -164,8 +176,10 @@ class TieredCache:
         return conditioning
 
     async def lookup(
-        self, key: ConditioningKey, ttl_s: int, expect: Sequence[TensorSpec]
+        self, key: ConditioningKey, ttl_s: int, expect: Sequence[TensorSpec], *, follow: bool = True
     ) -> tuple[Conditioning, CacheTier] | None:
+        """L1, then the store; `follow`: an alias found in the store leads to its target's entry
+        (one step: an alias that points at another alias is a miss)."""
         conditioning = self.local.get(key.redis_key)
         if conditioning is not None:
             self._slide_later(key.redis_key, ttl_s)
@@ -176,6 +190,8 @@ class TieredCache:
             return None
         if raw is None:
             return None
+        if alias.is_alias(raw):
+            return await self._follow(key, raw, ttl_s, expect) if follow else None
         try:
             tensors = record.decode(key.redis_key, raw, self.keyring)
             check_tensors(expect, tensors)
@@ -188,6 +204,26 @@ class TieredCache:
         self.local.put(conditioning)
         self._slide_later(key.redis_key, ttl_s)
         return conditioning, CacheTier.REDIS
+
+    async def _follow(
+        self, key: ConditioningKey, raw: bytes, ttl_s: int, expect: Sequence[TensorSpec]
+    ) -> tuple[Conditioning, CacheTier] | None:
+        try:
+            target = keys.with_content(key, alias.decode(key.redis_key, raw, self.keyring))
+        except record.RecordError as exc:
+            self.counters.corrupt_entries += 1
+            log.warning("corrupt alias %s (%s); recomputing", key.redis_key, exc)
+            await self._best_effort(self.store.delete(key.redis_key))
+            return None
+        found = None if target == key else await self.lookup(target, ttl_s, expect, follow=False)
+        if found is None:
+            # The entry it pointed at expired or was evicted: drop the alias, so the miss that
+            # follows can store a full entry here (writes are NX and would keep the alias).
+            await self._best_effort(self.store.delete(key.redis_key))
+            return None
+        self.counters.alias_hits += 1
+        self.local.put(found[0], key.redis_key)
+        return found[0], CacheTier.REDIS
 
     async def unpin(self, redis_key: str) -> None:
         """Give a once-pinned entry the default TTL again (nothing references it any more)."""

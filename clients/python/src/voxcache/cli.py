@@ -579,6 +579,24 @@ def stats_rows(stats: dict[str, Any]) -> list[tuple[str, str]]:
     rows.append(("forward passes", f"{out.count(passes)} ({out.count(batched)} clips shared a pass)"))
     for encoder, runtime in sorted((get("encoder_runtimes", {}) or {}).items()):
         rows.append((f"{encoder} runtime", runtime_row(runtime)))
+    rows.append(
+        (
+            "re-encoded clips",
+            f"{out.count(get('reencode_aliases', 0))} aliased to an entry of the same samples, "
+            f"{out.count(get('alias_hits', 0))} hits through an alias",
+        )
+    )
+    warmed = get("warm_start_entries", 0)
+    warm_bytes, warm_ms = get("warm_start_bytes", 0), get("warm_start_ms", 0.0)
+    rows.append(
+        (
+            "warm start",
+            f"{out.count(warmed)} hot entries ({out.size(warm_bytes)}) in L1 before SERVING, "
+            f"{out.milliseconds(warm_ms)}"
+            if warmed
+            else "nothing loaded (off, cold Redis, or no hot entries)",
+        )
+    )
     rows += [(name.replace("_", " "), str(value)) for name, value in stats.items()]  # fields added later
     return rows
 

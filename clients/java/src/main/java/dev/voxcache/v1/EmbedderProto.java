@@ -164,7 +164,7 @@ public final class EmbedderProto {
       "PreloadFailure\022\020\n\010total_ms\030\006 \001(\001\"\021\n\017GetS" +
       "tatsRequest\"U\n\022LatencyPercentiles\022\016\n\006p50" +
       "_ms\030\001 \001(\001\022\016\n\006p95_ms\030\002 \001(\001\022\016\n\006p99_ms\030\003 \001(" +
-      "\001\022\017\n\007samples\030\004 \001(\004\"\370\005\n\020GetStatsResponse\022" +
+      "\001\022\017\n\007samples\030\004 \001(\004\"\363\006\n\020GetStatsResponse\022" +
       "\020\n\010requests\030\001 \001(\004\022\014\n\004hits\030\002 \001(\004\022\016\n\006misse" +
       "s\030\003 \001(\004\022\021\n\thit_ratio\030\004 \001(\001\022\022\n\nlocal_hits" +
       "\030\005 \001(\004\022\022\n\nredis_hits\030\006 \001(\004\022\023\n\013extraction" +
@@ -181,33 +181,36 @@ public final class EmbedderProto {
       "tions\030\026 \001(\004\022L\n\020encoder_runtimes\030\027 \003(\01322." +
       "voxcache.v1.GetStatsResponse.EncoderRunt" +
       "imesEntry\022\026\n\016forward_passes\030\030 \001(\004\022\025\n\rbat" +
-      "ched_clips\030\031 \001(\004\032S\n\024EncoderRuntimesEntry" +
-      "\022\013\n\003key\030\001 \001(\t\022*\n\005value\030\002 \001(\0132\033.voxcache." +
-      "v1.EncoderRuntime:\0028\001\"\213\002\n\016EncoderRuntime" +
-      "\022\017\n\007runtime\030\001 \001(\t\022\016\n\006forced\030\002 \001(\010\022<\n\twar" +
-      "mup_ms\030\003 \003(\0132).voxcache.v1.EncoderRuntim" +
-      "e.WarmupMsEntry\0229\n\007skipped\030\004 \003(\0132(.voxca" +
-      "che.v1.EncoderRuntime.SkippedEntry\032/\n\rWa" +
-      "rmupMsEntry\022\013\n\003key\030\001 \001(\t\022\r\n\005value\030\002 \001(\001:" +
-      "\0028\001\032.\n\014SkippedEntry\022\013\n\003key\030\001 \001(\t\022\r\n\005valu" +
-      "e\030\002 \001(\t:\0028\001*l\n\tCacheTier\022\032\n\026CACHE_TIER_U" +
-      "NSPECIFIED\020\000\022\024\n\020CACHE_TIER_LOCAL\020\001\022\024\n\020CA" +
-      "CHE_TIER_REDIS\020\002\022\027\n\023CACHE_TIER_COMPUTED\020" +
-      "\0032\324\003\n\010Embedder\022>\n\005Embed\022\031.voxcache.v1.Em" +
-      "bedRequest\032\032.voxcache.v1.EmbedResponse\022V" +
-      "\n\rRegisterVoice\022!.voxcache.v1.RegisterVo" +
-      "iceRequest\032\".voxcache.v1.RegisterVoiceRe" +
-      "sponse\022P\n\013DeleteVoice\022\037.voxcache.v1.Dele" +
-      "teVoiceRequest\032 .voxcache.v1.DeleteVoice" +
-      "Response\022M\n\nListVoices\022\036.voxcache.v1.Lis" +
-      "tVoicesRequest\032\037.voxcache.v1.ListVoicesR" +
-      "esponse\022F\n\007Preload\022\033.voxcache.v1.Preload" +
-      "Request\032\034.voxcache.v1.PreloadResponse(\001\022" +
-      "G\n\010GetStats\022\034.voxcache.v1.GetStatsReques" +
-      "t\032\035.voxcache.v1.GetStatsResponseBa\n\017dev." +
-      "voxcache.v1B\rEmbedderProtoP\001Z=github.com" +
-      "/voxcache/voxcache/clients/go/voxcachev1" +
-      ";voxcachev1b\006proto3"
+      "ched_clips\030\031 \001(\004\022\030\n\020reencode_aliases\030$ \001" +
+      "(\004\022\022\n\nalias_hits\030% \001(\004\022\032\n\022warm_start_ent" +
+      "ries\030& \001(\004\022\030\n\020warm_start_bytes\030\' \001(\004\022\025\n\r" +
+      "warm_start_ms\030( \001(\001\032S\n\024EncoderRuntimesEn" +
+      "try\022\013\n\003key\030\001 \001(\t\022*\n\005value\030\002 \001(\0132\033.voxcac" +
+      "he.v1.EncoderRuntime:\0028\001\"\213\002\n\016EncoderRunt" +
+      "ime\022\017\n\007runtime\030\001 \001(\t\022\016\n\006forced\030\002 \001(\010\022<\n\t" +
+      "warmup_ms\030\003 \003(\0132).voxcache.v1.EncoderRun" +
+      "time.WarmupMsEntry\0229\n\007skipped\030\004 \003(\0132(.vo" +
+      "xcache.v1.EncoderRuntime.SkippedEntry\032/\n" +
+      "\rWarmupMsEntry\022\013\n\003key\030\001 \001(\t\022\r\n\005value\030\002 \001" +
+      "(\001:\0028\001\032.\n\014SkippedEntry\022\013\n\003key\030\001 \001(\t\022\r\n\005v" +
+      "alue\030\002 \001(\t:\0028\001*l\n\tCacheTier\022\032\n\026CACHE_TIE" +
+      "R_UNSPECIFIED\020\000\022\024\n\020CACHE_TIER_LOCAL\020\001\022\024\n" +
+      "\020CACHE_TIER_REDIS\020\002\022\027\n\023CACHE_TIER_COMPUT" +
+      "ED\020\0032\324\003\n\010Embedder\022>\n\005Embed\022\031.voxcache.v1" +
+      ".EmbedRequest\032\032.voxcache.v1.EmbedRespons" +
+      "e\022V\n\rRegisterVoice\022!.voxcache.v1.Registe" +
+      "rVoiceRequest\032\".voxcache.v1.RegisterVoic" +
+      "eResponse\022P\n\013DeleteVoice\022\037.voxcache.v1.D" +
+      "eleteVoiceRequest\032 .voxcache.v1.DeleteVo" +
+      "iceResponse\022M\n\nListVoices\022\036.voxcache.v1." +
+      "ListVoicesRequest\032\037.voxcache.v1.ListVoic" +
+      "esResponse\022F\n\007Preload\022\033.voxcache.v1.Prel" +
+      "oadRequest\032\034.voxcache.v1.PreloadResponse" +
+      "(\001\022G\n\010GetStats\022\034.voxcache.v1.GetStatsReq" +
+      "uest\032\035.voxcache.v1.GetStatsResponseBa\n\017d" +
+      "ev.voxcache.v1B\rEmbedderProtoP\001Z=github." +
+      "com/voxcache/voxcache/clients/go/voxcach" +
+      "ev1;voxcachev1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -315,7 +318,7 @@ public final class EmbedderProto {
     internal_static_voxcache_v1_GetStatsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_GetStatsResponse_descriptor,
-        new java.lang.String[] { "Requests", "Hits", "Misses", "HitRatio", "LocalHits", "RedisHits", "Extractions", "Coalesced", "Errors", "RedisErrors", "CorruptEntries", "RedisAvailable", "LocalEntries", "LocalBytes", "RedisEntries", "ExtractionLatency", "LocalCapacityBytes", "WriteBackPending", "WriteBackBytes", "WriteBackWritten", "WriteBackDropped", "DroppedExtractions", "EncoderRuntimes", "ForwardPasses", "BatchedClips", });
+        new java.lang.String[] { "Requests", "Hits", "Misses", "HitRatio", "LocalHits", "RedisHits", "Extractions", "Coalesced", "Errors", "RedisErrors", "CorruptEntries", "RedisAvailable", "LocalEntries", "LocalBytes", "RedisEntries", "ExtractionLatency", "LocalCapacityBytes", "WriteBackPending", "WriteBackBytes", "WriteBackWritten", "WriteBackDropped", "DroppedExtractions", "EncoderRuntimes", "ForwardPasses", "BatchedClips", "ReencodeAliases", "AliasHits", "WarmStartEntries", "WarmStartBytes", "WarmStartMs", });
     internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_descriptor =
       internal_static_voxcache_v1_GetStatsResponse_descriptor.getNestedTypes().get(0);
     internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_fieldAccessorTable = new

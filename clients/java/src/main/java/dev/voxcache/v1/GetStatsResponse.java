@@ -484,6 +484,76 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     return batchedClips_;
   }
 
+  public static final int REENCODE_ALIASES_FIELD_NUMBER = 36;
+  private long reencodeAliases_ = 0L;
+  /**
+   * <pre>
+   * -- Re-encoding-proof keys and warm restarts (issue 13). --
+   * Misses answered without the model: the same samples (canonical PCM) were already cached
+   * under other bytes (another container or bit depth), and the upload became an alias of it.
+   * </pre>
+   *
+   * <code>uint64 reencode_aliases = 36;</code>
+   * @return The reencodeAliases.
+   */
+  @java.lang.Override
+  public long getReencodeAliases() {
+    return reencodeAliases_;
+  }
+
+  public static final int ALIAS_HITS_FIELD_NUMBER = 37;
+  private long aliasHits_ = 0L;
+  /**
+   * <pre>
+   * Redis lookups answered by following such an alias to the entry it names.
+   * </pre>
+   *
+   * <code>uint64 alias_hits = 37;</code>
+   * @return The aliasHits.
+   */
+  @java.lang.Override
+  public long getAliasHits() {
+    return aliasHits_;
+  }
+
+  public static final int WARM_START_ENTRIES_FIELD_NUMBER = 38;
+  private long warmStartEntries_ = 0L;
+  /**
+   * <pre>
+   * Entries the warm start put in the in-process cache before the server reported SERVING,
+   * their tensor bytes, and how long it took (0 when it was off or found nothing).
+   * </pre>
+   *
+   * <code>uint64 warm_start_entries = 38;</code>
+   * @return The warmStartEntries.
+   */
+  @java.lang.Override
+  public long getWarmStartEntries() {
+    return warmStartEntries_;
+  }
+
+  public static final int WARM_START_BYTES_FIELD_NUMBER = 39;
+  private long warmStartBytes_ = 0L;
+  /**
+   * <code>uint64 warm_start_bytes = 39;</code>
+   * @return The warmStartBytes.
+   */
+  @java.lang.Override
+  public long getWarmStartBytes() {
+    return warmStartBytes_;
+  }
+
+  public static final int WARM_START_MS_FIELD_NUMBER = 40;
+  private double warmStartMs_ = 0D;
+  /**
+   * <code>double warm_start_ms = 40;</code>
+   * @return The warmStartMs.
+   */
+  @java.lang.Override
+  public double getWarmStartMs() {
+    return warmStartMs_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -575,6 +645,21 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     }
     if (batchedClips_ != 0L) {
       output.writeUInt64(25, batchedClips_);
+    }
+    if (reencodeAliases_ != 0L) {
+      output.writeUInt64(36, reencodeAliases_);
+    }
+    if (aliasHits_ != 0L) {
+      output.writeUInt64(37, aliasHits_);
+    }
+    if (warmStartEntries_ != 0L) {
+      output.writeUInt64(38, warmStartEntries_);
+    }
+    if (warmStartBytes_ != 0L) {
+      output.writeUInt64(39, warmStartBytes_);
+    }
+    if (java.lang.Double.doubleToRawLongBits(warmStartMs_) != 0) {
+      output.writeDouble(40, warmStartMs_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -691,6 +776,26 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       size += com.google.protobuf.CodedOutputStream
         .computeUInt64Size(25, batchedClips_);
     }
+    if (reencodeAliases_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(36, reencodeAliases_);
+    }
+    if (aliasHits_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(37, aliasHits_);
+    }
+    if (warmStartEntries_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(38, warmStartEntries_);
+    }
+    if (warmStartBytes_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(39, warmStartBytes_);
+    }
+    if (java.lang.Double.doubleToRawLongBits(warmStartMs_) != 0) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeDoubleSize(40, warmStartMs_);
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -760,6 +865,17 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
         != other.getForwardPasses()) return false;
     if (getBatchedClips()
         != other.getBatchedClips()) return false;
+    if (getReencodeAliases()
+        != other.getReencodeAliases()) return false;
+    if (getAliasHits()
+        != other.getAliasHits()) return false;
+    if (getWarmStartEntries()
+        != other.getWarmStartEntries()) return false;
+    if (getWarmStartBytes()
+        != other.getWarmStartBytes()) return false;
+    if (java.lang.Double.doubleToLongBits(getWarmStartMs())
+        != java.lang.Double.doubleToLongBits(
+            other.getWarmStartMs())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -848,6 +964,21 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     hash = (37 * hash) + BATCHED_CLIPS_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         getBatchedClips());
+    hash = (37 * hash) + REENCODE_ALIASES_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getReencodeAliases());
+    hash = (37 * hash) + ALIAS_HITS_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getAliasHits());
+    hash = (37 * hash) + WARM_START_ENTRIES_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getWarmStartEntries());
+    hash = (37 * hash) + WARM_START_BYTES_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getWarmStartBytes());
+    hash = (37 * hash) + WARM_START_MS_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        java.lang.Double.doubleToLongBits(getWarmStartMs()));
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -1028,6 +1159,11 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       internalGetMutableEncoderRuntimes().clear();
       forwardPasses_ = 0L;
       batchedClips_ = 0L;
+      reencodeAliases_ = 0L;
+      aliasHits_ = 0L;
+      warmStartEntries_ = 0L;
+      warmStartBytes_ = 0L;
+      warmStartMs_ = 0D;
       return this;
     }
 
@@ -1138,6 +1274,21 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       }
       if (((from_bitField0_ & 0x01000000) != 0)) {
         result.batchedClips_ = batchedClips_;
+      }
+      if (((from_bitField0_ & 0x02000000) != 0)) {
+        result.reencodeAliases_ = reencodeAliases_;
+      }
+      if (((from_bitField0_ & 0x04000000) != 0)) {
+        result.aliasHits_ = aliasHits_;
+      }
+      if (((from_bitField0_ & 0x08000000) != 0)) {
+        result.warmStartEntries_ = warmStartEntries_;
+      }
+      if (((from_bitField0_ & 0x10000000) != 0)) {
+        result.warmStartBytes_ = warmStartBytes_;
+      }
+      if (((from_bitField0_ & 0x20000000) != 0)) {
+        result.warmStartMs_ = warmStartMs_;
       }
     }
 
@@ -1259,6 +1410,21 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       }
       if (other.getBatchedClips() != 0L) {
         setBatchedClips(other.getBatchedClips());
+      }
+      if (other.getReencodeAliases() != 0L) {
+        setReencodeAliases(other.getReencodeAliases());
+      }
+      if (other.getAliasHits() != 0L) {
+        setAliasHits(other.getAliasHits());
+      }
+      if (other.getWarmStartEntries() != 0L) {
+        setWarmStartEntries(other.getWarmStartEntries());
+      }
+      if (other.getWarmStartBytes() != 0L) {
+        setWarmStartBytes(other.getWarmStartBytes());
+      }
+      if (other.getWarmStartMs() != 0D) {
+        setWarmStartMs(other.getWarmStartMs());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1417,6 +1583,31 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
               bitField0_ |= 0x01000000;
               break;
             } // case 200
+            case 288: {
+              reencodeAliases_ = input.readUInt64();
+              bitField0_ |= 0x02000000;
+              break;
+            } // case 288
+            case 296: {
+              aliasHits_ = input.readUInt64();
+              bitField0_ |= 0x04000000;
+              break;
+            } // case 296
+            case 304: {
+              warmStartEntries_ = input.readUInt64();
+              bitField0_ |= 0x08000000;
+              break;
+            } // case 304
+            case 312: {
+              warmStartBytes_ = input.readUInt64();
+              bitField0_ |= 0x10000000;
+              break;
+            } // case 312
+            case 321: {
+              warmStartMs_ = input.readDouble();
+              bitField0_ |= 0x20000000;
+              break;
+            } // case 321
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -2600,6 +2791,211 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     public Builder clearBatchedClips() {
       bitField0_ = (bitField0_ & ~0x01000000);
       batchedClips_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long reencodeAliases_ ;
+    /**
+     * <pre>
+     * -- Re-encoding-proof keys and warm restarts (issue 13). --
+     * Misses answered without the model: the same samples (canonical PCM) were already cached
+     * under other bytes (another container or bit depth), and the upload became an alias of it.
+     * </pre>
+     *
+     * <code>uint64 reencode_aliases = 36;</code>
+     * @return The reencodeAliases.
+     */
+    @java.lang.Override
+    public long getReencodeAliases() {
+      return reencodeAliases_;
+    }
+    /**
+     * <pre>
+     * -- Re-encoding-proof keys and warm restarts (issue 13). --
+     * Misses answered without the model: the same samples (canonical PCM) were already cached
+     * under other bytes (another container or bit depth), and the upload became an alias of it.
+     * </pre>
+     *
+     * <code>uint64 reencode_aliases = 36;</code>
+     * @param value The reencodeAliases to set.
+     * @return This builder for chaining.
+     */
+    public Builder setReencodeAliases(long value) {
+      
+      reencodeAliases_ = value;
+      bitField0_ |= 0x02000000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * -- Re-encoding-proof keys and warm restarts (issue 13). --
+     * Misses answered without the model: the same samples (canonical PCM) were already cached
+     * under other bytes (another container or bit depth), and the upload became an alias of it.
+     * </pre>
+     *
+     * <code>uint64 reencode_aliases = 36;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearReencodeAliases() {
+      bitField0_ = (bitField0_ & ~0x02000000);
+      reencodeAliases_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long aliasHits_ ;
+    /**
+     * <pre>
+     * Redis lookups answered by following such an alias to the entry it names.
+     * </pre>
+     *
+     * <code>uint64 alias_hits = 37;</code>
+     * @return The aliasHits.
+     */
+    @java.lang.Override
+    public long getAliasHits() {
+      return aliasHits_;
+    }
+    /**
+     * <pre>
+     * Redis lookups answered by following such an alias to the entry it names.
+     * </pre>
+     *
+     * <code>uint64 alias_hits = 37;</code>
+     * @param value The aliasHits to set.
+     * @return This builder for chaining.
+     */
+    public Builder setAliasHits(long value) {
+      
+      aliasHits_ = value;
+      bitField0_ |= 0x04000000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Redis lookups answered by following such an alias to the entry it names.
+     * </pre>
+     *
+     * <code>uint64 alias_hits = 37;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearAliasHits() {
+      bitField0_ = (bitField0_ & ~0x04000000);
+      aliasHits_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long warmStartEntries_ ;
+    /**
+     * <pre>
+     * Entries the warm start put in the in-process cache before the server reported SERVING,
+     * their tensor bytes, and how long it took (0 when it was off or found nothing).
+     * </pre>
+     *
+     * <code>uint64 warm_start_entries = 38;</code>
+     * @return The warmStartEntries.
+     */
+    @java.lang.Override
+    public long getWarmStartEntries() {
+      return warmStartEntries_;
+    }
+    /**
+     * <pre>
+     * Entries the warm start put in the in-process cache before the server reported SERVING,
+     * their tensor bytes, and how long it took (0 when it was off or found nothing).
+     * </pre>
+     *
+     * <code>uint64 warm_start_entries = 38;</code>
+     * @param value The warmStartEntries to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWarmStartEntries(long value) {
+      
+      warmStartEntries_ = value;
+      bitField0_ |= 0x08000000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Entries the warm start put in the in-process cache before the server reported SERVING,
+     * their tensor bytes, and how long it took (0 when it was off or found nothing).
+     * </pre>
+     *
+     * <code>uint64 warm_start_entries = 38;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearWarmStartEntries() {
+      bitField0_ = (bitField0_ & ~0x08000000);
+      warmStartEntries_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long warmStartBytes_ ;
+    /**
+     * <code>uint64 warm_start_bytes = 39;</code>
+     * @return The warmStartBytes.
+     */
+    @java.lang.Override
+    public long getWarmStartBytes() {
+      return warmStartBytes_;
+    }
+    /**
+     * <code>uint64 warm_start_bytes = 39;</code>
+     * @param value The warmStartBytes to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWarmStartBytes(long value) {
+      
+      warmStartBytes_ = value;
+      bitField0_ |= 0x10000000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <code>uint64 warm_start_bytes = 39;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearWarmStartBytes() {
+      bitField0_ = (bitField0_ & ~0x10000000);
+      warmStartBytes_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private double warmStartMs_ ;
+    /**
+     * <code>double warm_start_ms = 40;</code>
+     * @return The warmStartMs.
+     */
+    @java.lang.Override
+    public double getWarmStartMs() {
+      return warmStartMs_;
+    }
+    /**
+     * <code>double warm_start_ms = 40;</code>
+     * @param value The warmStartMs to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWarmStartMs(double value) {
+      
+      warmStartMs_ = value;
+      bitField0_ |= 0x20000000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <code>double warm_start_ms = 40;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearWarmStartMs() {
+      bitField0_ = (bitField0_ & ~0x20000000);
+      warmStartMs_ = 0D;
       onChanged();
       return this;
     }

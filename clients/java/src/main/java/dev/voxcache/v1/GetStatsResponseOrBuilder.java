@@ -269,4 +269,49 @@ dev.voxcache.v1.EncoderRuntime defaultValue);
    * @return The batchedClips.
    */
   long getBatchedClips();
+
+  /**
+   * <pre>
+   * -- Re-encoding-proof keys and warm restarts (issue 13). --
+   * Misses answered without the model: the same samples (canonical PCM) were already cached
+   * under other bytes (another container or bit depth), and the upload became an alias of it.
+   * </pre>
+   *
+   * <code>uint64 reencode_aliases = 36;</code>
+   * @return The reencodeAliases.
+   */
+  long getReencodeAliases();
+
+  /**
+   * <pre>
+   * Redis lookups answered by following such an alias to the entry it names.
+   * </pre>
+   *
+   * <code>uint64 alias_hits = 37;</code>
+   * @return The aliasHits.
+   */
+  long getAliasHits();
+
+  /**
+   * <pre>
+   * Entries the warm start put in the in-process cache before the server reported SERVING,
+   * their tensor bytes, and how long it took (0 when it was off or found nothing).
+   * </pre>
+   *
+   * <code>uint64 warm_start_entries = 38;</code>
+   * @return The warmStartEntries.
+   */
+  long getWarmStartEntries();
+
+  /**
+   * <code>uint64 warm_start_bytes = 39;</code>
+   * @return The warmStartBytes.
+   */
+  long getWarmStartBytes();
+
+  /**
+   * <code>double warm_start_ms = 40;</code>
+   * @return The warmStartMs.
+   */
+  double getWarmStartMs();
 }
