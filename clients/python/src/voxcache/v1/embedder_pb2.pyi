@@ -163,6 +163,40 @@ class PreloadResponse(_message.Message):
     total_ms: float
     def __init__(self, received: _Optional[int] = ..., computed: _Optional[int] = ..., cached: _Optional[int] = ..., failed: _Optional[int] = ..., failures: _Optional[_Iterable[_Union[PreloadFailure, _Mapping]]] = ..., total_ms: _Optional[float] = ...) -> None: ...
 
+class SearchVoicesRequest(_message.Message):
+    __slots__ = ("audio", "vector", "conditioning", "voice_id", "k", "encoder")
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_FIELD_NUMBER: _ClassVar[int]
+    CONDITIONING_FIELD_NUMBER: _ClassVar[int]
+    VOICE_ID_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_FIELD_NUMBER: _ClassVar[int]
+    audio: bytes
+    vector: _tensor_pb2.Tensor
+    conditioning: _tensor_pb2.Conditioning
+    voice_id: str
+    k: int
+    encoder: str
+    def __init__(self, audio: _Optional[bytes] = ..., vector: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., conditioning: _Optional[_Union[_tensor_pb2.Conditioning, _Mapping]] = ..., voice_id: _Optional[str] = ..., k: _Optional[int] = ..., encoder: _Optional[str] = ...) -> None: ...
+
+class VoiceHit(_message.Message):
+    __slots__ = ("voice", "cosine")
+    VOICE_FIELD_NUMBER: _ClassVar[int]
+    COSINE_FIELD_NUMBER: _ClassVar[int]
+    voice: Voice
+    cosine: float
+    def __init__(self, voice: _Optional[_Union[Voice, _Mapping]] = ..., cosine: _Optional[float] = ...) -> None: ...
+
+class SearchVoicesResponse(_message.Message):
+    __slots__ = ("hits", "encoder", "searched")
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_FIELD_NUMBER: _ClassVar[int]
+    SEARCHED_FIELD_NUMBER: _ClassVar[int]
+    hits: _containers.RepeatedCompositeFieldContainer[VoiceHit]
+    encoder: str
+    searched: int
+    def __init__(self, hits: _Optional[_Iterable[_Union[VoiceHit, _Mapping]]] = ..., encoder: _Optional[str] = ..., searched: _Optional[int] = ...) -> None: ...
+
 class GetStatsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
