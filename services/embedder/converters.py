@@ -9,10 +9,11 @@ from __future__ import annotations
 import weakref
 from typing import TypedDict
 
+from services.common.errors import InvalidInput
 from services.common.grpc_errors import STATUS_OF_KIND
 from services.embedder.cache.tiered import CacheTier
 from services.embedder.conditioning import Conditioning
-from services.embedder.core import CacheOptions, EmbedResult, PreloadItem, PreloadSummary
+from services.embedder.core import CacheOptions, EmbedResult, PreloadItem, PreloadSummary, SearchQuery, SearchResult
 from services.embedder.metrics import EmbedderSnapshot
 from services.embedder.voices import Voice
 from voxcache import tensors
@@ -108,6 +109,35 @@ def register_to_proto(voice: Voice, result: EmbedResult) -> pb.RegisterVoiceResp
     response = pb.RegisterVoiceResponse(voice=voice_to_proto(voice), cache_hit=result.cache_hit)
     fill_conditioning(response.conditioning, result.conditioning)
     return response
+
+
+def search_from_proto(request: pb.SearchVoicesRequest) -> SearchQuery:
+    """The request's query; a Tensor whose dtype, shape and bytes disagree is the caller's fault."""
+    which = request.WhichOneof("query")
+    try:
+        if which == "vector":
+            return SearchQuery(vector=tensors.from_proto(request.vector, name="vector"))
+        if which == "conditioning":
+            conditioning = request.conditioning
+            return SearchQuery(
+                conditioning=tensors.map_from_proto(conditioning.tensors), conditioning_encoder=conditioning.encoder
+            )
+    except tensors.TensorFormatError as exc:
+        where = "vector" if which == "vector" else "conditioning.tensors"
+        raise InvalidInput(str(exc), field=where) from exc
+    if which == "audio":
+        return SearchQuery(audio=request.audio)
+    if which == "voice_id":
+        return SearchQuery(voice_id=request.voice_id)
+    return SearchQuery()
+
+
+def search_to_proto(result: SearchResult) -> pb.SearchVoicesResponse:
+    return pb.SearchVoicesResponse(
+        hits=[pb.VoiceHit(voice=voice_to_proto(hit.voice), cosine=hit.cosine) for hit in result.hits],
+        encoder=result.encoder,
+        searched=result.searched,
+    )
 
 
 def preload_item_from_proto(request: pb.PreloadRequest) -> PreloadItem:

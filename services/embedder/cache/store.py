@@ -8,6 +8,7 @@ asks "is there a store?".
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 
@@ -54,6 +55,19 @@ class Store(Protocol):
 
     async def hgetall(self, key: str) -> dict[bytes, bytes]: ...
 
+    async def hmget(self, key: str, fields: Sequence[str]) -> list[bytes | None]: ...
+
+    async def incr(self, key: str) -> int: ...
+
+    async def publish(self, channel: str, message: bytes) -> None: ...
+
+    async def listen(
+        self, channel: str, on_message: Callable[[bytes], Awaitable[None]], on_subscribed: Callable[[], None]
+    ) -> None:
+        """Deliver `channel`'s messages until cancelled, resubscribing after failures; `on_subscribed`
+        runs on each (re)subscription, since messages published while disconnected are lost."""
+        ...
+
     async def dbsize(self) -> int: ...
 
     async def check(self, prefix: str) -> None:
@@ -72,7 +86,12 @@ class NoStore:
         raise StoreUnavailable("no shared store is configured")
 
     get_sliding = put = get = slide = expire = delete = _absent
-    hget = hset = hdel = hgetall = dbsize = _absent
+    hget = hset = hdel = hgetall = hmget = incr = publish = dbsize = _absent
+
+    async def listen(
+        self, channel: str, on_message: Callable[[bytes], Awaitable[None]], on_subscribed: Callable[[], None]
+    ) -> None:
+        return None  # nothing is ever published without a shared store
 
     async def check(self, prefix: str) -> None:
         return None

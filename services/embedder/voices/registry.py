@@ -8,7 +8,7 @@ when the registry cannot be asked, `AlreadyExists` when a concurrent register wo
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from services.common.errors import AlreadyExists, Unavailable
@@ -46,6 +46,11 @@ class VoiceRegistry(Protocol):
 
     async def all(self) -> list[Voice]: ...
 
+    async def many(self, voice_ids: Sequence[str]) -> list[Voice | None]:
+        """Several voices in one round trip, in order (None: not registered). While the registry
+        cannot be asked, the copies this process has seen (or None)."""
+        ...
+
     async def audio(self, voice: Voice) -> bytes:
         """The voice's reference audio, to derive its conditioning for another encoder or again."""
         ...
@@ -81,6 +86,9 @@ class MemoryVoiceRegistry:
 
     async def all(self) -> list[Voice]:
         return sorted(self._voices.values(), key=lambda v: v.voice_id)
+
+    async def many(self, voice_ids: Sequence[str]) -> list[Voice | None]:
+        return [self._voices.get(voice_id) for voice_id in voice_ids]
 
     async def audio(self, voice: Voice) -> bytes:
         data = self._audio.get(voice.audio_sha256)
@@ -168,6 +176,13 @@ class RedisVoiceRegistry:
         except StoreUnavailable as exc:
             raise Unavailable(f"voice registry (Redis) {_reason(exc)}") from exc
         return sorted((Voice.from_json(v) for v in raw.values()), key=lambda v: v.voice_id)
+
+    async def many(self, voice_ids: Sequence[str]) -> list[Voice | None]:
+        try:
+            raw = await self._store.hmget(self._hash, voice_ids)
+        except StoreUnavailable:
+            return [seen[0] if (seen := self._seen.get(voice_id)) else None for voice_id in voice_ids]
+        return [None if value is None else Voice.from_json(value) for value in raw]
 
     async def audio(self, voice: Voice) -> bytes:
         try:
