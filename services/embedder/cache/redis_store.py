@@ -192,6 +192,12 @@ class RedisStore:
             return []
         return await self._call("HMGET", lambda: self._client.hmget(key, list(fields)), key=key)
 
+    async def hscan(self, key: str, cursor: int, count: int) -> tuple[int, dict[bytes, bytes]]:
+        return await self._call("HSCAN", lambda: self._client.hscan(key, cursor, count=count), key=key)
+
+    async def hlen(self, key: str) -> int:
+        return int(await self._call("HLEN", lambda: self._client.hlen(key), key=key))
+
     # -- voice search: a version counter and change announcements ------------------------
     async def incr(self, key: str) -> int:
         return int(await self._call("INCR", lambda: self._client.incr(key), key=key))

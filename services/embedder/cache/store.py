@@ -57,6 +57,13 @@ class Store(Protocol):
 
     async def hmget(self, key: str, fields: Sequence[str]) -> list[bytes | None]: ...
 
+    async def hscan(self, key: str, cursor: int, count: int) -> tuple[int, dict[bytes, bytes]]:
+        """One page of a hash (about `count` fields) and the cursor of the next (0: done): a big
+        hash is read in round trips that each fit the store's short timeout."""
+        ...
+
+    async def hlen(self, key: str) -> int: ...
+
     async def incr(self, key: str) -> int: ...
 
     async def publish(self, channel: str, message: bytes) -> None: ...
@@ -86,7 +93,7 @@ class NoStore:
         raise StoreUnavailable("no shared store is configured")
 
     get_sliding = put = get = slide = expire = delete = _absent
-    hget = hset = hdel = hgetall = hmget = incr = publish = dbsize = _absent
+    hget = hset = hdel = hgetall = hmget = hscan = hlen = incr = publish = dbsize = _absent
 
     async def listen(
         self, channel: str, on_message: Callable[[bytes], Awaitable[None]], on_subscribed: Callable[[], None]

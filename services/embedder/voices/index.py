@@ -75,6 +75,10 @@ class VectorIndex:
         self._ids.pop()
         return True
 
+    def ids(self) -> list[str]:
+        """A copy of the indexed ids, in row order."""
+        return list(self._ids)
+
     def vector(self, voice_id: str) -> np.ndarray | None:
         """A copy of `voice_id`'s unit vector, or None."""
         at = self._row.get(voice_id)

@@ -31,7 +31,7 @@ from services.embedder.cache.store import Store, StoreUnavailable
 from services.embedder.encoders.base import Encoder
 from services.embedder.voices.index import VectorIndex
 from services.embedder.voices.model import Voice
-from services.embedder.voices.registry import VoiceRegistries
+from services.embedder.voices.registry import PAGE, VoiceRegistries, VoiceRegistry
 
 log = logging.getLogger(__name__)
 
@@ -217,39 +217,68 @@ class VoiceIndexes:
         copy.checked_at = time.monotonic()
 
     async def _load(self, tenant: str, encoder: Encoder, previous: _Copy | None) -> _Copy:
-        """The tenant's vectors as Redis has them, completed from the registry and the cache."""
+        """The tenant's vectors as Redis has them (a page at a time), completed from the registry
+        and the cache when it counts more voices than there are vectors."""
         _, dim = searched_tensor(encoder)
         scope = self._scope(tenant)
         key = keys.voice_vectors(scope, encoder.name, encoder.weights_digest)
+        index = VectorIndex(dim)
         version: int | None
         try:
             # The version is read before the data: a change in between makes the copy look
             # older than it is (one more load), never newer.
             raw_version = await self._store.get(keys.voices_version(scope))
             version = int(raw_version) if raw_version is not None else 0
-            stored = await self._store.hgetall(key)
+            cursor = 0
+            while True:
+                cursor, page = await self._store.hscan(key, cursor, PAGE)
+                for voice_id, raw in page.items():
+                    _apply(index, voice_id.decode(), _from_bytes(raw, dim))
+                if cursor == 0:
+                    break
         except StoreUnavailable:
-            version, stored = None, {}
+            if previous is not None:
+                return previous
+            version, index = None, VectorIndex(dim)
+        registry = self._registries.of(tenant)
         try:
-            voices = await self._registries.of(tenant).all()
+            if await registry.count() != len(index):
+                await self._reconcile(tenant, encoder, registry, index, key)
         except Unavailable:
             if previous is not None:
                 return previous
-            raise
+            if version is None:
+                raise
         self.reloads += 1
-        index = VectorIndex(dim)
-        for voice in voices:
-            vector = _from_bytes(stored.get(voice.voice_id.encode()), dim)
-            if vector is None and encoder.name in voice.pinned:
+        return _Copy(index, version, time.monotonic())
+
+    async def _reconcile(
+        self, tenant: str, encoder: Encoder, registry: VoiceRegistry, index: VectorIndex, key: str
+    ) -> None:
+        """Index the voices that have no vector yet (from their cached conditioning, written back
+        for the other workers) and drop vectors whose voice is gone."""
+        registered: set[str] = set()
+        async for page in registry.pages():
+            for voice in page:
+                registered.add(voice.voice_id)
+                if voice.voice_id in index or encoder.name not in voice.pinned:
+                    continue
                 vector = await self._vector_of(tenant, voice, encoder)
-                if vector is not None:
+                if vector is None:
+                    continue
+                _apply(index, voice.voice_id, vector)
+                unit = index.vector(voice.voice_id)
+                if unit is not None:
                     try:
-                        await self._store.hset(key, voice.voice_id, _as_bytes(index.unit(vector)), only_new=False)
+                        await self._store.hset(key, voice.voice_id, _as_bytes(unit), only_new=False)
                     except StoreUnavailable:
                         pass
-            if vector is not None:
-                _apply(index, voice.voice_id, vector)
-        return _Copy(index, version, time.monotonic())
+        for voice_id in [v for v in index.ids() if v not in registered]:
+            index.remove(voice_id)
+            try:
+                await self._store.hdel(key, voice_id)
+            except StoreUnavailable:
+                pass
 
 
 def _apply(index: VectorIndex, voice_id: str, vector: np.ndarray | None) -> None:
