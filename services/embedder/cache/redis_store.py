@@ -200,7 +200,8 @@ class RedisStore:
 
     # -- voice search: a version counter and change announcements ------------------------
     async def incr(self, key: str) -> int:
-        return int(await self._call("INCR", lambda: self._client.incr(key), key=key))
+        # INCR itself: redis-py's incr() sends INCRBY, which the ACL (users.conf) does not allow.
+        return int(await self._call("INCR", lambda: self._client.execute_command("INCR", key), key=key))
 
     async def publish(self, channel: str, message: bytes) -> None:
         await self._call("PUBLISH", lambda: self._client.publish(channel, message))
