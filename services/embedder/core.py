@@ -288,10 +288,10 @@ class Embedder:
             unit = index.unit(wanted)
         except ValueError as exc:
             raise InvalidInput(f"{where} cannot be searched with {chosen.name}: {exc}", field=where) from exc
-        found = index.search(unit, k, exclude=exclude)
+        found, searched = await self.indexes.search(tenant, chosen, unit, k, exclude=exclude)
         voices = await self.voices.of(tenant).many([voice_id for voice_id, _ in found])
         hits = [VoiceHit(voice, cosine) for (_, cosine), voice in zip(found, voices, strict=True) if voice is not None]
-        return SearchResult(hits, chosen.name, len(index) - (exclude is not None and exclude in index))
+        return SearchResult(hits, chosen.name, searched)
 
     async def preload(self, items: AsyncIterable[PreloadItem], *, tenant: str = "") -> PreloadSummary:
         summary = PreloadSummary()

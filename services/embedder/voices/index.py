@@ -90,7 +90,10 @@ class VectorIndex:
         count = len(self._ids)
         if count == 0 or k <= 0:
             return []
-        scores = self._matrix[:count] @ self.unit(query)
+        # einsum, not `@`: OpenBLAS's threaded matrix-vector product collapses when its threads
+        # share cores with other work (0.18 -> 4.5 ms at 10 k voices on the loaded 2-core bench
+        # box); einsum's loop is single-threaded SIMD, as fast at 100 k and predictable.
+        scores = np.einsum("ij,j->i", self._matrix[:count], self.unit(query))
         skip = self._row.get(exclude) if exclude is not None else None
         if skip is not None:
             scores[skip] = -np.inf
@@ -98,9 +101,6 @@ class VectorIndex:
         k = min(k, available)
         if k <= 0:
             return []
-        if k < count:
-            top = np.argpartition(-scores, k - 1)[:k]
-        else:
-            top = np.arange(count)
+        top = np.argpartition(scores, count - k)[count - k :] if k < count else np.arange(count)
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(self._ids[i], float(scores[i])) for i in top]

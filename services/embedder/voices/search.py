@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 #: How long the first search waits for the change subscription before loading without it.
 _SUBSCRIBE_WAIT_S = 1.0
 
+#: Copies smaller than this are searched on the event loop (well under a millisecond); larger on a thread.
+_INLINE_MAX = 20_000
+
 #: Produces a voice's searched vector for an encoder from its cached conditioning (None: cannot).
 VectorOf = Callable[[str, Voice, Encoder], Awaitable[np.ndarray | None]]
 
@@ -108,6 +111,26 @@ class VoiceIndexes:
             async with copy.lock:
                 await self._refresh(tenant, encoder, copy)
         return copy.index
+
+    async def search(
+        self, tenant: str, encoder: Encoder, query: np.ndarray, k: int, *, exclude: str | None = None
+    ) -> tuple[list[tuple[str, float]], int]:
+        """`VectorIndex.search` on the tenant's current copy, and how many voices it compared.
+
+        Held under the copy's lock, so no change moves rows mid-search; a large copy is searched
+        on a worker thread (numpy releases the GIL), so it never stalls the event loop's other calls.
+        """
+        await self.index(tenant, encoder)  # loaded and fresh
+        copy = self._copies[(tenant, encoder.name)]
+        async with copy.lock:
+            index = copy.index
+            if len(index) < _INLINE_MAX:
+                found = index.search(query, k, exclude=exclude)
+            else:
+                found = await asyncio.get_running_loop().run_in_executor(
+                    None, lambda: index.search(query, k, exclude=exclude)
+                )
+            return found, len(index) - (exclude is not None and exclude in index)
 
     # -- changes made by this worker -------------------------------------------------------
     async def changed(self, tenant: str, voice_id: str, vectors: dict[Encoder, np.ndarray | None]) -> None:
