@@ -195,4 +195,7 @@ def stats_to_proto(s: EmbedderSnapshot) -> pb.GetStatsResponse:
         },
         forward_passes=s.forward_passes,
         batched_clips=s.batched_clips,
+        indexed_voices=s.indexed_voices,
+        index_bytes=s.index_bytes,
+        index_loads=s.index_loads,
     )

@@ -330,6 +330,7 @@ class Embedder:
         """Counters and gauges from memory alone: cheap enough for every Prometheus scrape."""
         return self.stats.snapshot(
             **write_back_figures(self.cache.write_back),
+            **self.indexes.figures(),
             coalesced=self.cache.counters.coalesced,
             corrupt_entries=self.cache.counters.corrupt_entries + self.stats.wrong_type_keys,
             redis_available=self.cache.shared_available,

@@ -175,6 +175,10 @@ class EmbedderSnapshot:
     redis_entries: int = -1
     forward_passes: int = 0
     batched_clips: int = 0
+    #: SearchVoices: voices and matrix bytes in this worker's copies, and full loads of a copy.
+    indexed_voices: int = 0
+    index_bytes: int = 0
+    index_loads: int = 0
     #: What runs each encoder that has a choice (ECAPA on CPU: encoders/runtimes.py), by encoder.
     runtimes: Mapping[str, RuntimeChoice] = field(default_factory=dict)
 
@@ -229,6 +233,7 @@ class StatsCollector(Collector):
             ("voxcache_write_back_dropped", "Entries dropped from a full write-back queue", s.write_back_dropped),
             ("voxcache_forward_passes", "Model forward passes (a batched pass counts once)", s.forward_passes),
             ("voxcache_batched_clips", "Clips that shared a forward pass with others", s.batched_clips),
+            ("voxcache_index_loads", "Full loads of a tenant's voice search copy", s.index_loads),
         ):
             yield CounterMetricFamily(name, doc, value=value)
         yield GaugeMetricFamily("voxcache_cache_hit_ratio", "hits / (hits + misses) since start", value=s.hit_ratio)
@@ -238,6 +243,8 @@ class StatsCollector(Collector):
             ("redis_available", float(s.redis_available)),
             ("write_back_pending", s.write_back_pending),
             ("write_back_bytes", s.write_back_bytes),
+            ("indexed_voices", s.indexed_voices),
+            ("index_bytes", s.index_bytes),
         ):
             yield GaugeMetricFamily(f"voxcache_{name}", name.replace("_", " "), value=value)
         yield from runtime_metrics(s.runtimes)

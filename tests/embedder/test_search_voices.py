@@ -91,16 +91,20 @@ async def test_register_on_one_worker_is_found_on_the_other_and_a_delete_there_r
     await a.register_voice("second", other_speech)  # announced: B applies it within moments
 
     async def b_sees_second() -> bool:
-        return names(await b.search_voices(probe, k=1)) == ["second"]
+        found = await b.search_voices(probe, k=1)
+        return found.searched == 2 and names(found) == ["second"]
 
     await eventually(b_sees_second)
     await b.delete_voice("second")
 
     async def a_forgot_second() -> bool:
-        return names(await a.search_voices(probe)) == ["first"]
+        found = await a.search_voices(probe)
+        return found.searched == 1 and names(found) == ["first"]  # gone from A's copy, not only filtered
 
     await eventually(a_forgot_second)
     assert a.indexes.reloads == 1 and b.indexes.reloads == 1  # each change applied as one voice, no reload
+    figures = a.snapshot()
+    assert (figures.indexed_voices, figures.index_loads) == (1, 1) and figures.index_bytes >= 192 * 4
 
 
 async def test_a_missed_announcement_is_caught_by_the_version_check(

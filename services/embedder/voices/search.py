@@ -160,6 +160,15 @@ class VoiceIndexes:
                     _apply(copy.index, voice_id, by_name.get(name))
                 self._advance(copy, version)
 
+    def figures(self) -> dict[str, int]:
+        """For GetStats and /metrics: voices and matrix bytes held, and full loads made."""
+        copies = list(self._copies.values())
+        return {
+            "indexed_voices": sum(len(copy.index) for copy in copies),
+            "index_bytes": sum(copy.index.nbytes for copy in copies),
+            "index_loads": self.reloads,
+        }
+
     # -- lifecycle -----------------------------------------------------------------------------
     async def close(self) -> None:
         if self._listener is not None:

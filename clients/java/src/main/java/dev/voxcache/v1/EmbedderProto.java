@@ -188,7 +188,7 @@ public final class EmbedderProto {
       "\t\022\020\n\010searched\030\003 \001(\r\"\021\n\017GetStatsRequest\"U" +
       "\n\022LatencyPercentiles\022\016\n\006p50_ms\030\001 \001(\001\022\016\n\006" +
       "p95_ms\030\002 \001(\001\022\016\n\006p99_ms\030\003 \001(\001\022\017\n\007samples\030" +
-      "\004 \001(\004\"\370\005\n\020GetStatsResponse\022\020\n\010requests\030\001" +
+      "\004 \001(\004\"\272\006\n\020GetStatsResponse\022\020\n\010requests\030\001" +
       " \001(\004\022\014\n\004hits\030\002 \001(\004\022\016\n\006misses\030\003 \001(\004\022\021\n\thi" +
       "t_ratio\030\004 \001(\001\022\022\n\nlocal_hits\030\005 \001(\004\022\022\n\nred" +
       "is_hits\030\006 \001(\004\022\023\n\013extractions\030\007 \001(\004\022\021\n\tco" +
@@ -205,35 +205,36 @@ public final class EmbedderProto {
       "\n\020encoder_runtimes\030\027 \003(\01322.voxcache.v1.G" +
       "etStatsResponse.EncoderRuntimesEntry\022\026\n\016" +
       "forward_passes\030\030 \001(\004\022\025\n\rbatched_clips\030\031 " +
-      "\001(\004\032S\n\024EncoderRuntimesEntry\022\013\n\003key\030\001 \001(\t" +
-      "\022*\n\005value\030\002 \001(\0132\033.voxcache.v1.EncoderRun" +
-      "time:\0028\001\"\213\002\n\016EncoderRuntime\022\017\n\007runtime\030\001" +
-      " \001(\t\022\016\n\006forced\030\002 \001(\010\022<\n\twarmup_ms\030\003 \003(\0132" +
-      ").voxcache.v1.EncoderRuntime.WarmupMsEnt" +
-      "ry\0229\n\007skipped\030\004 \003(\0132(.voxcache.v1.Encode" +
-      "rRuntime.SkippedEntry\032/\n\rWarmupMsEntry\022\013" +
-      "\n\003key\030\001 \001(\t\022\r\n\005value\030\002 \001(\001:\0028\001\032.\n\014Skippe" +
-      "dEntry\022\013\n\003key\030\001 \001(\t\022\r\n\005value\030\002 \001(\t:\0028\001*l" +
-      "\n\tCacheTier\022\032\n\026CACHE_TIER_UNSPECIFIED\020\000\022" +
-      "\024\n\020CACHE_TIER_LOCAL\020\001\022\024\n\020CACHE_TIER_REDI" +
-      "S\020\002\022\027\n\023CACHE_TIER_COMPUTED\020\0032\251\004\n\010Embedde" +
-      "r\022>\n\005Embed\022\031.voxcache.v1.EmbedRequest\032\032." +
-      "voxcache.v1.EmbedResponse\022V\n\rRegisterVoi" +
-      "ce\022!.voxcache.v1.RegisterVoiceRequest\032\"." +
-      "voxcache.v1.RegisterVoiceResponse\022P\n\013Del" +
-      "eteVoice\022\037.voxcache.v1.DeleteVoiceReques" +
-      "t\032 .voxcache.v1.DeleteVoiceResponse\022M\n\nL" +
-      "istVoices\022\036.voxcache.v1.ListVoicesReques" +
-      "t\032\037.voxcache.v1.ListVoicesResponse\022F\n\007Pr" +
-      "eload\022\033.voxcache.v1.PreloadRequest\032\034.vox" +
-      "cache.v1.PreloadResponse(\001\022G\n\010GetStats\022\034" +
-      ".voxcache.v1.GetStatsRequest\032\035.voxcache." +
-      "v1.GetStatsResponse\022S\n\014SearchVoices\022 .vo" +
-      "xcache.v1.SearchVoicesRequest\032!.voxcache" +
-      ".v1.SearchVoicesResponseBa\n\017dev.voxcache" +
-      ".v1B\rEmbedderProtoP\001Z=github.com/voxcach" +
-      "e/voxcache/clients/go/voxcachev1;voxcach" +
-      "ev1b\006proto3"
+      "\001(\004\022\026\n\016indexed_voices\030* \001(\004\022\023\n\013index_byt" +
+      "es\030+ \001(\004\022\023\n\013index_loads\030, \001(\004\032S\n\024Encoder" +
+      "RuntimesEntry\022\013\n\003key\030\001 \001(\t\022*\n\005value\030\002 \001(" +
+      "\0132\033.voxcache.v1.EncoderRuntime:\0028\001\"\213\002\n\016E" +
+      "ncoderRuntime\022\017\n\007runtime\030\001 \001(\t\022\016\n\006forced" +
+      "\030\002 \001(\010\022<\n\twarmup_ms\030\003 \003(\0132).voxcache.v1." +
+      "EncoderRuntime.WarmupMsEntry\0229\n\007skipped\030" +
+      "\004 \003(\0132(.voxcache.v1.EncoderRuntime.Skipp" +
+      "edEntry\032/\n\rWarmupMsEntry\022\013\n\003key\030\001 \001(\t\022\r\n" +
+      "\005value\030\002 \001(\001:\0028\001\032.\n\014SkippedEntry\022\013\n\003key\030" +
+      "\001 \001(\t\022\r\n\005value\030\002 \001(\t:\0028\001*l\n\tCacheTier\022\032\n" +
+      "\026CACHE_TIER_UNSPECIFIED\020\000\022\024\n\020CACHE_TIER_" +
+      "LOCAL\020\001\022\024\n\020CACHE_TIER_REDIS\020\002\022\027\n\023CACHE_T" +
+      "IER_COMPUTED\020\0032\251\004\n\010Embedder\022>\n\005Embed\022\031.v" +
+      "oxcache.v1.EmbedRequest\032\032.voxcache.v1.Em" +
+      "bedResponse\022V\n\rRegisterVoice\022!.voxcache." +
+      "v1.RegisterVoiceRequest\032\".voxcache.v1.Re" +
+      "gisterVoiceResponse\022P\n\013DeleteVoice\022\037.vox" +
+      "cache.v1.DeleteVoiceRequest\032 .voxcache.v" +
+      "1.DeleteVoiceResponse\022M\n\nListVoices\022\036.vo" +
+      "xcache.v1.ListVoicesRequest\032\037.voxcache.v" +
+      "1.ListVoicesResponse\022F\n\007Preload\022\033.voxcac" +
+      "he.v1.PreloadRequest\032\034.voxcache.v1.Prelo" +
+      "adResponse(\001\022G\n\010GetStats\022\034.voxcache.v1.G" +
+      "etStatsRequest\032\035.voxcache.v1.GetStatsRes" +
+      "ponse\022S\n\014SearchVoices\022 .voxcache.v1.Sear" +
+      "chVoicesRequest\032!.voxcache.v1.SearchVoic" +
+      "esResponseBa\n\017dev.voxcache.v1B\rEmbedderP" +
+      "rotoP\001Z=github.com/voxcache/voxcache/cli" +
+      "ents/go/voxcachev1;voxcachev1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -359,7 +360,7 @@ public final class EmbedderProto {
     internal_static_voxcache_v1_GetStatsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_GetStatsResponse_descriptor,
-        new java.lang.String[] { "Requests", "Hits", "Misses", "HitRatio", "LocalHits", "RedisHits", "Extractions", "Coalesced", "Errors", "RedisErrors", "CorruptEntries", "RedisAvailable", "LocalEntries", "LocalBytes", "RedisEntries", "ExtractionLatency", "LocalCapacityBytes", "WriteBackPending", "WriteBackBytes", "WriteBackWritten", "WriteBackDropped", "DroppedExtractions", "EncoderRuntimes", "ForwardPasses", "BatchedClips", });
+        new java.lang.String[] { "Requests", "Hits", "Misses", "HitRatio", "LocalHits", "RedisHits", "Extractions", "Coalesced", "Errors", "RedisErrors", "CorruptEntries", "RedisAvailable", "LocalEntries", "LocalBytes", "RedisEntries", "ExtractionLatency", "LocalCapacityBytes", "WriteBackPending", "WriteBackBytes", "WriteBackWritten", "WriteBackDropped", "DroppedExtractions", "EncoderRuntimes", "ForwardPasses", "BatchedClips", "IndexedVoices", "IndexBytes", "IndexLoads", });
     internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_descriptor =
       internal_static_voxcache_v1_GetStatsResponse_descriptor.getNestedTypes().get(0);
     internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_fieldAccessorTable = new

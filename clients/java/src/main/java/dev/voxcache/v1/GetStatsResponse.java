@@ -484,6 +484,52 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     return batchedClips_;
   }
 
+  public static final int INDEXED_VOICES_FIELD_NUMBER = 42;
+  private long indexedVoices_ = 0L;
+  /**
+   * <pre>
+   * -- SearchVoices: this worker's copies of the tenants' voice vectors. --
+   * Voices in this worker's search copies, every tenant and encoder together.
+   * </pre>
+   *
+   * <code>uint64 indexed_voices = 42;</code>
+   * @return The indexedVoices.
+   */
+  @java.lang.Override
+  public long getIndexedVoices() {
+    return indexedVoices_;
+  }
+
+  public static final int INDEX_BYTES_FIELD_NUMBER = 43;
+  private long indexBytes_ = 0L;
+  /**
+   * <pre>
+   * Bytes allocated for those copies' matrices.
+   * </pre>
+   *
+   * <code>uint64 index_bytes = 43;</code>
+   * @return The indexBytes.
+   */
+  @java.lang.Override
+  public long getIndexBytes() {
+    return indexBytes_;
+  }
+
+  public static final int INDEX_LOADS_FIELD_NUMBER = 44;
+  private long indexLoads_ = 0L;
+  /**
+   * <pre>
+   * Full loads of a copy: a tenant's first search, a missed change, a resubscription.
+   * </pre>
+   *
+   * <code>uint64 index_loads = 44;</code>
+   * @return The indexLoads.
+   */
+  @java.lang.Override
+  public long getIndexLoads() {
+    return indexLoads_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -575,6 +621,15 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     }
     if (batchedClips_ != 0L) {
       output.writeUInt64(25, batchedClips_);
+    }
+    if (indexedVoices_ != 0L) {
+      output.writeUInt64(42, indexedVoices_);
+    }
+    if (indexBytes_ != 0L) {
+      output.writeUInt64(43, indexBytes_);
+    }
+    if (indexLoads_ != 0L) {
+      output.writeUInt64(44, indexLoads_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -691,6 +746,18 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       size += com.google.protobuf.CodedOutputStream
         .computeUInt64Size(25, batchedClips_);
     }
+    if (indexedVoices_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(42, indexedVoices_);
+    }
+    if (indexBytes_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(43, indexBytes_);
+    }
+    if (indexLoads_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(44, indexLoads_);
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -760,6 +827,12 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
         != other.getForwardPasses()) return false;
     if (getBatchedClips()
         != other.getBatchedClips()) return false;
+    if (getIndexedVoices()
+        != other.getIndexedVoices()) return false;
+    if (getIndexBytes()
+        != other.getIndexBytes()) return false;
+    if (getIndexLoads()
+        != other.getIndexLoads()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -848,6 +921,15 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     hash = (37 * hash) + BATCHED_CLIPS_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         getBatchedClips());
+    hash = (37 * hash) + INDEXED_VOICES_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getIndexedVoices());
+    hash = (37 * hash) + INDEX_BYTES_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getIndexBytes());
+    hash = (37 * hash) + INDEX_LOADS_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getIndexLoads());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -1028,6 +1110,9 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       internalGetMutableEncoderRuntimes().clear();
       forwardPasses_ = 0L;
       batchedClips_ = 0L;
+      indexedVoices_ = 0L;
+      indexBytes_ = 0L;
+      indexLoads_ = 0L;
       return this;
     }
 
@@ -1138,6 +1223,15 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       }
       if (((from_bitField0_ & 0x01000000) != 0)) {
         result.batchedClips_ = batchedClips_;
+      }
+      if (((from_bitField0_ & 0x02000000) != 0)) {
+        result.indexedVoices_ = indexedVoices_;
+      }
+      if (((from_bitField0_ & 0x04000000) != 0)) {
+        result.indexBytes_ = indexBytes_;
+      }
+      if (((from_bitField0_ & 0x08000000) != 0)) {
+        result.indexLoads_ = indexLoads_;
       }
     }
 
@@ -1259,6 +1353,15 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       }
       if (other.getBatchedClips() != 0L) {
         setBatchedClips(other.getBatchedClips());
+      }
+      if (other.getIndexedVoices() != 0L) {
+        setIndexedVoices(other.getIndexedVoices());
+      }
+      if (other.getIndexBytes() != 0L) {
+        setIndexBytes(other.getIndexBytes());
+      }
+      if (other.getIndexLoads() != 0L) {
+        setIndexLoads(other.getIndexLoads());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1417,6 +1520,21 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
               bitField0_ |= 0x01000000;
               break;
             } // case 200
+            case 336: {
+              indexedVoices_ = input.readUInt64();
+              bitField0_ |= 0x02000000;
+              break;
+            } // case 336
+            case 344: {
+              indexBytes_ = input.readUInt64();
+              bitField0_ |= 0x04000000;
+              break;
+            } // case 344
+            case 352: {
+              indexLoads_ = input.readUInt64();
+              bitField0_ |= 0x08000000;
+              break;
+            } // case 352
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -2600,6 +2718,141 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     public Builder clearBatchedClips() {
       bitField0_ = (bitField0_ & ~0x01000000);
       batchedClips_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long indexedVoices_ ;
+    /**
+     * <pre>
+     * -- SearchVoices: this worker's copies of the tenants' voice vectors. --
+     * Voices in this worker's search copies, every tenant and encoder together.
+     * </pre>
+     *
+     * <code>uint64 indexed_voices = 42;</code>
+     * @return The indexedVoices.
+     */
+    @java.lang.Override
+    public long getIndexedVoices() {
+      return indexedVoices_;
+    }
+    /**
+     * <pre>
+     * -- SearchVoices: this worker's copies of the tenants' voice vectors. --
+     * Voices in this worker's search copies, every tenant and encoder together.
+     * </pre>
+     *
+     * <code>uint64 indexed_voices = 42;</code>
+     * @param value The indexedVoices to set.
+     * @return This builder for chaining.
+     */
+    public Builder setIndexedVoices(long value) {
+      
+      indexedVoices_ = value;
+      bitField0_ |= 0x02000000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * -- SearchVoices: this worker's copies of the tenants' voice vectors. --
+     * Voices in this worker's search copies, every tenant and encoder together.
+     * </pre>
+     *
+     * <code>uint64 indexed_voices = 42;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearIndexedVoices() {
+      bitField0_ = (bitField0_ & ~0x02000000);
+      indexedVoices_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long indexBytes_ ;
+    /**
+     * <pre>
+     * Bytes allocated for those copies' matrices.
+     * </pre>
+     *
+     * <code>uint64 index_bytes = 43;</code>
+     * @return The indexBytes.
+     */
+    @java.lang.Override
+    public long getIndexBytes() {
+      return indexBytes_;
+    }
+    /**
+     * <pre>
+     * Bytes allocated for those copies' matrices.
+     * </pre>
+     *
+     * <code>uint64 index_bytes = 43;</code>
+     * @param value The indexBytes to set.
+     * @return This builder for chaining.
+     */
+    public Builder setIndexBytes(long value) {
+      
+      indexBytes_ = value;
+      bitField0_ |= 0x04000000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Bytes allocated for those copies' matrices.
+     * </pre>
+     *
+     * <code>uint64 index_bytes = 43;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearIndexBytes() {
+      bitField0_ = (bitField0_ & ~0x04000000);
+      indexBytes_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long indexLoads_ ;
+    /**
+     * <pre>
+     * Full loads of a copy: a tenant's first search, a missed change, a resubscription.
+     * </pre>
+     *
+     * <code>uint64 index_loads = 44;</code>
+     * @return The indexLoads.
+     */
+    @java.lang.Override
+    public long getIndexLoads() {
+      return indexLoads_;
+    }
+    /**
+     * <pre>
+     * Full loads of a copy: a tenant's first search, a missed change, a resubscription.
+     * </pre>
+     *
+     * <code>uint64 index_loads = 44;</code>
+     * @param value The indexLoads to set.
+     * @return This builder for chaining.
+     */
+    public Builder setIndexLoads(long value) {
+      
+      indexLoads_ = value;
+      bitField0_ |= 0x08000000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Full loads of a copy: a tenant's first search, a missed change, a resubscription.
+     * </pre>
+     *
+     * <code>uint64 index_loads = 44;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearIndexLoads() {
+      bitField0_ = (bitField0_ & ~0x08000000);
+      indexLoads_ = 0L;
       onChanged();
       return this;
     }
