@@ -222,3 +222,19 @@ async def test_over_grpc_each_tenant_searches_only_its_own_voices(
             assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     finally:
         await running.stop()
+
+
+async def test_without_redis_the_copy_is_built_from_the_in_process_registry(
+    encoder: CountingEncoder, prefix: str, speech: dict[str, Any], other_speech: bytes
+) -> None:
+    alone = make_core(encoder, None, prefix)  # --redis-url none: memory registry, no shared store
+    try:
+        await alone.register_voice("solo", speech["wav"])  # before the first search: found by the load
+        assert names(await alone.search_voices(SearchQuery(audio=other_speech))) == ["solo"]
+        await alone.register_voice("duet", other_speech)  # after it: applied to the copy directly
+        found = await alone.search_voices(SearchQuery(audio=other_speech), k=1)
+        assert names(found) == ["duet"] and found.searched == 2
+        await alone.delete_voice("duet")
+        assert names(await alone.search_voices(SearchQuery(audio=other_speech))) == ["solo"]
+    finally:
+        await alone.close()
