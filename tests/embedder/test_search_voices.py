@@ -153,14 +153,20 @@ async def test_searches_keep_working_from_the_copy_while_redis_is_down(
 ) -> None:
     with LocalRedis() as private:
         worker = make_core(encoder, private.url, "outage", search_sync_s=0.0)
+        peer = make_core(encoder, private.url, "outage")
         try:
             await worker.register_voice("kept", speech["wav"])
+            await peer.register_voice("theirs", other_speech)  # a voice this worker never resolved
             probe = SearchQuery(audio=other_speech)
-            assert names(await worker.search_voices(probe)) == ["kept"]
+            assert names(await worker.search_voices(probe)) == ["theirs", "kept"]
             private.close()
-            assert names(await worker.search_voices(probe)) == ["kept"]  # fail open: the copy answers
+            during = await worker.search_voices(probe)  # fail open: the copy answers, checked every time
+            assert names(during) == ["theirs", "kept"] and during.searched == 2
+            # The voice it registered keeps its metadata; the other is known by name only.
+            assert during.hits[1].voice.audio_sha256 and during.hits[0].voice.audio_sha256 == ""
         finally:
             await worker.close()
+            await peer.close()
 
 
 async def test_bad_queries_are_refused_precisely(core: Embedder, speech: dict[str, Any]) -> None:

@@ -219,7 +219,10 @@ class RedisStore:
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None and message.get("type") == "message":
-                        await on_message(bytes(message["data"]))
+                        try:
+                            await on_message(bytes(message["data"]))
+                        except Exception:  # one bad message must not end the subscription
+                            log.exception("handling a message on %s failed", channel)
             except (RedisError, OSError, TimeoutError) as exc:
                 log.debug("subscription to %s lost (%s); resubscribing", channel, exc)
             finally:

@@ -59,7 +59,7 @@ class VoiceRegistry(Protocol):
 
     async def many(self, voice_ids: Sequence[str]) -> list[Voice | None]:
         """Several voices in one round trip, in order (None: not registered). While the registry
-        cannot be asked, the copies this process has seen (or None)."""
+        cannot be asked, the copies this process has seen, else a Voice carrying only its id."""
         ...
 
     async def audio(self, voice: Voice) -> bytes:
@@ -215,7 +215,10 @@ class RedisVoiceRegistry:
         try:
             raw = await self._store.hmget(self._hash, voice_ids)
         except StoreUnavailable:
-            return [seen[0] if (seen := self._seen.get(voice_id)) else None for voice_id in voice_ids]
+            # Fail open: the copy this process saw, else the bare name (a search hit stays a hit).
+            return [
+                seen[0] if (seen := self._seen.get(voice_id)) else Voice(voice_id, "", 0.0, 0) for voice_id in voice_ids
+            ]
         return [None if value is None else Voice.from_json(value) for value in raw]
 
     async def audio(self, voice: Voice) -> bytes:
