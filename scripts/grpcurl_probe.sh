@@ -3,7 +3,8 @@
 # checking the answers: both services listed; Embed described WITH the proto's comments;
 # reflection v1 answered (buf curl) as well as v1alpha (grpcurl); a refusal's BadRequest
 # decoded to field paths; Embed called twice with JSON (base64 audio) -> 192 float32 values
-# then a cache hit; Synthesize -> a valid WAV; health SERVING on both.
+# then a cache hit; SearchVoices by the same clip -> nearest first; Synthesize -> a valid WAV;
+# health SERVING on both.
 # Over TLS when VOXCACHE_TLS_CA is set (mTLS with VOXCACHE_TLS_CLIENT_CERT/_KEY too), the
 # variables the SDK and CLI read; plaintext otherwise.
 set -euo pipefail
@@ -65,6 +66,20 @@ assert speaker["dtype"] == "DTYPE_FLOAT32" and speaker["shape"] == ["192"] and v
 assert not first.get("cacheHit", False) or first["tier"] != "CACHE_TIER_COMPUTED"
 assert second.get("cacheHit") is True, "second Embed was not a cache hit"
 print(f"grpcurl: Embed -> {values} float32 values; second call cacheHit={second['cacheHit']} ({second['tier']})")
+PY
+
+# SearchVoices by the same clip (JSON in, JSON out): the caller's voices nearest to it, if any.
+"$grpcurl" "${tls[@]}" -d @ "$VOXCACHE_EMBEDDER" voxcache.v1.Embedder/SearchVoices \
+  < <(printf '{"audio": "%s", "k": 3}' "$(base64 -w0 "$VOXCACHE_REFERENCE")") > "$work/search.json"
+"$py" - "$work/search.json" <<'PY'
+import json, sys
+reply = json.load(open(sys.argv[1]))
+hits = reply.get("hits", [])
+assert reply["encoder"] == "ecapa" and len(hits) <= 3, reply
+assert all(-1.0 <= hit["cosine"] <= 1.0001 and hit["voice"]["voiceId"] for hit in hits), hits
+cosines = [hit["cosine"] for hit in hits]
+assert cosines == sorted(cosines, reverse=True), cosines
+print(f"grpcurl: SearchVoices -> {len(hits)} of {reply.get('searched', 0)} voices, nearest first")
 PY
 
 printf '{"text": "grpcurl speaks too.", "reference_audio": "%s"}' "$(base64 -w0 "$VOXCACHE_REFERENCE")" > "$work/say.json"

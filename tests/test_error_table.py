@@ -31,7 +31,7 @@ from services.synthesizer import server as synthesizer_server
 from services.synthesizer.settings import SynthesizerSettings
 from tests.audio_fixtures import encode
 from tests.conftest import CountingEncoder, Services
-from voxcache import VoxcacheError
+from voxcache import VoxcacheError, tensors
 from voxcache.v1 import embedder_pb2 as epb
 from voxcache.v1 import embedder_pb2_grpc, synthesizer_pb2_grpc, tensor_pb2
 from voxcache.v1 import synthesizer_pb2 as spb
@@ -75,6 +75,10 @@ def embed(**request: Any) -> Make:
 
 def embed_audio(make: Callable[[Rig], bytes]) -> Make:
     return lambda rig: rig.embedder.Embed(epb.EmbedRequest(audio=make(rig)), timeout=30)
+
+
+def search(**request: Any) -> Make:
+    return lambda rig: rig.embedder.SearchVoices(epb.SearchVoicesRequest(**request), timeout=30)
 
 
 def say(**request: Any) -> Callable[[Rig], Awaitable[object]]:
@@ -239,6 +243,13 @@ HOW: dict[tuple[str, str], Make] = {
     ("DeleteVoice", "unknown voice_id"): lambda rig: rig.embedder.DeleteVoice(
         epb.DeleteVoiceRequest(voice_id="nobody"), timeout=30
     ),
+    ("SearchVoices", "no query"): search(),
+    ("SearchVoices", "k over 100"): search(vector=tensors.to_proto(UNIT), k=101),
+    ("SearchVoices", "a vector of another length than the encoder's (192 for ecapa)"): search(
+        vector=tensors.to_proto(UNIT[:96])
+    ),
+    ("SearchVoices", "conditioning from another encoder"): search(conditioning=inline(F32, [192], UNIT.tobytes(), "x")),
+    ("SearchVoices", "unknown voice_id"): search(voice_id="nobody"),
     ("Synthesize", "empty text"): say(text="  "),
     ("Synthesize", "text over `--max-text-chars` (2,000 default)"): say(text="a" * 2001),
     ("Synthesize", "text with nothing speakable"): say(text="... !!! ???"),

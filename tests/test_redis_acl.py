@@ -79,7 +79,11 @@ async def test_embedder_works_as_the_acl_user(
             await client.register_voice("acl-voice", speech["wav"], overwrite=True)
             assert (await client.embed(voice_id="acl-voice")).cache_hit
             assert [v.voice_id for v in await client.list_voices()] == ["acl-voice"]
+            # SearchVoices: INCR + PUBLISH on register, SUBSCRIBE, GET + HSCAN + HLEN to load, HMGET for hits.
+            found = await client.search_voices(audio=speech["wav"])
+            assert [hit.voice.voice_id for hit in found.hits] == ["acl-voice"]
             await client.delete_voice("acl-voice")
+            assert (await client.search_voices(audio=speech["wav"])).hits == []
 
             stats = await client.stats()  # DBSIZE
         assert stats["redis_available"] is True and stats["redis_errors"] == 0  # no command was refused
@@ -104,6 +108,12 @@ async def test_every_store_operation_is_permitted(acl_redis: LocalRedis) -> None
         assert await store.hset(registry, "v", b"2", only_new=False)
         assert await store.hget(registry, "v") == b"2" and await store.hgetall(registry) == {b"v": b"2"}
         assert await store.hdel(registry, "v")
+        assert await store.hset(registry, "w", b"3", only_new=False)
+        assert await store.hmget(registry, ["w", "x"]) == [b"3", None] and await store.hlen(registry) == 1
+        assert await store.hscan(registry, 0, 10) == (0, {b"w": b"3"})
+        assert await store.incr(f"{PREFIX}:acl-test:version") == 1
+        await store.delete(f"{PREFIX}:acl-test:version")
+        await store.publish(f"{PREFIX}:voices:changed", b"announced")
         assert await store.dbsize() >= 0
         assert store.available
     finally:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import weakref
 from typing import TypedDict
 
+from services.common.errors import InvalidInput
 from services.common.grpc_errors import STATUS_OF_KIND
 from services.embedder.cache.tiered import CacheTier
 from services.embedder.conditioning import Conditioning
-from services.embedder.core import CacheOptions, EmbedResult, PreloadItem, PreloadSummary
+from services.embedder.core import CacheOptions, EmbedResult, PreloadItem, PreloadSummary, SearchQuery, SearchResult
 from services.embedder.metrics import EmbedderSnapshot
 from services.embedder.voices import Voice
 from voxcache import tensors
@@ -110,6 +111,35 @@ def register_to_proto(voice: Voice, result: EmbedResult) -> pb.RegisterVoiceResp
     return response
 
 
+def search_from_proto(request: pb.SearchVoicesRequest) -> SearchQuery:
+    """The request's query; a Tensor whose dtype, shape and bytes disagree is the caller's fault."""
+    which = request.WhichOneof("query")
+    try:
+        if which == "vector":
+            return SearchQuery(vector=tensors.from_proto(request.vector, name="vector"))
+        if which == "conditioning":
+            conditioning = request.conditioning
+            return SearchQuery(
+                conditioning=tensors.map_from_proto(conditioning.tensors), conditioning_encoder=conditioning.encoder
+            )
+    except tensors.TensorFormatError as exc:
+        where = "vector" if which == "vector" else "conditioning.tensors"
+        raise InvalidInput(str(exc), field=where) from exc
+    if which == "audio":
+        return SearchQuery(audio=request.audio)
+    if which == "voice_id":
+        return SearchQuery(voice_id=request.voice_id)
+    return SearchQuery()
+
+
+def search_to_proto(result: SearchResult) -> pb.SearchVoicesResponse:
+    return pb.SearchVoicesResponse(
+        hits=[pb.VoiceHit(voice=voice_to_proto(hit.voice), cosine=hit.cosine) for hit in result.hits],
+        encoder=result.encoder,
+        searched=result.searched,
+    )
+
+
 def preload_item_from_proto(request: pb.PreloadRequest) -> PreloadItem:
     return PreloadItem(request.audio, request.label, request.encoder, _options_of(request))
 
@@ -170,4 +200,7 @@ def stats_to_proto(s: EmbedderSnapshot) -> pb.GetStatsResponse:
         warm_start_entries=s.warm_start_entries,
         warm_start_bytes=s.warm_start_bytes,
         warm_start_ms=s.warm_start_ms,
+        indexed_voices=s.indexed_voices,
+        index_bytes=s.index_bytes,
+        index_loads=s.index_loads,
     )

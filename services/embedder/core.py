@@ -33,6 +33,7 @@ from services.embedder.encoders.base import Encoder
 from services.embedder.metrics import EmbedderSnapshot, EmbedderStats
 from services.embedder.settings import EmbedderSettings
 from services.embedder.voices import Voice, VoiceRegistries, VoiceRegistry, validate_voice_id
+from services.embedder.voices.search import VoiceIndexes, searched_tensor
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,37 @@ class EmbedResult:
     @property
     def cache_hit(self) -> bool:
         return self.tier is not CacheTier.COMPUTED
+
+
+#: SearchVoices: the most voices one search returns, and how many when the caller says 0.
+MAX_K = 100
+DEFAULT_K = 10
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """What SearchVoices compares against: exactly one of a clip, a vector, conditioning
+    tensors (with the encoder they claim, "" for none) or a registered voice."""
+
+    audio: bytes | None = None
+    vector: np.ndarray | None = None
+    conditioning: Mapping[str, np.ndarray] | None = None
+    conditioning_encoder: str = ""
+    voice_id: str | None = None
+
+
+@dataclass(frozen=True)
+class VoiceHit:
+    voice: Voice
+    cosine: float
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[VoiceHit]
+    encoder: str
+    #: Voices compared: the tenant's voices with a vector for the encoder (the query voice excluded).
+    searched: int
 
 
 @dataclass(frozen=True)
@@ -155,6 +187,9 @@ class Embedder:
             slots=settings.model_workers * (settings.max_batch if batching else 1),
             typical_s=self.stats.extraction_latency.median_s,
         )
+        self.indexes = VoiceIndexes(
+            cache.store, voices, self._vector_of, prefix=settings.cache_prefix, sync_s=settings.search_sync_s
+        )
 
     # -- requests -------------------------------------------------------------------------
     async def embed(
@@ -205,6 +240,7 @@ class Embedder:
         await voices.save(voice, audio, overwrite=overwrite)
         if previous is not None and previous.audio_sha256 != voice.audio_sha256:
             await self._release(previous, voices)
+        await self.indexes.changed(tenant, voice_id, self._searched_vectors(result.conditioning))
         return voice, result
 
     async def delete_voice(self, voice_id: str, *, tenant: str = "") -> Voice:
@@ -215,10 +251,58 @@ class Embedder:
             raise NotFound(f"voice {voice_id!r} is not registered", field="voice_id", resource=voice_resource(voice_id))
         await voices.remove(voice_id)
         await self._release(voice, voices)
+        await self.indexes.changed(tenant, voice_id, self._searched_vectors(None))
         return voice
 
     async def list_voices(self, *, tenant: str = "") -> list[Voice]:
         return await self.voices.of(tenant).all()
+
+    async def search_voices(
+        self, query: SearchQuery, *, k: int = 0, encoder: str = "", tenant: str = "", deadline: float | None = None
+    ) -> SearchResult:
+        """The k voices of `tenant` nearest to `query` by cosine of `encoder`'s searched vector.
+
+        A clip is embedded as Embed would (and cached); a voice_id query uses the voice's own
+        vector and is left out of its own results.
+        """
+        if k > MAX_K:
+            raise InvalidInput(f"k {k} is over the limit of {MAX_K}", field="k")
+        k = k or DEFAULT_K
+        chosen = self._encoder(encoder)
+        name, _ = searched_tensor(chosen)
+        exclude: str | None = None
+        where = "vector"
+        if query.audio is not None:
+            embedded = await self.embed(audio=query.audio, encoder=chosen.name, deadline=deadline, tenant=tenant)
+            wanted: np.ndarray | None = embedded.conditioning.tensors[name]
+        elif query.vector is not None:
+            wanted = query.vector
+        elif query.conditioning is not None:
+            wanted = self._searched_input(query, chosen, name)
+            where = f"conditioning.tensors[{name}]"
+        elif query.voice_id is not None:
+            voice = await self._resolve_voice(query.voice_id, self.voices.of(tenant))
+            exclude = voice.voice_id
+            wanted = (await self.indexes.index(tenant, chosen)).vector(voice.voice_id)
+            if wanted is None:  # no vector for this encoder yet: derive it (a cache hit for its own encoder)
+                embedded = await self.embed(
+                    voice_id=voice.voice_id, encoder=chosen.name, deadline=deadline, tenant=tenant
+                )
+                wanted = embedded.conditioning.tensors[name]
+        else:
+            raise InvalidInput(
+                "set exactly one of audio, vector, conditioning or voice_id",
+                fields=("audio", "vector", "conditioning", "voice_id"),
+            )
+        index = await self.indexes.index(tenant, chosen)
+        try:
+            unit = index.unit(wanted)
+        except ValueError as exc:
+            raise InvalidInput(f"{where} cannot be searched with {chosen.name}: {exc}", field=where) from exc
+        found, searched = await self.indexes.search(tenant, chosen, unit, k, exclude=exclude)
+        voices = await self.voices.of(tenant).many([voice_id for voice_id, _ in found])
+        hits = [VoiceHit(voice, cosine) for (_, cosine), voice in zip(found, voices, strict=True) if voice is not None]
+        return SearchResult(hits, chosen.name, searched)
 
     async def preload(self, items: AsyncIterable[PreloadItem], *, tenant: str = "") -> PreloadSummary:
         summary = PreloadSummary()
@@ -257,6 +341,7 @@ class Embedder:
         """Counters and gauges from memory alone: cheap enough for every Prometheus scrape."""
         return self.stats.snapshot(
             **write_back_figures(self.cache.write_back),
+            **self.indexes.figures(),
             coalesced=self.cache.counters.coalesced,
             corrupt_entries=self.cache.counters.corrupt_entries + self.stats.wrong_type_keys,
             redis_available=self.cache.shared_available,
@@ -289,6 +374,7 @@ class Embedder:
 
     async def close(self) -> None:
         await self.hotness.close()
+        await self.indexes.close()
         await self.cache.close()
 
     # -- internals ------------------------------------------------------------------------
@@ -419,6 +505,47 @@ class Embedder:
         if policy.bypass or not self.pcm_index.enabled:
             return source, None
         return source, keys.pcm(key, keys.pcm_digest(source.sample_rate, source.samples))
+
+    @staticmethod
+    def _searched_input(query: SearchQuery, encoder: Encoder, name: str) -> np.ndarray:
+        """The searched tensor of conditioning sent by the caller, which must be `encoder`'s."""
+        if query.conditioning_encoder and query.conditioning_encoder != encoder.name:
+            raise InvalidInput(
+                f"conditioning is from encoder {query.conditioning_encoder!r} but the search compares "
+                f"{encoder.name!r} vectors; set encoder to match",
+                field="conditioning.encoder",
+            )
+        assert query.conditioning is not None
+        tensor = query.conditioning.get(name)
+        if tensor is None:
+            raise InvalidInput(
+                f"conditioning has no {name!r} tensor, the one {encoder.name} voices are searched by",
+                field="conditioning.tensors",
+            )
+        return tensor
+
+    def _searched_vectors(self, conditioning: Conditioning | None) -> dict[Encoder, np.ndarray | None]:
+        """Every searchable encoder's vector of a voice: the registering encoder's from
+        `conditioning`, None for the others (and for all of them when the voice is deleted)."""
+        vectors: dict[Encoder, np.ndarray | None] = {}
+        for encoder in self.encoders.values():
+            try:
+                name, _ = searched_tensor(encoder)
+            except InvalidInput:
+                continue  # nothing of this encoder is searched
+            same = conditioning is not None and conditioning.encoder == encoder.name
+            vectors[encoder] = conditioning.tensors.get(name) if same and conditioning is not None else None
+        return vectors
+
+    async def _vector_of(self, tenant: str, voice: Voice, encoder: Encoder) -> np.ndarray | None:
+        """A registered voice's searched vector from its (pinned, so normally cached) conditioning."""
+        try:
+            name, _ = searched_tensor(encoder)
+            result = await self.embed(voice_id=voice.voice_id, encoder=encoder.name, tenant=tenant)
+        except ServiceError as exc:
+            log.warning("voice %r has no %s vector to search by: %s", voice.voice_id, encoder.name, exc.message)
+            return None
+        return result.conditioning.tensors.get(name)
 
     async def _resolve_voice(self, voice_id: str, voices: VoiceRegistry) -> Voice:
         validate_voice_id(voice_id)

@@ -175,6 +175,10 @@ class EmbedderSnapshot:
     redis_entries: int = -1
     forward_passes: int = 0
     batched_clips: int = 0
+    #: SearchVoices: voices and matrix bytes in this worker's copies, and full loads of a copy.
+    indexed_voices: int = 0
+    index_bytes: int = 0
+    index_loads: int = 0
     #: What runs each encoder that has a choice (ECAPA on CPU: encoders/runtimes.py), by encoder.
     runtimes: Mapping[str, RuntimeChoice] = field(default_factory=dict)
     #: Misses answered with the entry of the same samples in other bytes (cache/reencode.py), and
@@ -243,6 +247,7 @@ class StatsCollector(Collector):
                 s.reencode_aliases,
             ),
             ("voxcache_alias_hits", "Redis lookups answered through an alias", s.alias_hits),
+            ("voxcache_index_loads", "Full loads of a tenant's voice search copy", s.index_loads),
         ):
             yield CounterMetricFamily(name, doc, value=value)
         yield GaugeMetricFamily("voxcache_cache_hit_ratio", "hits / (hits + misses) since start", value=s.hit_ratio)
@@ -253,6 +258,8 @@ class StatsCollector(Collector):
             ("write_back_pending", s.write_back_pending),
             ("write_back_bytes", s.write_back_bytes),
             ("warm_start_entries", s.warm_start_entries),
+            ("indexed_voices", s.indexed_voices),
+            ("index_bytes", s.index_bytes),
         ):
             yield GaugeMetricFamily(f"voxcache_{name}", name.replace("_", " "), value=value)
         yield from runtime_metrics(s.runtimes)

@@ -66,6 +66,19 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
         return converters.preload_to_proto(await self.core.preload(items(), tenant=_tenant()))
 
     @rpc_errors
+    async def SearchVoices(
+        self, request: pb.SearchVoicesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SearchVoicesResponse:
+        result = await self.core.search_voices(
+            converters.search_from_proto(request),
+            k=request.k,
+            encoder=request.encoder,
+            tenant=_tenant(),
+            deadline=deadline_of(context),
+        )
+        return converters.search_to_proto(result)
+
+    @rpc_errors
     async def GetStats(self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext) -> pb.GetStatsResponse:
         return converters.stats_to_proto(await self.core.full_snapshot())
 

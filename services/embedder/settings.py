@@ -98,6 +98,11 @@ class EmbedderSettings(AuthSettings, ServerTLSSettings, HealthPortSettings):
     voice_cache_s: float = setting(
         1.0, "how long a voice fetched from Redis is trusted; a delete on another worker reaches this one within it"
     )
+    search_sync_s: float = setting(
+        2.0,
+        "SearchVoices: how often a worker checks the shared voice version before a search, in case it missed a "
+        "change announcement (pub/sub drops messages while disconnected)",
+    )
     ecapa_float16: bool = setting(
         True,
         "round ECAPA vectors to float16 values, stored in half the bytes and still served as float32 (552 instead "

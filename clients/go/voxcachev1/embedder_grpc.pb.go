@@ -29,6 +29,9 @@ type EmbedderClient interface {
 	Preload(ctx context.Context, opts ...grpc.CallOption) (Embedder_PreloadClient, error)
 	// Counters and latency percentiles of this Embedder process.
 	GetStats(ctx context.Context, in *GetStatsRequest, opts ...grpc.CallOption) (*GetStatsResponse, error)
+	// The k registered voices of the caller's tenant nearest to a clip, a vector or
+	// another voice, by cosine of the encoder's speaker vector (brute force, exact).
+	SearchVoices(ctx context.Context, in *SearchVoicesRequest, opts ...grpc.CallOption) (*SearchVoicesResponse, error)
 }
 
 type embedderClient struct {
@@ -118,6 +121,15 @@ func (c *embedderClient) GetStats(ctx context.Context, in *GetStatsRequest, opts
 	return out, nil
 }
 
+func (c *embedderClient) SearchVoices(ctx context.Context, in *SearchVoicesRequest, opts ...grpc.CallOption) (*SearchVoicesResponse, error) {
+	out := new(SearchVoicesResponse)
+	err := c.cc.Invoke(ctx, "/voxcache.v1.Embedder/SearchVoices", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EmbedderServer is the server API for Embedder service.
 // All implementations must embed UnimplementedEmbedderServer
 // for forward compatibility
@@ -134,6 +146,9 @@ type EmbedderServer interface {
 	Preload(Embedder_PreloadServer) error
 	// Counters and latency percentiles of this Embedder process.
 	GetStats(context.Context, *GetStatsRequest) (*GetStatsResponse, error)
+	// The k registered voices of the caller's tenant nearest to a clip, a vector or
+	// another voice, by cosine of the encoder's speaker vector (brute force, exact).
+	SearchVoices(context.Context, *SearchVoicesRequest) (*SearchVoicesResponse, error)
 	mustEmbedUnimplementedEmbedderServer()
 }
 
@@ -158,6 +173,9 @@ func (UnimplementedEmbedderServer) Preload(Embedder_PreloadServer) error {
 }
 func (UnimplementedEmbedderServer) GetStats(context.Context, *GetStatsRequest) (*GetStatsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetStats not implemented")
+}
+func (UnimplementedEmbedderServer) SearchVoices(context.Context, *SearchVoicesRequest) (*SearchVoicesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SearchVoices not implemented")
 }
 func (UnimplementedEmbedderServer) mustEmbedUnimplementedEmbedderServer() {}
 
@@ -288,6 +306,24 @@ func _Embedder_GetStats_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Embedder_SearchVoices_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SearchVoicesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EmbedderServer).SearchVoices(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/voxcache.v1.Embedder/SearchVoices",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EmbedderServer).SearchVoices(ctx, req.(*SearchVoicesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _Embedder_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "voxcache.v1.Embedder",
 	HandlerType: (*EmbedderServer)(nil),
@@ -311,6 +347,10 @@ var _Embedder_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetStats",
 			Handler:    _Embedder_GetStats_Handler,
+		},
+		{
+			MethodName: "SearchVoices",
+			Handler:    _Embedder_SearchVoices_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -120,6 +120,22 @@ def voice_audio(prefix: str, audio_digest: str) -> str:
     return f"{prefix}:audio:{audio_digest}"
 
 
+def voice_vectors(prefix: str, encoder: str, weights_digest: str) -> str:
+    """Hash of voice_id -> the voice's searched vector (raw little-endian float32, unit length),
+    one per encoder and weights version, so an upgrade never compares vectors of two models."""
+    return f"{prefix}:vectors:{encoder}:{weights_digest[:DIGEST_CHARS]}"
+
+
+def voices_version(prefix: str) -> str:
+    """Counter bumped on every change to the tenant's voices: a worker whose copy is older reloads."""
+    return f"{prefix}:voices:version"
+
+
+def voice_changes(prefix: str) -> str:
+    """Pub/sub channel (under the cache prefix, for every tenant) on which voice changes are announced."""
+    return f"{prefix}:voices:changed"
+
+
 def probe(prefix: str) -> str:
     """Written and deleted once at start, to prove the ACL lets this user write under `prefix`."""
     return f"{prefix}:probe"

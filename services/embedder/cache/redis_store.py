@@ -13,6 +13,7 @@ an ACL refusal (NOPERM) raises `StoreRefused`, which says it is a permission pro
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -222,6 +223,51 @@ class RedisStore:
 
     async def hgetall(self, key: str) -> dict[bytes, bytes]:
         return await self._call("HGETALL", lambda: self._client.hgetall(key), key=key)
+
+    async def hmget(self, key: str, fields: Sequence[str]) -> list[bytes | None]:
+        if not fields:
+            return []
+        return await self._call("HMGET", lambda: self._client.hmget(key, list(fields)), key=key)
+
+    async def hscan(self, key: str, cursor: int, count: int) -> tuple[int, dict[bytes, bytes]]:
+        return await self._call("HSCAN", lambda: self._client.hscan(key, cursor, count=count), key=key)
+
+    async def hlen(self, key: str) -> int:
+        return int(await self._call("HLEN", lambda: self._client.hlen(key), key=key))
+
+    # -- voice search: a version counter and change announcements ------------------------
+    async def incr(self, key: str) -> int:
+        # INCR itself: redis-py's incr() sends INCRBY, which the ACL (users.conf) does not allow.
+        return int(await self._call("INCR", lambda: self._client.execute_command("INCR", key), key=key))
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        await self._call("PUBLISH", lambda: self._client.publish(channel, message))
+
+    async def listen(
+        self, channel: str, on_message: Callable[[bytes], Awaitable[None]], on_subscribed: Callable[[], None]
+    ) -> None:
+        """Subscribe on a connection of its own (outside the breaker: nothing waits on it) and
+        deliver messages until cancelled; after any failure, wait `retry_interval` and resubscribe."""
+        while True:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(channel)
+                on_subscribed()
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None and message.get("type") == "message":
+                        try:
+                            await on_message(bytes(message["data"]))
+                        except Exception:  # one bad message must not end the subscription
+                            log.exception("handling a message on %s failed", channel)
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.debug("subscription to %s lost (%s); resubscribing", channel, exc)
+            finally:
+                try:
+                    await pubsub.aclose()
+                except (RedisError, OSError, TimeoutError):
+                    pass
+            await asyncio.sleep(self._retry_interval_s)
 
     # -- housekeeping -------------------------------------------------------------------
     async def dbsize(self) -> int:

@@ -8,7 +8,7 @@ asks "is there a store?".
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
 
@@ -61,6 +61,26 @@ class Store(Protocol):
 
     async def hgetall(self, key: str) -> dict[bytes, bytes]: ...
 
+    async def hmget(self, key: str, fields: Sequence[str]) -> list[bytes | None]: ...
+
+    async def hscan(self, key: str, cursor: int, count: int) -> tuple[int, dict[bytes, bytes]]:
+        """One page of a hash (about `count` fields) and the cursor of the next (0: done): a big
+        hash is read in round trips that each fit the store's short timeout."""
+        ...
+
+    async def hlen(self, key: str) -> int: ...
+
+    async def incr(self, key: str) -> int: ...
+
+    async def publish(self, channel: str, message: bytes) -> None: ...
+
+    async def listen(
+        self, channel: str, on_message: Callable[[bytes], Awaitable[None]], on_subscribed: Callable[[], None]
+    ) -> None:
+        """Deliver `channel`'s messages until cancelled, resubscribing after failures; `on_subscribed`
+        runs on each (re)subscription, since messages published while disconnected are lost."""
+        ...
+
     async def dbsize(self) -> int: ...
 
     async def check(self, prefix: str) -> None:
@@ -79,7 +99,12 @@ class NoStore:
         raise StoreUnavailable("no shared store is configured")
 
     put = get = slide = expire = delete = get_many = add_scores = top = remove_members = _absent
-    hget = hset = hdel = hgetall = dbsize = _absent
+    hget = hset = hdel = hgetall = hmget = hscan = hlen = incr = publish = dbsize = _absent
+
+    async def listen(
+        self, channel: str, on_message: Callable[[bytes], Awaitable[None]], on_subscribed: Callable[[], None]
+    ) -> None:
+        return None  # nothing is ever published without a shared store
 
     async def check(self, prefix: str) -> None:
         return None

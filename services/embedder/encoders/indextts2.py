@@ -98,6 +98,8 @@ class IndexTTS2Encoder:
     name = "indextts2"
     sample_rate = SAMPLE_RATE
     tensors = OUTPUTS
+    #: SearchVoices compares CAMPPlus's (1, 192) speaker style: the other tensors grow with the clip.
+    search_tensor = STYLE
 
     def __init__(self, tts: Any, weights_digest: str) -> None:
         self.tts = tts

@@ -8,13 +8,16 @@ when the registry cannot be asked, `AlreadyExists` when a concurrent register wo
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
 from services.common.errors import AlreadyExists, Unavailable
 from services.embedder.cache import keys
 from services.embedder.cache.store import Store, StoreRefused, StoreUnavailable
 from services.embedder.voices.model import Voice
+
+#: Fields per HSCAN round trip when a whole hash is read a page at a time.
+PAGE = 1000
 
 
 def _reason(exc: BaseException | None) -> str:
@@ -45,6 +48,19 @@ class VoiceRegistry(Protocol):
     async def remove(self, voice_id: str) -> None: ...
 
     async def all(self) -> list[Voice]: ...
+
+    async def count(self) -> int:
+        """How many voices are registered (Unavailable when the registry cannot be asked)."""
+        ...
+
+    def pages(self) -> AsyncIterator[list[Voice]]:
+        """Every voice, a page at a time: a registry of 100 k voices does not fit one short round trip."""
+        ...
+
+    async def many(self, voice_ids: Sequence[str]) -> list[Voice | None]:
+        """Several voices in one round trip, in order (None: not registered). While the registry
+        cannot be asked, the copies this process has seen, else a Voice carrying only its id."""
+        ...
 
     async def audio(self, voice: Voice) -> bytes:
         """The voice's reference audio, to derive its conditioning for another encoder or again."""
@@ -81,6 +97,15 @@ class MemoryVoiceRegistry:
 
     async def all(self) -> list[Voice]:
         return sorted(self._voices.values(), key=lambda v: v.voice_id)
+
+    async def many(self, voice_ids: Sequence[str]) -> list[Voice | None]:
+        return [self._voices.get(voice_id) for voice_id in voice_ids]
+
+    async def count(self) -> int:
+        return len(self._voices)
+
+    async def pages(self) -> AsyncIterator[list[Voice]]:
+        yield list(self._voices.values())
 
     async def audio(self, voice: Voice) -> bytes:
         data = self._audio.get(voice.audio_sha256)
@@ -168,6 +193,33 @@ class RedisVoiceRegistry:
         except StoreUnavailable as exc:
             raise Unavailable(f"voice registry (Redis) {_reason(exc)}") from exc
         return sorted((Voice.from_json(v) for v in raw.values()), key=lambda v: v.voice_id)
+
+    async def count(self) -> int:
+        try:
+            return await self._store.hlen(self._hash)
+        except StoreUnavailable as exc:
+            raise Unavailable(f"voice registry (Redis) {_reason(exc)}") from exc
+
+    async def pages(self) -> AsyncIterator[list[Voice]]:
+        cursor = 0
+        while True:
+            try:
+                cursor, raw = await self._store.hscan(self._hash, cursor, PAGE)
+            except StoreUnavailable as exc:
+                raise Unavailable(f"voice registry (Redis) {_reason(exc)}") from exc
+            yield [Voice.from_json(value) for value in raw.values()]
+            if cursor == 0:
+                return
+
+    async def many(self, voice_ids: Sequence[str]) -> list[Voice | None]:
+        try:
+            raw = await self._store.hmget(self._hash, voice_ids)
+        except StoreUnavailable:
+            # Fail open: the copy this process saw, else the bare name (a search hit stays a hit).
+            return [
+                seen[0] if (seen := self._seen.get(voice_id)) else Voice(voice_id, "", 0.0, 0) for voice_id in voice_ids
+            ]
+        return [None if value is None else Voice.from_json(value) for value in raw]
 
     async def audio(self, voice: Voice) -> bytes:
         try:

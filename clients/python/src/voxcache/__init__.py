@@ -4,7 +4,15 @@ Modules are named for their service: voxcache.embedder, voxcache.synthesizer, an
 voxcache.channel for what both share, voxcache.tls for TLS material. Import the clients from here or from those.
 """
 
-from voxcache.embedder import AsyncEmbedderClient, EmbedderClient, Embedding, PreloadSummary, Voice
+from voxcache.embedder import (
+    AsyncEmbedderClient,
+    EmbedderClient,
+    Embedding,
+    PreloadSummary,
+    Voice,
+    VoiceMatch,
+    VoiceSearch,
+)
 from voxcache.errors import VoxcacheError
 from voxcache.synthesizer import AsyncSynthesizerClient, Speech, SpeechChunk, SynthesizerClient
 from voxcache.tls import TLS, TLSError
@@ -21,5 +29,7 @@ __all__ = [
     "SynthesizerClient",
     "TLSError",
     "Voice",
+    "VoiceMatch",
+    "VoiceSearch",
     "VoxcacheError",
 ]

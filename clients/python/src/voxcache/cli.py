@@ -33,7 +33,15 @@ import grpc
 from tqdm import tqdm
 
 from voxcache import cli_output as out
-from voxcache.cli_errors import DELETE_FIELDS, REGISTER_FIELDS, SAY_FIELDS, CliError, Target, describe
+from voxcache.cli_errors import (
+    DELETE_FIELDS,
+    REGISTER_FIELDS,
+    SAY_FIELDS,
+    SEARCH_FIELDS,
+    CliError,
+    Target,
+    describe,
+)
 from voxcache.embedder import DEFAULT_TARGET, EmbedderClient
 from voxcache.errors import VoxcacheError
 from voxcache.synthesizer import DEFAULT_SYNTH_TARGET, SynthesizerClient
@@ -271,6 +279,20 @@ def build_parser() -> argparse.ArgumentParser:
     delete = _command(voice_commands, "delete", "forget a voice", run=_delete, fields=DELETE_FIELDS)
     delete.add_argument("name", metavar="NAME")
 
+    search = _command(
+        commands,
+        "search",
+        "the registered voices nearest to a clip or to a voice, by cosine",
+        run=_search,
+        service="Embedder",
+        fields=SEARCH_FIELDS,
+    )
+    query = search.add_mutually_exclusive_group(required=True)
+    query.add_argument("--voice", type=Path, metavar="CLIP", help="reference clip: WAV, FLAC or OGG, 1-30 s")
+    query.add_argument("--voice-id", metavar="NAME", help="a registered voice (left out of its own results)")
+    search.add_argument("-k", type=int, default=10, metavar="N", help="how many voices, 1-100")
+    search.add_argument("--encoder", default="", metavar="NAME", help="whose vectors to compare (default: ecapa)")
+
     preload = _command(
         commands, "preload", "warm the Embedder's cache with many clips", run=_preload, service="Embedder", fields={}
     )
@@ -435,6 +457,20 @@ def _list(args: argparse.Namespace) -> int:
         encoders = ",".join(v.encoders)
         print(f"{v.voice_id:32} {out.seconds(v.duration_s):>8}  {encoders:12} {v.audio_sha256[:12]}  {registered}")
     print(f"{len(voices)} voice{'' if len(voices) == 1 else 's'}")
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    clip = check_clip(args.voice, "--voice") if args.voice is not None else None
+    with embedder_client(args) as client:
+        found = client.search_voices(clip, voice_id=args.voice_id, k=args.k, encoder=args.encoder)
+    if not found.hits:
+        print(f"no voices to compare with ({found.searched} searched); register some with `voxcache voices register`")
+        return 0
+    print(f"{'#':>3}  {'NAME':32} {'COSINE':>7}")
+    for rank, hit in enumerate(found.hits, 1):
+        print(f"{rank:>3}  {hit.voice.voice_id:32} {hit.cosine:>7.3f}")
+    print(f"nearest {len(found.hits)} of {found.searched} voices ({found.encoder})")
     return 0
 
 

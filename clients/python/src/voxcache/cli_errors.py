@@ -35,6 +35,7 @@ SAY_FIELDS = {
 }
 REGISTER_FIELDS = {"voice_id": "NAME", "audio": "CLIP", "overwrite": "--overwrite"}
 DELETE_FIELDS = {"voice_id": "NAME"}
+SEARCH_FIELDS = {"audio": "--voice", "voice_id": "--voice-id", "k": "-k", "encoder": "--encoder"}
 
 
 class CliError(Exception):

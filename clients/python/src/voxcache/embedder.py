@@ -70,6 +70,23 @@ class Voice:
 
 
 @dataclass(frozen=True)
+class VoiceMatch:
+    """One voice SearchVoices found: the voice and the cosine of its vector to the query's."""
+
+    voice: Voice
+    cosine: float
+
+
+@dataclass(frozen=True)
+class VoiceSearch:
+    """The nearest voices, nearest first; `searched`: how many voices were compared."""
+
+    hits: list[VoiceMatch]
+    encoder: str
+    searched: int
+
+
+@dataclass(frozen=True)
 class PreloadSummary:
     """One Preload call. `received` counts every clip given, including those refused before
     sending (over `max_audio_bytes`), so received == computed + cached + failed; `failures`
@@ -151,6 +168,29 @@ def _voice(message: pb.Voice) -> Voice:
     return Voice(
         message.voice_id, message.audio_sha256, list(message.encoders), message.duration_s, message.created_unix_ms
     )
+
+
+def _search_request(
+    audio: AudioInput | None,
+    vector: np.ndarray | None,
+    voice_id: str | None,
+    k: int,
+    encoder: str,
+    limit: int,
+) -> pb.SearchVoicesRequest:
+    """Exactly one query: a clip, a vector (e.g. an `Embedding.speaker`) or a registered voice."""
+    if sum(x is not None for x in (audio, vector, voice_id)) != 1:
+        raise ValueError("pass exactly one of audio, vector or voice_id")
+    if vector is not None:
+        return pb.SearchVoicesRequest(vector=tensors.to_proto(np.asarray(vector)), k=k, encoder=encoder)
+    if voice_id is not None:
+        return pb.SearchVoicesRequest(voice_id=voice_id, k=k, encoder=encoder)
+    return pb.SearchVoicesRequest(audio=_read_clip(audio, limit), k=k, encoder=encoder)  # type: ignore[arg-type]
+
+
+def _from_search(response: pb.SearchVoicesResponse) -> VoiceSearch:
+    hits = [VoiceMatch(_voice(hit.voice), hit.cosine) for hit in response.hits]
+    return VoiceSearch(hits, response.encoder, response.searched)
 
 
 class _PreloadStream:
@@ -290,6 +330,20 @@ class EmbedderClient(ChannelClient):
         stream = _PreloadStream(encoder, _cache_options(ttl_seconds, False, pin), self.max_audio_bytes)
         return stream.summary(self._call(self._stub.Preload, _preload_requests(clips, stream), timeout))
 
+    def search_voices(
+        self,
+        audio: AudioInput | None = None,
+        *,
+        vector: np.ndarray | None = None,
+        voice_id: str | None = None,
+        k: int = 0,
+        encoder: str = "",
+        timeout: float | None = None,
+    ) -> VoiceSearch:
+        """The k (1-100; 0: 10) registered voices nearest to a clip, a vector or a voice (itself left out)."""
+        request = _search_request(audio, vector, voice_id, k, encoder, self.max_audio_bytes)
+        return _from_search(self._call(self._stub.SearchVoices, request, timeout))
+
     def stats(self, *, timeout: float | None = None) -> dict[str, Any]:
         return _stats(self._call(self._stub.GetStats, pb.GetStatsRequest(), timeout))
 
@@ -367,6 +421,19 @@ class AsyncEmbedderClient(AsyncChannelClient):
                     yield request
 
         return stream.summary(await self._call(self._stub.Preload, requests(), timeout))
+
+    async def search_voices(
+        self,
+        audio: AudioInput | None = None,
+        *,
+        vector: np.ndarray | None = None,
+        voice_id: str | None = None,
+        k: int = 0,
+        encoder: str = "",
+        timeout: float | None = None,
+    ) -> VoiceSearch:
+        request = _search_request(audio, vector, voice_id, k, encoder, self.max_audio_bytes)
+        return _from_search(await self._call(self._stub.SearchVoices, request, timeout))
 
     async def stats(self, *, timeout: float | None = None) -> dict[str, Any]:
         return _stats(await self._call(self._stub.GetStats, pb.GetStatsRequest(), timeout))

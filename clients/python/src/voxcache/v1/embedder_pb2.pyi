@@ -163,6 +163,40 @@ class PreloadResponse(_message.Message):
     total_ms: float
     def __init__(self, received: _Optional[int] = ..., computed: _Optional[int] = ..., cached: _Optional[int] = ..., failed: _Optional[int] = ..., failures: _Optional[_Iterable[_Union[PreloadFailure, _Mapping]]] = ..., total_ms: _Optional[float] = ...) -> None: ...
 
+class SearchVoicesRequest(_message.Message):
+    __slots__ = ("audio", "vector", "conditioning", "voice_id", "k", "encoder")
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_FIELD_NUMBER: _ClassVar[int]
+    CONDITIONING_FIELD_NUMBER: _ClassVar[int]
+    VOICE_ID_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_FIELD_NUMBER: _ClassVar[int]
+    audio: bytes
+    vector: _tensor_pb2.Tensor
+    conditioning: _tensor_pb2.Conditioning
+    voice_id: str
+    k: int
+    encoder: str
+    def __init__(self, audio: _Optional[bytes] = ..., vector: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., conditioning: _Optional[_Union[_tensor_pb2.Conditioning, _Mapping]] = ..., voice_id: _Optional[str] = ..., k: _Optional[int] = ..., encoder: _Optional[str] = ...) -> None: ...
+
+class VoiceHit(_message.Message):
+    __slots__ = ("voice", "cosine")
+    VOICE_FIELD_NUMBER: _ClassVar[int]
+    COSINE_FIELD_NUMBER: _ClassVar[int]
+    voice: Voice
+    cosine: float
+    def __init__(self, voice: _Optional[_Union[Voice, _Mapping]] = ..., cosine: _Optional[float] = ...) -> None: ...
+
+class SearchVoicesResponse(_message.Message):
+    __slots__ = ("hits", "encoder", "searched")
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_FIELD_NUMBER: _ClassVar[int]
+    SEARCHED_FIELD_NUMBER: _ClassVar[int]
+    hits: _containers.RepeatedCompositeFieldContainer[VoiceHit]
+    encoder: str
+    searched: int
+    def __init__(self, hits: _Optional[_Iterable[_Union[VoiceHit, _Mapping]]] = ..., encoder: _Optional[str] = ..., searched: _Optional[int] = ...) -> None: ...
+
 class GetStatsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
@@ -180,7 +214,7 @@ class LatencyPercentiles(_message.Message):
     def __init__(self, p50_ms: _Optional[float] = ..., p95_ms: _Optional[float] = ..., p99_ms: _Optional[float] = ..., samples: _Optional[int] = ...) -> None: ...
 
 class GetStatsResponse(_message.Message):
-    __slots__ = ("requests", "hits", "misses", "hit_ratio", "local_hits", "redis_hits", "extractions", "coalesced", "errors", "redis_errors", "corrupt_entries", "redis_available", "local_entries", "local_bytes", "redis_entries", "extraction_latency", "local_capacity_bytes", "write_back_pending", "write_back_bytes", "write_back_written", "write_back_dropped", "dropped_extractions", "encoder_runtimes", "forward_passes", "batched_clips", "reencode_aliases", "alias_hits", "warm_start_entries", "warm_start_bytes", "warm_start_ms")
+    __slots__ = ("requests", "hits", "misses", "hit_ratio", "local_hits", "redis_hits", "extractions", "coalesced", "errors", "redis_errors", "corrupt_entries", "redis_available", "local_entries", "local_bytes", "redis_entries", "extraction_latency", "local_capacity_bytes", "write_back_pending", "write_back_bytes", "write_back_written", "write_back_dropped", "dropped_extractions", "encoder_runtimes", "forward_passes", "batched_clips", "reencode_aliases", "alias_hits", "warm_start_entries", "warm_start_bytes", "warm_start_ms", "indexed_voices", "index_bytes", "index_loads")
     class EncoderRuntimesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -218,6 +252,9 @@ class GetStatsResponse(_message.Message):
     WARM_START_ENTRIES_FIELD_NUMBER: _ClassVar[int]
     WARM_START_BYTES_FIELD_NUMBER: _ClassVar[int]
     WARM_START_MS_FIELD_NUMBER: _ClassVar[int]
+    INDEXED_VOICES_FIELD_NUMBER: _ClassVar[int]
+    INDEX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    INDEX_LOADS_FIELD_NUMBER: _ClassVar[int]
     requests: int
     hits: int
     misses: int
@@ -248,7 +285,10 @@ class GetStatsResponse(_message.Message):
     warm_start_entries: int
     warm_start_bytes: int
     warm_start_ms: float
-    def __init__(self, requests: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ..., hit_ratio: _Optional[float] = ..., local_hits: _Optional[int] = ..., redis_hits: _Optional[int] = ..., extractions: _Optional[int] = ..., coalesced: _Optional[int] = ..., errors: _Optional[int] = ..., redis_errors: _Optional[int] = ..., corrupt_entries: _Optional[int] = ..., redis_available: _Optional[bool] = ..., local_entries: _Optional[int] = ..., local_bytes: _Optional[int] = ..., redis_entries: _Optional[int] = ..., extraction_latency: _Optional[_Union[LatencyPercentiles, _Mapping]] = ..., local_capacity_bytes: _Optional[int] = ..., write_back_pending: _Optional[int] = ..., write_back_bytes: _Optional[int] = ..., write_back_written: _Optional[int] = ..., write_back_dropped: _Optional[int] = ..., dropped_extractions: _Optional[int] = ..., encoder_runtimes: _Optional[_Mapping[str, EncoderRuntime]] = ..., forward_passes: _Optional[int] = ..., batched_clips: _Optional[int] = ..., reencode_aliases: _Optional[int] = ..., alias_hits: _Optional[int] = ..., warm_start_entries: _Optional[int] = ..., warm_start_bytes: _Optional[int] = ..., warm_start_ms: _Optional[float] = ...) -> None: ...
+    indexed_voices: int
+    index_bytes: int
+    index_loads: int
+    def __init__(self, requests: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ..., hit_ratio: _Optional[float] = ..., local_hits: _Optional[int] = ..., redis_hits: _Optional[int] = ..., extractions: _Optional[int] = ..., coalesced: _Optional[int] = ..., errors: _Optional[int] = ..., redis_errors: _Optional[int] = ..., corrupt_entries: _Optional[int] = ..., redis_available: _Optional[bool] = ..., local_entries: _Optional[int] = ..., local_bytes: _Optional[int] = ..., redis_entries: _Optional[int] = ..., extraction_latency: _Optional[_Union[LatencyPercentiles, _Mapping]] = ..., local_capacity_bytes: _Optional[int] = ..., write_back_pending: _Optional[int] = ..., write_back_bytes: _Optional[int] = ..., write_back_written: _Optional[int] = ..., write_back_dropped: _Optional[int] = ..., dropped_extractions: _Optional[int] = ..., encoder_runtimes: _Optional[_Mapping[str, EncoderRuntime]] = ..., forward_passes: _Optional[int] = ..., batched_clips: _Optional[int] = ..., reencode_aliases: _Optional[int] = ..., alias_hits: _Optional[int] = ..., warm_start_entries: _Optional[int] = ..., warm_start_bytes: _Optional[int] = ..., warm_start_ms: _Optional[float] = ..., indexed_voices: _Optional[int] = ..., index_bytes: _Optional[int] = ..., index_loads: _Optional[int] = ...) -> None: ...
 
 class EncoderRuntime(_message.Message):
     __slots__ = ("runtime", "forced", "warmup_ms", "skipped")

@@ -70,6 +70,11 @@ class EmbedderStub:
                 request_serializer=voxcache_dot_v1_dot_embedder__pb2.GetStatsRequest.SerializeToString,
                 response_deserializer=voxcache_dot_v1_dot_embedder__pb2.GetStatsResponse.FromString,
                 _registered_method=True)
+        self.SearchVoices = channel.unary_unary(
+                '/voxcache.v1.Embedder/SearchVoices',
+                request_serializer=voxcache_dot_v1_dot_embedder__pb2.SearchVoicesRequest.SerializeToString,
+                response_deserializer=voxcache_dot_v1_dot_embedder__pb2.SearchVoicesResponse.FromString,
+                _registered_method=True)
 
 
 class EmbedderServicer:
@@ -123,6 +128,14 @@ class EmbedderServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SearchVoices(self, request, context):
+        """The k registered voices of the caller's tenant nearest to a clip, a vector or
+        another voice, by cosine of the encoder's speaker vector (brute force, exact).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EmbedderServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -155,6 +168,11 @@ def add_EmbedderServicer_to_server(servicer, server):
                     servicer.GetStats,
                     request_deserializer=voxcache_dot_v1_dot_embedder__pb2.GetStatsRequest.FromString,
                     response_serializer=voxcache_dot_v1_dot_embedder__pb2.GetStatsResponse.SerializeToString,
+            ),
+            'SearchVoices': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchVoices,
+                    request_deserializer=voxcache_dot_v1_dot_embedder__pb2.SearchVoicesRequest.FromString,
+                    response_serializer=voxcache_dot_v1_dot_embedder__pb2.SearchVoicesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -325,6 +343,33 @@ class Embedder:
             '/voxcache.v1.Embedder/GetStats',
             voxcache_dot_v1_dot_embedder__pb2.GetStatsRequest.SerializeToString,
             voxcache_dot_v1_dot_embedder__pb2.GetStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchVoices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxcache.v1.Embedder/SearchVoices',
+            voxcache_dot_v1_dot_embedder__pb2.SearchVoicesRequest.SerializeToString,
+            voxcache_dot_v1_dot_embedder__pb2.SearchVoicesResponse.FromString,
             options,
             channel_credentials,
             insecure,

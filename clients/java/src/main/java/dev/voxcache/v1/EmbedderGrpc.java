@@ -208,6 +208,37 @@ public final class EmbedderGrpc {
     return getGetStatsMethod;
   }
 
+  private static volatile io.grpc.MethodDescriptor<dev.voxcache.v1.SearchVoicesRequest,
+      dev.voxcache.v1.SearchVoicesResponse> getSearchVoicesMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "SearchVoices",
+      requestType = dev.voxcache.v1.SearchVoicesRequest.class,
+      responseType = dev.voxcache.v1.SearchVoicesResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.voxcache.v1.SearchVoicesRequest,
+      dev.voxcache.v1.SearchVoicesResponse> getSearchVoicesMethod() {
+    io.grpc.MethodDescriptor<dev.voxcache.v1.SearchVoicesRequest, dev.voxcache.v1.SearchVoicesResponse> getSearchVoicesMethod;
+    if ((getSearchVoicesMethod = EmbedderGrpc.getSearchVoicesMethod) == null) {
+      synchronized (EmbedderGrpc.class) {
+        if ((getSearchVoicesMethod = EmbedderGrpc.getSearchVoicesMethod) == null) {
+          EmbedderGrpc.getSearchVoicesMethod = getSearchVoicesMethod =
+              io.grpc.MethodDescriptor.<dev.voxcache.v1.SearchVoicesRequest, dev.voxcache.v1.SearchVoicesResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "SearchVoices"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.voxcache.v1.SearchVoicesRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.voxcache.v1.SearchVoicesResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new EmbedderMethodDescriptorSupplier("SearchVoices"))
+              .build();
+        }
+      }
+    }
+    return getSearchVoicesMethod;
+  }
+
   /**
    * Creates a new async stub that supports all call types for the service
    */
@@ -323,6 +354,17 @@ public final class EmbedderGrpc {
       io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getGetStatsMethod(), responseObserver);
     }
 
+    /**
+     * <pre>
+     * The k registered voices of the caller's tenant nearest to a clip, a vector or
+     * another voice, by cosine of the encoder's speaker vector (brute force, exact).
+     * </pre>
+     */
+    public void searchVoices(dev.voxcache.v1.SearchVoicesRequest request,
+        io.grpc.stub.StreamObserver<dev.voxcache.v1.SearchVoicesResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getSearchVoicesMethod(), responseObserver);
+    }
+
     @java.lang.Override public final io.grpc.ServerServiceDefinition bindService() {
       return io.grpc.ServerServiceDefinition.builder(getServiceDescriptor())
           .addMethod(
@@ -367,6 +409,13 @@ public final class EmbedderGrpc {
                 dev.voxcache.v1.GetStatsRequest,
                 dev.voxcache.v1.GetStatsResponse>(
                   this, METHODID_GET_STATS)))
+          .addMethod(
+            getSearchVoicesMethod(),
+            io.grpc.stub.ServerCalls.asyncUnaryCall(
+              new MethodHandlers<
+                dev.voxcache.v1.SearchVoicesRequest,
+                dev.voxcache.v1.SearchVoicesResponse>(
+                  this, METHODID_SEARCH_VOICES)))
           .build();
     }
   }
@@ -457,6 +506,18 @@ public final class EmbedderGrpc {
       io.grpc.stub.ClientCalls.asyncUnaryCall(
           getChannel().newCall(getGetStatsMethod(), getCallOptions()), request, responseObserver);
     }
+
+    /**
+     * <pre>
+     * The k registered voices of the caller's tenant nearest to a clip, a vector or
+     * another voice, by cosine of the encoder's speaker vector (brute force, exact).
+     * </pre>
+     */
+    public void searchVoices(dev.voxcache.v1.SearchVoicesRequest request,
+        io.grpc.stub.StreamObserver<dev.voxcache.v1.SearchVoicesResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getSearchVoicesMethod(), getCallOptions()), request, responseObserver);
+    }
   }
 
   /**
@@ -528,6 +589,17 @@ public final class EmbedderGrpc {
     public dev.voxcache.v1.GetStatsResponse getStats(dev.voxcache.v1.GetStatsRequest request) {
       return io.grpc.stub.ClientCalls.blockingUnaryCall(
           getChannel(), getGetStatsMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * The k registered voices of the caller's tenant nearest to a clip, a vector or
+     * another voice, by cosine of the encoder's speaker vector (brute force, exact).
+     * </pre>
+     */
+    public dev.voxcache.v1.SearchVoicesResponse searchVoices(dev.voxcache.v1.SearchVoicesRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getSearchVoicesMethod(), getCallOptions(), request);
     }
   }
 
@@ -606,6 +678,18 @@ public final class EmbedderGrpc {
       return io.grpc.stub.ClientCalls.futureUnaryCall(
           getChannel().newCall(getGetStatsMethod(), getCallOptions()), request);
     }
+
+    /**
+     * <pre>
+     * The k registered voices of the caller's tenant nearest to a clip, a vector or
+     * another voice, by cosine of the encoder's speaker vector (brute force, exact).
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.voxcache.v1.SearchVoicesResponse> searchVoices(
+        dev.voxcache.v1.SearchVoicesRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getSearchVoicesMethod(), getCallOptions()), request);
+    }
   }
 
   private static final int METHODID_EMBED = 0;
@@ -613,7 +697,8 @@ public final class EmbedderGrpc {
   private static final int METHODID_DELETE_VOICE = 2;
   private static final int METHODID_LIST_VOICES = 3;
   private static final int METHODID_GET_STATS = 4;
-  private static final int METHODID_PRELOAD = 5;
+  private static final int METHODID_SEARCH_VOICES = 5;
+  private static final int METHODID_PRELOAD = 6;
 
   private static final class MethodHandlers<Req, Resp> implements
       io.grpc.stub.ServerCalls.UnaryMethod<Req, Resp>,
@@ -651,6 +736,10 @@ public final class EmbedderGrpc {
         case METHODID_GET_STATS:
           serviceImpl.getStats((dev.voxcache.v1.GetStatsRequest) request,
               (io.grpc.stub.StreamObserver<dev.voxcache.v1.GetStatsResponse>) responseObserver);
+          break;
+        case METHODID_SEARCH_VOICES:
+          serviceImpl.searchVoices((dev.voxcache.v1.SearchVoicesRequest) request,
+              (io.grpc.stub.StreamObserver<dev.voxcache.v1.SearchVoicesResponse>) responseObserver);
           break;
         default:
           throw new AssertionError();
@@ -722,6 +811,7 @@ public final class EmbedderGrpc {
               .addMethod(getListVoicesMethod())
               .addMethod(getPreloadMethod())
               .addMethod(getGetStatsMethod())
+              .addMethod(getSearchVoicesMethod())
               .build();
         }
       }

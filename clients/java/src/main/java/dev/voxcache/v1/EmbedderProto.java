@@ -85,6 +85,21 @@ public final class EmbedderProto {
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
       internal_static_voxcache_v1_PreloadResponse_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_voxcache_v1_SearchVoicesRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_voxcache_v1_SearchVoicesRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_voxcache_v1_VoiceHit_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_voxcache_v1_VoiceHit_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_voxcache_v1_SearchVoicesResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_voxcache_v1_SearchVoicesResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_voxcache_v1_GetStatsRequest_descriptor;
   static final 
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
@@ -161,56 +176,68 @@ public final class EmbedderProto {
       "\226\001\n\017PreloadResponse\022\020\n\010received\030\001 \001(\r\022\020\n" +
       "\010computed\030\002 \001(\r\022\016\n\006cached\030\003 \001(\r\022\016\n\006faile" +
       "d\030\004 \001(\r\022-\n\010failures\030\005 \003(\0132\033.voxcache.v1." +
-      "PreloadFailure\022\020\n\010total_ms\030\006 \001(\001\"\021\n\017GetS" +
-      "tatsRequest\"U\n\022LatencyPercentiles\022\016\n\006p50" +
-      "_ms\030\001 \001(\001\022\016\n\006p95_ms\030\002 \001(\001\022\016\n\006p99_ms\030\003 \001(" +
-      "\001\022\017\n\007samples\030\004 \001(\004\"\363\006\n\020GetStatsResponse\022" +
-      "\020\n\010requests\030\001 \001(\004\022\014\n\004hits\030\002 \001(\004\022\016\n\006misse" +
-      "s\030\003 \001(\004\022\021\n\thit_ratio\030\004 \001(\001\022\022\n\nlocal_hits" +
-      "\030\005 \001(\004\022\022\n\nredis_hits\030\006 \001(\004\022\023\n\013extraction" +
-      "s\030\007 \001(\004\022\021\n\tcoalesced\030\010 \001(\004\022\016\n\006errors\030\t \001" +
-      "(\004\022\024\n\014redis_errors\030\n \001(\004\022\027\n\017corrupt_entr" +
-      "ies\030\013 \001(\004\022\027\n\017redis_available\030\014 \001(\010\022\025\n\rlo" +
-      "cal_entries\030\r \001(\004\022\023\n\013local_bytes\030\016 \001(\004\022\025" +
-      "\n\rredis_entries\030\017 \001(\003\022;\n\022extraction_late" +
-      "ncy\030\020 \001(\0132\037.voxcache.v1.LatencyPercentil" +
-      "es\022\034\n\024local_capacity_bytes\030\021 \001(\004\022\032\n\022writ" +
-      "e_back_pending\030\022 \001(\004\022\030\n\020write_back_bytes" +
-      "\030\023 \001(\004\022\032\n\022write_back_written\030\024 \001(\004\022\032\n\022wr" +
-      "ite_back_dropped\030\025 \001(\004\022\033\n\023dropped_extrac" +
-      "tions\030\026 \001(\004\022L\n\020encoder_runtimes\030\027 \003(\01322." +
-      "voxcache.v1.GetStatsResponse.EncoderRunt" +
-      "imesEntry\022\026\n\016forward_passes\030\030 \001(\004\022\025\n\rbat" +
-      "ched_clips\030\031 \001(\004\022\030\n\020reencode_aliases\030$ \001" +
-      "(\004\022\022\n\nalias_hits\030% \001(\004\022\032\n\022warm_start_ent" +
-      "ries\030& \001(\004\022\030\n\020warm_start_bytes\030\' \001(\004\022\025\n\r" +
-      "warm_start_ms\030( \001(\001\032S\n\024EncoderRuntimesEn" +
-      "try\022\013\n\003key\030\001 \001(\t\022*\n\005value\030\002 \001(\0132\033.voxcac" +
-      "he.v1.EncoderRuntime:\0028\001\"\213\002\n\016EncoderRunt" +
-      "ime\022\017\n\007runtime\030\001 \001(\t\022\016\n\006forced\030\002 \001(\010\022<\n\t" +
-      "warmup_ms\030\003 \003(\0132).voxcache.v1.EncoderRun" +
-      "time.WarmupMsEntry\0229\n\007skipped\030\004 \003(\0132(.vo" +
-      "xcache.v1.EncoderRuntime.SkippedEntry\032/\n" +
-      "\rWarmupMsEntry\022\013\n\003key\030\001 \001(\t\022\r\n\005value\030\002 \001" +
-      "(\001:\0028\001\032.\n\014SkippedEntry\022\013\n\003key\030\001 \001(\t\022\r\n\005v" +
-      "alue\030\002 \001(\t:\0028\001*l\n\tCacheTier\022\032\n\026CACHE_TIE" +
-      "R_UNSPECIFIED\020\000\022\024\n\020CACHE_TIER_LOCAL\020\001\022\024\n" +
-      "\020CACHE_TIER_REDIS\020\002\022\027\n\023CACHE_TIER_COMPUT" +
-      "ED\020\0032\324\003\n\010Embedder\022>\n\005Embed\022\031.voxcache.v1" +
-      ".EmbedRequest\032\032.voxcache.v1.EmbedRespons" +
-      "e\022V\n\rRegisterVoice\022!.voxcache.v1.Registe" +
-      "rVoiceRequest\032\".voxcache.v1.RegisterVoic" +
-      "eResponse\022P\n\013DeleteVoice\022\037.voxcache.v1.D" +
-      "eleteVoiceRequest\032 .voxcache.v1.DeleteVo" +
-      "iceResponse\022M\n\nListVoices\022\036.voxcache.v1." +
-      "ListVoicesRequest\032\037.voxcache.v1.ListVoic" +
-      "esResponse\022F\n\007Preload\022\033.voxcache.v1.Prel" +
-      "oadRequest\032\034.voxcache.v1.PreloadResponse" +
-      "(\001\022G\n\010GetStats\022\034.voxcache.v1.GetStatsReq" +
-      "uest\032\035.voxcache.v1.GetStatsResponseBa\n\017d" +
-      "ev.voxcache.v1B\rEmbedderProtoP\001Z=github." +
-      "com/voxcache/voxcache/clients/go/voxcach" +
-      "ev1;voxcachev1b\006proto3"
+      "PreloadFailure\022\020\n\010total_ms\030\006 \001(\001\"\271\001\n\023Sea" +
+      "rchVoicesRequest\022\017\n\005audio\030\001 \001(\014H\000\022%\n\006vec" +
+      "tor\030\002 \001(\0132\023.voxcache.v1.TensorH\000\0221\n\014cond" +
+      "itioning\030\003 \001(\0132\031.voxcache.v1.Conditionin" +
+      "gH\000\022\022\n\010voice_id\030\004 \001(\tH\000\022\t\n\001k\030\005 \001(\r\022\017\n\007en" +
+      "coder\030\006 \001(\tB\007\n\005query\"=\n\010VoiceHit\022!\n\005voic" +
+      "e\030\001 \001(\0132\022.voxcache.v1.Voice\022\016\n\006cosine\030\002 " +
+      "\001(\001\"^\n\024SearchVoicesResponse\022#\n\004hits\030\001 \003(" +
+      "\0132\025.voxcache.v1.VoiceHit\022\017\n\007encoder\030\002 \001(" +
+      "\t\022\020\n\010searched\030\003 \001(\r\"\021\n\017GetStatsRequest\"U" +
+      "\n\022LatencyPercentiles\022\016\n\006p50_ms\030\001 \001(\001\022\016\n\006" +
+      "p95_ms\030\002 \001(\001\022\016\n\006p99_ms\030\003 \001(\001\022\017\n\007samples\030" +
+      "\004 \001(\004\"\265\007\n\020GetStatsResponse\022\020\n\010requests\030\001" +
+      " \001(\004\022\014\n\004hits\030\002 \001(\004\022\016\n\006misses\030\003 \001(\004\022\021\n\thi" +
+      "t_ratio\030\004 \001(\001\022\022\n\nlocal_hits\030\005 \001(\004\022\022\n\nred" +
+      "is_hits\030\006 \001(\004\022\023\n\013extractions\030\007 \001(\004\022\021\n\tco" +
+      "alesced\030\010 \001(\004\022\016\n\006errors\030\t \001(\004\022\024\n\014redis_e" +
+      "rrors\030\n \001(\004\022\027\n\017corrupt_entries\030\013 \001(\004\022\027\n\017" +
+      "redis_available\030\014 \001(\010\022\025\n\rlocal_entries\030\r" +
+      " \001(\004\022\023\n\013local_bytes\030\016 \001(\004\022\025\n\rredis_entri" +
+      "es\030\017 \001(\003\022;\n\022extraction_latency\030\020 \001(\0132\037.v" +
+      "oxcache.v1.LatencyPercentiles\022\034\n\024local_c" +
+      "apacity_bytes\030\021 \001(\004\022\032\n\022write_back_pendin" +
+      "g\030\022 \001(\004\022\030\n\020write_back_bytes\030\023 \001(\004\022\032\n\022wri" +
+      "te_back_written\030\024 \001(\004\022\032\n\022write_back_drop" +
+      "ped\030\025 \001(\004\022\033\n\023dropped_extractions\030\026 \001(\004\022L" +
+      "\n\020encoder_runtimes\030\027 \003(\01322.voxcache.v1.G" +
+      "etStatsResponse.EncoderRuntimesEntry\022\026\n\016" +
+      "forward_passes\030\030 \001(\004\022\025\n\rbatched_clips\030\031 " +
+      "\001(\004\022\030\n\020reencode_aliases\030$ \001(\004\022\022\n\nalias_h" +
+      "its\030% \001(\004\022\032\n\022warm_start_entries\030& \001(\004\022\030\n" +
+      "\020warm_start_bytes\030\' \001(\004\022\025\n\rwarm_start_ms" +
+      "\030( \001(\001\022\026\n\016indexed_voices\030* \001(\004\022\023\n\013index_" +
+      "bytes\030+ \001(\004\022\023\n\013index_loads\030, \001(\004\032S\n\024Enco" +
+      "derRuntimesEntry\022\013\n\003key\030\001 \001(\t\022*\n\005value\030\002" +
+      " \001(\0132\033.voxcache.v1.EncoderRuntime:\0028\001\"\213\002" +
+      "\n\016EncoderRuntime\022\017\n\007runtime\030\001 \001(\t\022\016\n\006for" +
+      "ced\030\002 \001(\010\022<\n\twarmup_ms\030\003 \003(\0132).voxcache." +
+      "v1.EncoderRuntime.WarmupMsEntry\0229\n\007skipp" +
+      "ed\030\004 \003(\0132(.voxcache.v1.EncoderRuntime.Sk" +
+      "ippedEntry\032/\n\rWarmupMsEntry\022\013\n\003key\030\001 \001(\t" +
+      "\022\r\n\005value\030\002 \001(\001:\0028\001\032.\n\014SkippedEntry\022\013\n\003k" +
+      "ey\030\001 \001(\t\022\r\n\005value\030\002 \001(\t:\0028\001*l\n\tCacheTier" +
+      "\022\032\n\026CACHE_TIER_UNSPECIFIED\020\000\022\024\n\020CACHE_TI" +
+      "ER_LOCAL\020\001\022\024\n\020CACHE_TIER_REDIS\020\002\022\027\n\023CACH" +
+      "E_TIER_COMPUTED\020\0032\251\004\n\010Embedder\022>\n\005Embed\022" +
+      "\031.voxcache.v1.EmbedRequest\032\032.voxcache.v1" +
+      ".EmbedResponse\022V\n\rRegisterVoice\022!.voxcac" +
+      "he.v1.RegisterVoiceRequest\032\".voxcache.v1" +
+      ".RegisterVoiceResponse\022P\n\013DeleteVoice\022\037." +
+      "voxcache.v1.DeleteVoiceRequest\032 .voxcach" +
+      "e.v1.DeleteVoiceResponse\022M\n\nListVoices\022\036" +
+      ".voxcache.v1.ListVoicesRequest\032\037.voxcach" +
+      "e.v1.ListVoicesResponse\022F\n\007Preload\022\033.vox" +
+      "cache.v1.PreloadRequest\032\034.voxcache.v1.Pr" +
+      "eloadResponse(\001\022G\n\010GetStats\022\034.voxcache.v" +
+      "1.GetStatsRequest\032\035.voxcache.v1.GetStats" +
+      "Response\022S\n\014SearchVoices\022 .voxcache.v1.S" +
+      "earchVoicesRequest\032!.voxcache.v1.SearchV" +
+      "oicesResponseBa\n\017dev.voxcache.v1B\rEmbedd" +
+      "erProtoP\001Z=github.com/voxcache/voxcache/" +
+      "clients/go/voxcachev1;voxcachev1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -301,24 +328,42 @@ public final class EmbedderProto {
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_PreloadResponse_descriptor,
         new java.lang.String[] { "Received", "Computed", "Cached", "Failed", "Failures", "TotalMs", });
-    internal_static_voxcache_v1_GetStatsRequest_descriptor =
+    internal_static_voxcache_v1_SearchVoicesRequest_descriptor =
       getDescriptor().getMessageTypes().get(14);
+    internal_static_voxcache_v1_SearchVoicesRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_voxcache_v1_SearchVoicesRequest_descriptor,
+        new java.lang.String[] { "Audio", "Vector", "Conditioning", "VoiceId", "K", "Encoder", "Query", });
+    internal_static_voxcache_v1_VoiceHit_descriptor =
+      getDescriptor().getMessageTypes().get(15);
+    internal_static_voxcache_v1_VoiceHit_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_voxcache_v1_VoiceHit_descriptor,
+        new java.lang.String[] { "Voice", "Cosine", });
+    internal_static_voxcache_v1_SearchVoicesResponse_descriptor =
+      getDescriptor().getMessageTypes().get(16);
+    internal_static_voxcache_v1_SearchVoicesResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_voxcache_v1_SearchVoicesResponse_descriptor,
+        new java.lang.String[] { "Hits", "Encoder", "Searched", });
+    internal_static_voxcache_v1_GetStatsRequest_descriptor =
+      getDescriptor().getMessageTypes().get(17);
     internal_static_voxcache_v1_GetStatsRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_GetStatsRequest_descriptor,
         new java.lang.String[] { });
     internal_static_voxcache_v1_LatencyPercentiles_descriptor =
-      getDescriptor().getMessageTypes().get(15);
+      getDescriptor().getMessageTypes().get(18);
     internal_static_voxcache_v1_LatencyPercentiles_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_LatencyPercentiles_descriptor,
         new java.lang.String[] { "P50Ms", "P95Ms", "P99Ms", "Samples", });
     internal_static_voxcache_v1_GetStatsResponse_descriptor =
-      getDescriptor().getMessageTypes().get(16);
+      getDescriptor().getMessageTypes().get(19);
     internal_static_voxcache_v1_GetStatsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_GetStatsResponse_descriptor,
-        new java.lang.String[] { "Requests", "Hits", "Misses", "HitRatio", "LocalHits", "RedisHits", "Extractions", "Coalesced", "Errors", "RedisErrors", "CorruptEntries", "RedisAvailable", "LocalEntries", "LocalBytes", "RedisEntries", "ExtractionLatency", "LocalCapacityBytes", "WriteBackPending", "WriteBackBytes", "WriteBackWritten", "WriteBackDropped", "DroppedExtractions", "EncoderRuntimes", "ForwardPasses", "BatchedClips", "ReencodeAliases", "AliasHits", "WarmStartEntries", "WarmStartBytes", "WarmStartMs", });
+        new java.lang.String[] { "Requests", "Hits", "Misses", "HitRatio", "LocalHits", "RedisHits", "Extractions", "Coalesced", "Errors", "RedisErrors", "CorruptEntries", "RedisAvailable", "LocalEntries", "LocalBytes", "RedisEntries", "ExtractionLatency", "LocalCapacityBytes", "WriteBackPending", "WriteBackBytes", "WriteBackWritten", "WriteBackDropped", "DroppedExtractions", "EncoderRuntimes", "ForwardPasses", "BatchedClips", "ReencodeAliases", "AliasHits", "WarmStartEntries", "WarmStartBytes", "WarmStartMs", "IndexedVoices", "IndexBytes", "IndexLoads", });
     internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_descriptor =
       internal_static_voxcache_v1_GetStatsResponse_descriptor.getNestedTypes().get(0);
     internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_fieldAccessorTable = new
@@ -326,7 +371,7 @@ public final class EmbedderProto {
         internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_descriptor,
         new java.lang.String[] { "Key", "Value", });
     internal_static_voxcache_v1_EncoderRuntime_descriptor =
-      getDescriptor().getMessageTypes().get(17);
+      getDescriptor().getMessageTypes().get(20);
     internal_static_voxcache_v1_EncoderRuntime_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_EncoderRuntime_descriptor,

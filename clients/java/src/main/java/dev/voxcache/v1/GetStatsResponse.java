@@ -554,6 +554,52 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     return warmStartMs_;
   }
 
+  public static final int INDEXED_VOICES_FIELD_NUMBER = 42;
+  private long indexedVoices_ = 0L;
+  /**
+   * <pre>
+   * -- SearchVoices: this worker's copies of the tenants' voice vectors. --
+   * Voices in this worker's search copies, every tenant and encoder together.
+   * </pre>
+   *
+   * <code>uint64 indexed_voices = 42;</code>
+   * @return The indexedVoices.
+   */
+  @java.lang.Override
+  public long getIndexedVoices() {
+    return indexedVoices_;
+  }
+
+  public static final int INDEX_BYTES_FIELD_NUMBER = 43;
+  private long indexBytes_ = 0L;
+  /**
+   * <pre>
+   * Bytes allocated for those copies' matrices.
+   * </pre>
+   *
+   * <code>uint64 index_bytes = 43;</code>
+   * @return The indexBytes.
+   */
+  @java.lang.Override
+  public long getIndexBytes() {
+    return indexBytes_;
+  }
+
+  public static final int INDEX_LOADS_FIELD_NUMBER = 44;
+  private long indexLoads_ = 0L;
+  /**
+   * <pre>
+   * Full loads of a copy: a tenant's first search, a missed change, a resubscription.
+   * </pre>
+   *
+   * <code>uint64 index_loads = 44;</code>
+   * @return The indexLoads.
+   */
+  @java.lang.Override
+  public long getIndexLoads() {
+    return indexLoads_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -660,6 +706,15 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     }
     if (java.lang.Double.doubleToRawLongBits(warmStartMs_) != 0) {
       output.writeDouble(40, warmStartMs_);
+    }
+    if (indexedVoices_ != 0L) {
+      output.writeUInt64(42, indexedVoices_);
+    }
+    if (indexBytes_ != 0L) {
+      output.writeUInt64(43, indexBytes_);
+    }
+    if (indexLoads_ != 0L) {
+      output.writeUInt64(44, indexLoads_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -796,6 +851,18 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       size += com.google.protobuf.CodedOutputStream
         .computeDoubleSize(40, warmStartMs_);
     }
+    if (indexedVoices_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(42, indexedVoices_);
+    }
+    if (indexBytes_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(43, indexBytes_);
+    }
+    if (indexLoads_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(44, indexLoads_);
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -876,6 +943,12 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     if (java.lang.Double.doubleToLongBits(getWarmStartMs())
         != java.lang.Double.doubleToLongBits(
             other.getWarmStartMs())) return false;
+    if (getIndexedVoices()
+        != other.getIndexedVoices()) return false;
+    if (getIndexBytes()
+        != other.getIndexBytes()) return false;
+    if (getIndexLoads()
+        != other.getIndexLoads()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -979,6 +1052,15 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     hash = (37 * hash) + WARM_START_MS_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         java.lang.Double.doubleToLongBits(getWarmStartMs()));
+    hash = (37 * hash) + INDEXED_VOICES_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getIndexedVoices());
+    hash = (37 * hash) + INDEX_BYTES_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getIndexBytes());
+    hash = (37 * hash) + INDEX_LOADS_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getIndexLoads());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -1130,6 +1212,7 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     public Builder clear() {
       super.clear();
       bitField0_ = 0;
+      bitField1_ = 0;
       requests_ = 0L;
       hits_ = 0L;
       misses_ = 0L;
@@ -1164,6 +1247,9 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       warmStartEntries_ = 0L;
       warmStartBytes_ = 0L;
       warmStartMs_ = 0D;
+      indexedVoices_ = 0L;
+      indexBytes_ = 0L;
+      indexLoads_ = 0L;
       return this;
     }
 
@@ -1191,6 +1277,7 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     public dev.voxcache.v1.GetStatsResponse buildPartial() {
       dev.voxcache.v1.GetStatsResponse result = new dev.voxcache.v1.GetStatsResponse(this);
       if (bitField0_ != 0) { buildPartial0(result); }
+      if (bitField1_ != 0) { buildPartial1(result); }
       onBuilt();
       return result;
     }
@@ -1289,6 +1376,19 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       }
       if (((from_bitField0_ & 0x20000000) != 0)) {
         result.warmStartMs_ = warmStartMs_;
+      }
+      if (((from_bitField0_ & 0x40000000) != 0)) {
+        result.indexedVoices_ = indexedVoices_;
+      }
+      if (((from_bitField0_ & 0x80000000) != 0)) {
+        result.indexBytes_ = indexBytes_;
+      }
+    }
+
+    private void buildPartial1(dev.voxcache.v1.GetStatsResponse result) {
+      int from_bitField1_ = bitField1_;
+      if (((from_bitField1_ & 0x00000001) != 0)) {
+        result.indexLoads_ = indexLoads_;
       }
     }
 
@@ -1425,6 +1525,15 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       }
       if (other.getWarmStartMs() != 0D) {
         setWarmStartMs(other.getWarmStartMs());
+      }
+      if (other.getIndexedVoices() != 0L) {
+        setIndexedVoices(other.getIndexedVoices());
+      }
+      if (other.getIndexBytes() != 0L) {
+        setIndexBytes(other.getIndexBytes());
+      }
+      if (other.getIndexLoads() != 0L) {
+        setIndexLoads(other.getIndexLoads());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1608,6 +1717,21 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
               bitField0_ |= 0x20000000;
               break;
             } // case 321
+            case 336: {
+              indexedVoices_ = input.readUInt64();
+              bitField0_ |= 0x40000000;
+              break;
+            } // case 336
+            case 344: {
+              indexBytes_ = input.readUInt64();
+              bitField0_ |= 0x80000000;
+              break;
+            } // case 344
+            case 352: {
+              indexLoads_ = input.readUInt64();
+              bitField1_ |= 0x00000001;
+              break;
+            } // case 352
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1624,6 +1748,7 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       return this;
     }
     private int bitField0_;
+    private int bitField1_;
 
     private long requests_ ;
     /**
@@ -2996,6 +3121,141 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     public Builder clearWarmStartMs() {
       bitField0_ = (bitField0_ & ~0x20000000);
       warmStartMs_ = 0D;
+      onChanged();
+      return this;
+    }
+
+    private long indexedVoices_ ;
+    /**
+     * <pre>
+     * -- SearchVoices: this worker's copies of the tenants' voice vectors. --
+     * Voices in this worker's search copies, every tenant and encoder together.
+     * </pre>
+     *
+     * <code>uint64 indexed_voices = 42;</code>
+     * @return The indexedVoices.
+     */
+    @java.lang.Override
+    public long getIndexedVoices() {
+      return indexedVoices_;
+    }
+    /**
+     * <pre>
+     * -- SearchVoices: this worker's copies of the tenants' voice vectors. --
+     * Voices in this worker's search copies, every tenant and encoder together.
+     * </pre>
+     *
+     * <code>uint64 indexed_voices = 42;</code>
+     * @param value The indexedVoices to set.
+     * @return This builder for chaining.
+     */
+    public Builder setIndexedVoices(long value) {
+      
+      indexedVoices_ = value;
+      bitField0_ |= 0x40000000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * -- SearchVoices: this worker's copies of the tenants' voice vectors. --
+     * Voices in this worker's search copies, every tenant and encoder together.
+     * </pre>
+     *
+     * <code>uint64 indexed_voices = 42;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearIndexedVoices() {
+      bitField0_ = (bitField0_ & ~0x40000000);
+      indexedVoices_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long indexBytes_ ;
+    /**
+     * <pre>
+     * Bytes allocated for those copies' matrices.
+     * </pre>
+     *
+     * <code>uint64 index_bytes = 43;</code>
+     * @return The indexBytes.
+     */
+    @java.lang.Override
+    public long getIndexBytes() {
+      return indexBytes_;
+    }
+    /**
+     * <pre>
+     * Bytes allocated for those copies' matrices.
+     * </pre>
+     *
+     * <code>uint64 index_bytes = 43;</code>
+     * @param value The indexBytes to set.
+     * @return This builder for chaining.
+     */
+    public Builder setIndexBytes(long value) {
+      
+      indexBytes_ = value;
+      bitField0_ |= 0x80000000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Bytes allocated for those copies' matrices.
+     * </pre>
+     *
+     * <code>uint64 index_bytes = 43;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearIndexBytes() {
+      bitField0_ = (bitField0_ & ~0x80000000);
+      indexBytes_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long indexLoads_ ;
+    /**
+     * <pre>
+     * Full loads of a copy: a tenant's first search, a missed change, a resubscription.
+     * </pre>
+     *
+     * <code>uint64 index_loads = 44;</code>
+     * @return The indexLoads.
+     */
+    @java.lang.Override
+    public long getIndexLoads() {
+      return indexLoads_;
+    }
+    /**
+     * <pre>
+     * Full loads of a copy: a tenant's first search, a missed change, a resubscription.
+     * </pre>
+     *
+     * <code>uint64 index_loads = 44;</code>
+     * @param value The indexLoads to set.
+     * @return This builder for chaining.
+     */
+    public Builder setIndexLoads(long value) {
+      
+      indexLoads_ = value;
+      bitField1_ |= 0x00000001;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Full loads of a copy: a tenant's first search, a missed change, a resubscription.
+     * </pre>
+     *
+     * <code>uint64 index_loads = 44;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearIndexLoads() {
+      bitField1_ = (bitField1_ & ~0x00000001);
+      indexLoads_ = 0L;
       onChanged();
       return this;
     }

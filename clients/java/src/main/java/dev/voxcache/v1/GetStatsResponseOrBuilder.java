@@ -314,4 +314,35 @@ dev.voxcache.v1.EncoderRuntime defaultValue);
    * @return The warmStartMs.
    */
   double getWarmStartMs();
+
+  /**
+   * <pre>
+   * -- SearchVoices: this worker's copies of the tenants' voice vectors. --
+   * Voices in this worker's search copies, every tenant and encoder together.
+   * </pre>
+   *
+   * <code>uint64 indexed_voices = 42;</code>
+   * @return The indexedVoices.
+   */
+  long getIndexedVoices();
+
+  /**
+   * <pre>
+   * Bytes allocated for those copies' matrices.
+   * </pre>
+   *
+   * <code>uint64 index_bytes = 43;</code>
+   * @return The indexBytes.
+   */
+  long getIndexBytes();
+
+  /**
+   * <pre>
+   * Full loads of a copy: a tenant's first search, a missed change, a resubscription.
+   * </pre>
+   *
+   * <code>uint64 index_loads = 44;</code>
+   * @return The indexLoads.
+   */
+  long getIndexLoads();
 }
