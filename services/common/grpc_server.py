@@ -21,6 +21,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
+from services.common import tracing
 from services.common.errors import ServiceError
 from services.common.grpc_errors import to_rpc_status
 from services.common.reflection import DescriptorIndex, ReflectionService
@@ -106,10 +107,13 @@ class GrpcServer:
         credentials: grpc.ServerCredentials | None = None,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     ) -> None:
-        """`credentials` (services.common.tls) makes the port a TLS one; None keeps it plaintext."""
+        """`credentials` (services.common.tls) makes the port a TLS one; None keeps it plaintext.
+
+        With tracing on (services.common.tracing), its interceptor comes before `interceptors`,
+        so a call's server span covers authentication and continues the caller's trace."""
         self.limits = limits
         self._server = grpc.aio.server(
-            interceptors=list(interceptors),
+            interceptors=[*tracing.server_interceptors(), *interceptors],
             options=[
                 ("grpc.max_receive_message_length", limits.max_receive_bytes),
                 ("grpc.max_send_message_length", limits.max_send_bytes),
