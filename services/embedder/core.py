@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from services.common import tracing
 from services.common.errors import AlreadyExists, ErrorKind, InvalidInput, NotFound, Resource, ServiceError
 from services.embedder import audio as audio_mod
 from services.embedder.admission import Admission
@@ -300,6 +301,25 @@ class Embedder:
         # uploaded would tell this caller that they were uploaded.
         scope = keys.scope(self.settings.cache_prefix, "" if self.settings.share_content_cache else tenant)
         key = keys.conditioning(scope, encoder.name, encoder.weights_digest, digest)
+        attributes = {tracing.ENCODER: encoder.name, tracing.AUDIO_BYTES: len(audio) if audio is not None else 0}
+        with tracing.span("voxcache.cache.lookup", attributes):
+            result = await self._lookup(key, encoder, options, pin, voice, voices, audio, started, deadline)
+            tracing.annotate({tracing.TIER: result.tier.value, tracing.CACHE_HIT: result.cache_hit})
+        return result
+
+    async def _lookup(
+        self,
+        key: keys.ConditioningKey,
+        encoder: Encoder,
+        options: CacheOptions,
+        pin: bool,
+        voice: Voice | None,
+        voices: VoiceRegistry,
+        audio: bytes | None,
+        started: float,
+        deadline: float | None,
+    ) -> EmbedResult:
+        """The key's conditioning from the fastest tier that has it, else extracted (once per key)."""
         ttl_s = options.ttl_s or self.settings.default_ttl_s
         if not options.bypass:
             # The common case answered without building a fill, a policy or a second await: an
@@ -348,16 +368,19 @@ class Embedder:
         data = await load_audio()
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
-        decoded = await loop.run_in_executor(
-            None, lambda: audio_mod.decode(data, self.limits, target_rate=encoder.sample_rate)
-        )
+        with tracing.span("voxcache.decode", {tracing.AUDIO_BYTES: len(data)}):
+            decoded = await loop.run_in_executor(
+                None, lambda: audio_mod.decode(data, self.limits, target_rate=encoder.sample_rate)
+            )
+            tracing.annotate({tracing.SAMPLES: len(decoded.samples)})
         t1 = time.perf_counter()
-        try:
-            tensors = await self._batchers[encoder.name].encode(decoded.samples)
-        except (RuntimeError, ValueError, FloatingPointError) as exc:
-            # The clip passed every check yet the model cannot use it: that clip's fault, not the server's.
-            log.warning("encoder %s failed on a clip (%s)", encoder.name, exc, exc_info=True)
-            raise InvalidInput(f"the {encoder.name} model could not use this clip: {exc}", field="audio") from exc
+        with tracing.span("voxcache.extract", {tracing.ENCODER: encoder.name, tracing.SAMPLES: len(decoded.samples)}):
+            try:
+                tensors = await self._batchers[encoder.name].encode(decoded.samples)  # annotates the batch size
+            except (RuntimeError, ValueError, FloatingPointError) as exc:
+                # The clip passed every check yet the model cannot use it: that clip's fault, not the server's.
+                log.warning("encoder %s failed on a clip (%s)", encoder.name, exc, exc_info=True)
+                raise InvalidInput(f"the {encoder.name} model could not use this clip: {exc}", field="audio") from exc
         t2 = time.perf_counter()
         self.stats.record_extraction(t2 - t1)
         for name, array in tensors.items():
