@@ -217,3 +217,18 @@ def test_the_service_name_defaults_to_the_service_and_otel_service_name_wins(
     provider = tracing.provider_from_environment("voxcache-embedder", env)
     assert provider is not None and provider.resource.attributes["service.name"] == "embedder-eu-1"
     provider.shutdown()
+
+
+async def test_a_refused_call_records_its_status_code(traced: Traced, exporter: InMemorySpanExporter) -> None:
+    header, trace_id, _ = traceparent()
+    async with grpc.aio.insecure_channel(traced.synthesizer_address) as channel:
+        stub = synthesizer_pb2_grpc.SynthesizerStub(channel)
+        request = pb.SynthesizeRequest(text=TEXT, voice_id="nobody", backend="no-such-backend")
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.Synthesize(request, timeout=30, metadata=(("traceparent", header),))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    server = one(await spans_until(exporter, {SYNTHESIZE}), SYNTHESIZE, SpanKind.SERVER)
+    assert server.context.trace_id == trace_id
+    assert server.attributes is not None and server.attributes["rpc.grpc.status_code"] == 3
+    # The caller's mistake, not the server's: the span is not marked as an error.
+    assert server.status.status_code.name == "UNSET"

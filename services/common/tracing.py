@@ -5,8 +5,9 @@ when nobody traces (the Embed hit is a few hundred microseconds), so while traci
 SDK provider exists, no gRPC interceptor is installed, and `span()` hands back one shared
 do-nothing context manager without touching OpenTelemetry at all. When on, one
 `TracerProvider` (this process's) feeds the gRPC interceptors of opentelemetry-instrumentation-grpc
-(server spans that continue the caller's W3C `traceparent`; client spans that send it on) and
-the few spans of our own (decode, cache lookup, extraction, per-sentence synthesis).
+(client spans that send the W3C `traceparent` on), a lean server interceptor of our own
+(tracing_interceptor.py: server spans that continue the caller's trace) and the few spans of
+our own (decode, cache lookup, extraction, per-sentence synthesis).
 
 Turned on by `OTEL_TRACES_EXPORTER` (`otlp`, `console`, comma-separated; unset or `none` is
 off, unlike the SDK's own default of `otlp`: a server must not start exporting by surprise).
@@ -62,6 +63,11 @@ class TracingConfigError(ValueError):
 
 def enabled() -> bool:
     return _tracer is not None
+
+
+def provider() -> TracerProvider | None:
+    """The provider calls are traced into, None while tracing is off."""
+    return _provider
 
 
 def enable(provider: TracerProvider) -> None:
@@ -144,13 +150,14 @@ def shutdown() -> None:
 
 
 def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
-    """The server span of every call (health and reflection included), continuing the caller's
-    trace; empty while tracing is off. Must come first, so its span covers authentication too."""
+    """The server span of every call but health and reflection, continuing the caller's trace
+    (services/common/tracing_interceptor.py); empty while tracing is off. Must come first, so
+    its span covers authentication too."""
     if _provider is None:
         return []
-    from opentelemetry.instrumentation.grpc import aio_server_interceptor
+    from services.common.tracing_interceptor import ServerTracingInterceptor
 
-    return [aio_server_interceptor(tracer_provider=_provider)]
+    return [ServerTracingInterceptor(_provider.get_tracer("voxcache.grpc"))]
 
 
 def client_interceptors() -> Sequence[grpc.aio.ClientInterceptor]:
@@ -172,6 +179,17 @@ def span(name: str, attributes: Attributes | None = None) -> contextlib.Abstract
     if tracer is None:
         return _NOTHING
     return tracer.start_as_current_span(name, attributes=attributes)
+
+
+def record(name: str, start_ns: int, attributes: Attributes) -> None:
+    """A child span of the current one that began at `start_ns` (time.time_ns()) and ends now.
+
+    For work already done whose attributes are all known at its end: one call, and the span is
+    never made current (the cheapest span the SDK makes; the L1 hit's lookup uses it).
+    """
+    tracer = _tracer
+    if tracer is not None:
+        tracer.start_span(name, start_time=start_ns, attributes=attributes).end()
 
 
 def annotate(attributes: Attributes) -> None:

@@ -105,6 +105,15 @@ class _Extraction:
     extract_ms: float
 
 
+def _l1_hit_attributes(encoder: str, audio_bytes: int) -> dict[str, str | bool | int]:
+    return {
+        tracing.ENCODER: encoder,
+        tracing.AUDIO_BYTES: audio_bytes,
+        tracing.TIER: CacheTier.LOCAL.value,
+        tracing.CACHE_HIT: True,
+    }
+
+
 class Embedder:
     def __init__(
         self,
@@ -301,17 +310,31 @@ class Embedder:
         # uploaded would tell this caller that they were uploaded.
         scope = keys.scope(self.settings.cache_prefix, "" if self.settings.share_content_cache else tenant)
         key = keys.conditioning(scope, encoder.name, encoder.weights_digest, digest)
-        attributes = {tracing.ENCODER: encoder.name, tracing.AUDIO_BYTES: len(audio) if audio is not None else 0}
-        with tracing.span("voxcache.cache.lookup", attributes):
-            result = await self._lookup(key, encoder, options, pin, voice, voices, audio, started, deadline)
+        ttl_s = options.ttl_s or self.settings.default_ttl_s
+        audio_bytes = len(audio) if audio is not None else 0
+        if not options.bypass:
+            # The common case answered without building a fill, a policy or a second await: an
+            # L1 hit with nothing left to pin. Anything else takes the general path below.
+            looked_up, looked_up_ns = time.perf_counter(), time.time_ns()
+            local = self.cache.local_hit(key.redis_key, ttl_s, pin=pin)
+            if local is not None:
+                if voice is not None and voice.pinned.get(local.encoder) != local.cache_key:
+                    await self._record_pin(voice, local, voices)
+                now = time.perf_counter()
+                if tracing.enabled():  # recorded once over: no child span needs it as the current one
+                    tracing.record("voxcache.cache.lookup", looked_up_ns, _l1_hit_attributes(encoder.name, audio_bytes))
+                return EmbedResult(local, CacheTier.LOCAL, Timings((now - started) * 1000, (now - looked_up) * 1000))
+        with tracing.span("voxcache.cache.lookup", {tracing.ENCODER: encoder.name, tracing.AUDIO_BYTES: audio_bytes}):
+            result = await self._fetch(key, encoder, options, ttl_s, pin, voice, voices, audio, started, deadline)
             tracing.annotate({tracing.TIER: result.tier.value, tracing.CACHE_HIT: result.cache_hit})
         return result
 
-    async def _lookup(
+    async def _fetch(
         self,
         key: keys.ConditioningKey,
         encoder: Encoder,
         options: CacheOptions,
+        ttl_s: int,
         pin: bool,
         voice: Voice | None,
         voices: VoiceRegistry,
@@ -319,18 +342,7 @@ class Embedder:
         started: float,
         deadline: float | None,
     ) -> EmbedResult:
-        """The key's conditioning from the fastest tier that has it, else extracted (once per key)."""
-        ttl_s = options.ttl_s or self.settings.default_ttl_s
-        if not options.bypass:
-            # The common case answered without building a fill, a policy or a second await: an
-            # L1 hit with nothing left to pin. Anything else takes the general path below.
-            looked_up = time.perf_counter()
-            local = self.cache.local_hit(key.redis_key, ttl_s, pin=pin)
-            if local is not None:
-                if voice is not None and voice.pinned.get(local.encoder) != local.cache_key:
-                    await self._record_pin(voice, local, voices)
-                now = time.perf_counter()
-                return EmbedResult(local, CacheTier.LOCAL, Timings((now - started) * 1000, (now - looked_up) * 1000))
+        """Past L1: the shared store, else an extraction (once per key); decode and extract spans nest here."""
         load_audio = self._audio_loader(audio, voice, voices)
         policy = CachePolicy(ttl_s=ttl_s, pin=pin, bypass=options.bypass)
 
