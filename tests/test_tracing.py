@@ -232,3 +232,48 @@ async def test_a_refused_call_records_its_status_code(traced: Traced, exporter: 
     assert server.attributes is not None and server.attributes["rpc.grpc.status_code"] == 3
     # The caller's mistake, not the server's: the span is not marked as an error.
     assert server.status.status_code.name == "UNSET"
+
+
+def test_the_otlp_exporter_delivers_spans_to_a_collector(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OTEL_TRACES_EXPORTER=otlp as production runs it, against a real OTLP/gRPC endpoint on loopback."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+    received: list[trace_service_pb2.ExportTraceServiceRequest] = []
+
+    class Collector(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(self, request: Any, context: Any) -> Any:
+            received.append(request)
+            return trace_service_pb2.ExportTraceServiceResponse()
+
+    server = grpc.server(ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Collector(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
+        monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+        monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES", raising=False)
+        provider = tracing.provider_from_environment("voxcache-synthesizer", {"OTEL_TRACES_EXPORTER": "otlp"})
+        assert provider is not None
+        tracing.enable(provider)
+        try:
+            with tracing.span("voxcache.synthesize.sentence", {tracing.SENTENCE_INDEX: 0}):
+                pass
+            assert provider.force_flush(10_000)
+        finally:
+            tracing.disable()
+            provider.shutdown()
+    finally:
+        server.stop(None)
+    spans = [
+        (resource.resource, span)
+        for request in received
+        for resource in request.resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+    ]
+    assert [span.name for _, span in spans] == ["voxcache.synthesize.sentence"]
+    service = {a.key: a.value.string_value for a in spans[0][0].attributes}["service.name"]
+    assert service == "voxcache-synthesizer"
