@@ -4,7 +4,7 @@ Why a module of our own rather than the SDK's auto-configuration: voxcache must 
 when nobody traces (the Embed hit is a few hundred microseconds), so while tracing is off no
 SDK provider exists, no gRPC interceptor is installed, and `span()` hands back one shared
 do-nothing context manager without touching OpenTelemetry at all. When on, one
-`TracerProvider` (this process's) feeds the gRPC interceptors of opentelemetry-instrumentation-grpc
+`TracerProvider` (this process's) feeds the aio client interceptors of opentelemetry-instrumentation-grpc
 (client spans that send the W3C `traceparent` on), a lean server interceptor of our own
 (tracing_interceptor.py: server spans that continue the caller's trace) and the few spans of
 our own (decode, cache lookup, extraction, per-sentence synthesis).
