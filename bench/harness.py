@@ -83,6 +83,9 @@ class ServerSpec:
     floor_routes: tuple[FloorRoute, ...] = ()
     #: More Embedder flags, e.g. `--local-cache-mb 0` for a worker whose hits all come from Redis.
     embedder_args: tuple[str, ...] = ()
+    #: Trace every call (100 % sampling) into a BatchSpanProcessor that counts and drops the spans
+    #: (bench/tracing_bench.py); the child then answers a "spans" command with the count.
+    traced: bool = False
 
 
 async def start_embedder(redis_url: str, threads: int, extra: Sequence[str] = ()) -> Started:
@@ -108,7 +111,53 @@ async def start_embedder(redis_url: str, threads: int, extra: Sequence[str] = ()
     return running.port, info, running.stop
 
 
+class _CountingExporter:
+    """A span exporter that keeps nothing: export cost is the SDK's, not an exporter's."""
+
+    def __init__(self) -> None:
+        self.exported = 0
+
+    def export(self, spans: Sequence[Any]) -> Any:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        self.exported += len(spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        """Nothing to release."""
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+_exporter = _CountingExporter()
+
+
+def _trace_everything() -> None:
+    """Tracing on as an operator would run it (BatchSpanProcessor, every trace sampled)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+
+    from services.common import tracing
+
+    provider = TracerProvider(sampler=ALWAYS_ON)
+    provider.add_span_processor(BatchSpanProcessor(_exporter))  # type: ignore[arg-type]
+    tracing.enable(provider)
+
+
+def _spans_exported() -> int:
+    from services.common import tracing
+
+    provider = tracing.provider()
+    if provider is not None:
+        provider.force_flush()
+    return _exporter.exported
+
+
 async def _start(spec: ServerSpec) -> Started:
+    if spec.traced:
+        _trace_everything()
     if spec.kind == "embedder":
         return await start_embedder(spec.redis_url, spec.threads, spec.embedder_args)
     return await start_floor(spec.redis_url, spec.floor_routes)
@@ -129,6 +178,8 @@ async def _serve_child(spec: ServerSpec, conn: Connection) -> None:
             return
         if command == "cpu":
             conn.send(time.process_time())
+        elif command == "spans":
+            conn.send(_spans_exported())
         else:
             done.set()
 
@@ -174,6 +225,13 @@ class ServerProcess:
         if not self._conn.poll(10):
             raise TimeoutError(f"{self.spec.kind} server did not answer a cpu query")
         return float(self._conn.recv())
+
+    def spans_exported(self) -> int:
+        """Spans a traced server has handed its exporter so far (0 for an untraced one)."""
+        self._conn.send("spans")
+        if not self._conn.poll(30):
+            raise TimeoutError(f"{self.spec.kind} server did not answer a spans query")
+        return int(self._conn.recv())
 
     def close(self, timeout_s: float = 15.0) -> None:
         if self.process.is_alive():

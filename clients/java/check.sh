@@ -20,7 +20,9 @@ jars() { local j; for j in "$@"; do printf '/usr/share/java/%s.jar:' "$j"; done;
 # through grpc-protobuf).
 compile_cp=$(jars protobuf grpc-api grpc-stub grpc-protobuf proto-google-common-protos guava \
   geronimo-annotation-1.3-spec)
-test_cp=$(jars junit4 hamcrest-core)
+# grpc-core: its in-process transport, a real gRPC server inside the test (TraceParentTest);
+# error-prone-annotations (a dependency of Debian's guava) for the annotations on its classes.
+test_cp=$(jars junit4 hamcrest-core grpc-core grpc-context error-prone-annotations)
 run_cp=$compile_cp$(jars grpc-context grpc-core grpc-protobuf-lite grpc-netty perfmark-api \
   netty-buffer netty-codec netty-codec-http netty-codec-http2 netty-common netty-handler \
   netty-resolver netty-transport)

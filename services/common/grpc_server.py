@@ -21,6 +21,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
+from services.common import tracing
 from services.common.errors import ServiceError
 from services.common.grpc_errors import to_rpc_status
 from services.common.health_port import HealthOnlyServer
@@ -109,10 +110,13 @@ class GrpcServer:
         health_address: str | None = None,
     ) -> None:
         """`credentials` (services.common.tls) makes the port a TLS one; None keeps it plaintext.
-        `health_address` adds a plaintext port with only the health service (services.common.health_port)."""
+        `health_address` adds a plaintext port with only the health service (services.common.health_port).
+
+        With tracing on (services.common.tracing), its interceptor comes before `interceptors`,
+        so a call's server span covers authentication and continues the caller's trace."""
         self.limits = limits
         self._server = grpc.aio.server(
-            interceptors=list(interceptors),
+            interceptors=[*tracing.server_interceptors(), *interceptors],
             options=[
                 ("grpc.max_receive_message_length", limits.max_receive_bytes),
                 ("grpc.max_send_message_length", limits.max_send_bytes),

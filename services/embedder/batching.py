@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from services.common import tracing
 from services.embedder.encoders.base import BatchEncoder, Encoder
 
 #: A bucket's shortest clip is at least this fraction of its longest: at most ~20 % padding.
@@ -48,6 +49,8 @@ class _Waiting:
     samples: np.ndarray
     future: asyncio.Future[Tensors]
     arrived: float = field(default_factory=time.monotonic)
+    #: Clips in the forward pass that produced this clip's answer (for its trace).
+    batch_size: int = 1
 
 
 class MicroBatcher:
@@ -78,10 +81,12 @@ class MicroBatcher:
         self._running: set[asyncio.Task[None]] = set()
 
     async def encode(self, samples: np.ndarray) -> Tensors:
+        """The clip's tensors; the caller's current span (if traced) learns the size of its pass."""
         loop = asyncio.get_running_loop()
         if not self.batched:
             tensors = await loop.run_in_executor(self._pool, self.encoder.encode, samples)
             self._passed([1])
+            tracing.annotate({tracing.BATCH_SIZE: 1})
             return tensors
         if self._full is None or self._slots is None:
             self._full, self._slots = asyncio.Event(), asyncio.Semaphore(self._workers)
@@ -91,7 +96,9 @@ class MicroBatcher:
             self._full.set()
         if self._collector is None or self._collector.done():
             self._collector = loop.create_task(self._collect())
-        return await waiting.future
+        tensors = await waiting.future
+        tracing.annotate({tracing.BATCH_SIZE: waiting.batch_size})
+        return tensors
 
     def _passed(self, sizes: Sequence[int]) -> None:
         if self._on_pass is not None:
@@ -121,7 +128,9 @@ class MicroBatcher:
         assert self._slots is not None
         loop = asyncio.get_running_loop()
         try:
-            outcomes, sizes = await loop.run_in_executor(self._pool, self._encode_group, [w.samples for w in group])
+            outcomes, sizes, passes = await loop.run_in_executor(
+                self._pool, self._encode_group, [w.samples for w in group]
+            )
         except BaseException as exc:  # the pool itself failed (shut down): nobody can be served
             for waiting in group:
                 if not waiting.future.done():
@@ -132,20 +141,24 @@ class MicroBatcher:
         finally:
             self._slots.release()
         self._passed(sizes)
-        for waiting, outcome in zip(group, outcomes, strict=True):
+        for waiting, outcome, size in zip(group, outcomes, passes, strict=True):
             if waiting.future.done():  # its caller gave up
                 continue
+            waiting.batch_size = size
             if isinstance(outcome, BaseException):
                 waiting.future.set_exception(outcome)
             else:
                 waiting.future.set_result(outcome)
 
-    def _encode_group(self, clips: list[np.ndarray]) -> tuple[list[Tensors | Exception], list[int]]:
-        """On a model worker: one pass per length bucket; a failed pass is retried clip by clip."""
+    def _encode_group(self, clips: list[np.ndarray]) -> tuple[list[Tensors | Exception], list[int], list[int]]:
+        """On a model worker: one pass per length bucket; a failed pass is retried clip by clip.
+
+        Returns each clip's outcome, the size of every pass run, and each clip's pass size."""
         encoder = self.encoder
         assert isinstance(encoder, BatchEncoder)
         outcomes: list[Tensors | Exception] = [RuntimeError("not run")] * len(clips)
         sizes: list[int] = []
+        passes = [1] * len(clips)
         for bucket in length_buckets([len(clip) for clip in clips]):
             if len(bucket) > 1:
                 try:
@@ -156,6 +169,7 @@ class MicroBatcher:
                     sizes.append(len(bucket))
                     for index, tensors in zip(bucket, results, strict=True):
                         outcomes[index] = tensors
+                        passes[index] = len(bucket)
                     continue
             for index in bucket:
                 try:
@@ -163,4 +177,4 @@ class MicroBatcher:
                 except Exception as exc:  # delivered to that clip's caller alone
                     outcomes[index] = exc
                 sizes.append(1)
-        return outcomes, sizes
+        return outcomes, sizes, passes

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from services.common import tracing
 from services.common.errors import AlreadyExists, ErrorKind, InvalidInput, NotFound, Resource, ServiceError
 from services.embedder import audio as audio_mod
 from services.embedder.admission import Admission
@@ -138,6 +139,15 @@ class _Extraction:
     extract_ms: float
     #: Found through the PCM index (cache/reencode.py): already stored, no model time.
     stored: bool = False
+
+
+def _l1_hit_attributes(encoder: str, audio_bytes: int) -> dict[str, str | bool | int]:
+    return {
+        tracing.ENCODER: encoder,
+        tracing.AUDIO_BYTES: audio_bytes,
+        tracing.TIER: CacheTier.LOCAL.value,
+        tracing.CACHE_HIT: True,
+    }
 
 
 class Embedder:
@@ -416,16 +426,38 @@ class Embedder:
         scope = keys.scope(self.settings.cache_prefix, "" if self.settings.share_content_cache else tenant)
         key = keys.conditioning(scope, encoder.name, encoder.weights_digest, digest)
         ttl_s = options.ttl_s or self.settings.default_ttl_s
+        audio_bytes = len(audio) if audio is not None else 0
         if not options.bypass:
             # The common case answered without building a fill, a policy or a second await: an
             # L1 hit with nothing left to pin. Anything else takes the general path below.
-            looked_up = time.perf_counter()
+            looked_up, looked_up_ns = time.perf_counter(), time.time_ns()
             local = self.cache.local_hit(key.redis_key, ttl_s, pin=pin)
             if local is not None:
                 if voice is not None and voice.pinned.get(local.encoder) != local.cache_key:
                     await self._record_pin(voice, local, voices)
                 now = time.perf_counter()
+                if tracing.enabled():  # recorded once over: no child span needs it as the current one
+                    tracing.record("voxcache.cache.lookup", looked_up_ns, _l1_hit_attributes(encoder.name, audio_bytes))
                 return EmbedResult(local, CacheTier.LOCAL, Timings((now - started) * 1000, (now - looked_up) * 1000))
+        with tracing.span("voxcache.cache.lookup", {tracing.ENCODER: encoder.name, tracing.AUDIO_BYTES: audio_bytes}):
+            result = await self._fetch(key, encoder, options, ttl_s, pin, voice, voices, audio, started, deadline)
+            tracing.annotate({tracing.TIER: result.tier.value, tracing.CACHE_HIT: result.cache_hit})
+        return result
+
+    async def _fetch(
+        self,
+        key: keys.ConditioningKey,
+        encoder: Encoder,
+        options: CacheOptions,
+        ttl_s: int,
+        pin: bool,
+        voice: Voice | None,
+        voices: VoiceRegistry,
+        audio: bytes | None,
+        started: float,
+        deadline: float | None,
+    ) -> EmbedResult:
+        """Past L1: the shared store, else an extraction (once per key); decode and extract spans nest here."""
         load_audio = self._audio_loader(audio, voice, voices)
         policy = CachePolicy(ttl_s=ttl_s, pin=pin, bypass=options.bypass)
 
@@ -468,19 +500,22 @@ class Embedder:
         data = await load_audio()
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
-        source, pcm_key = await loop.run_in_executor(None, lambda: self._read(data, key, policy))
-        if pcm_key is not None:  # the same samples in other bytes may be cached already
-            found = await self.pcm_index.find(key, pcm_key, policy, encoder.tensors)
-            if found is not None:
-                return _Extraction(found, (time.perf_counter() - t0) * 1000, 0.0, stored=True)
-        decoded = await loop.run_in_executor(None, lambda: audio_mod.at_rate(source, encoder.sample_rate))
+        with tracing.span("voxcache.decode", {tracing.AUDIO_BYTES: len(data)}):
+            source, pcm_key = await loop.run_in_executor(None, lambda: self._read(data, key, policy))
+            if pcm_key is not None:  # the same samples in other bytes may be cached already
+                found = await self.pcm_index.find(key, pcm_key, policy, encoder.tensors)
+                if found is not None:
+                    return _Extraction(found, (time.perf_counter() - t0) * 1000, 0.0, stored=True)
+            decoded = await loop.run_in_executor(None, lambda: audio_mod.at_rate(source, encoder.sample_rate))
+            tracing.annotate({tracing.SAMPLES: len(decoded.samples)})
         t1 = time.perf_counter()
-        try:
-            tensors = await self._batchers[encoder.name].encode(decoded.samples)
-        except (RuntimeError, ValueError, FloatingPointError) as exc:
-            # The clip passed every check yet the model cannot use it: that clip's fault, not the server's.
-            log.warning("encoder %s failed on a clip (%s)", encoder.name, exc, exc_info=True)
-            raise InvalidInput(f"the {encoder.name} model could not use this clip: {exc}", field="audio") from exc
+        with tracing.span("voxcache.extract", {tracing.ENCODER: encoder.name, tracing.SAMPLES: len(decoded.samples)}):
+            try:
+                tensors = await self._batchers[encoder.name].encode(decoded.samples)  # annotates the batch size
+            except (RuntimeError, ValueError, FloatingPointError) as exc:
+                # The clip passed every check yet the model cannot use it: that clip's fault, not the server's.
+                log.warning("encoder %s failed on a clip (%s)", encoder.name, exc, exc_info=True)
+                raise InvalidInput(f"the {encoder.name} model could not use this clip: {exc}", field="audio") from exc
         t2 = time.perf_counter()
         self.stats.record_extraction(t2 - t1)
         for name, array in tensors.items():

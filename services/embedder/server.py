@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.common import tracing
 from services.common.auth import AuthSettingsError, authenticator_from, warn_if_open
 from services.common.auth_interceptor import AuthInterceptor
 from services.common.config import redact_url
@@ -235,9 +236,12 @@ def main(argv: list[str] | None = None) -> None:
         await run_until_signalled(await start(settings))
 
     try:
+        tracing.configure_from_environment("voxcache-embedder")  # before start: servers take its interceptors
         asyncio.run(serve())
-    except (StoreAuthError, WeightsError, KeyringError, AuthSettingsError, TLSError) as exc:
+    except (StoreAuthError, WeightsError, KeyringError, AuthSettingsError, TLSError, tracing.TracingConfigError) as exc:
         raise SystemExit(f"voxcache-embedder: {exc}") from None
+    finally:
+        tracing.shutdown()  # spans still queued are exported before the process exits
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from functools import partial
 
 import numpy as np
 
+from services.common import tracing
 from services.common.errors import DeadlineExceeded, InvalidInput
 from services.synthesizer import text as text_mod
 from services.synthesizer.backends.base import Backend, Segment, VoicePlan
@@ -190,12 +191,16 @@ class Synthesizer:
         # Conditioning time includes a backend's one-time warm-up through the Embedder (first request only).
         conditioning_started = time.perf_counter()
         await self._ensure_warm(backend)
+        tracing.annotate({tracing.BACKEND: backend.name, tracing.SENTENCES: len(segments)})
         if request.conditioning is not None:
             conditioning, cache_hit, cache_key = request.conditioning, False, ""
         else:
-            answer = await self.embedder.embed(
-                audio=request.reference_audio, voice_id=request.voice_id, encoder=backend.encoder, deadline=deadline
-            )
+            source = "voice_id" if request.voice_id is not None else "reference_audio"
+            with tracing.span("voxcache.conditioning", {tracing.SOURCE: source, tracing.ENCODER: backend.encoder}):
+                answer = await self.embedder.embed(
+                    audio=request.reference_audio, voice_id=request.voice_id, encoder=backend.encoder, deadline=deadline
+                )
+                tracing.annotate({tracing.CACHE_HIT: answer.cache_hit})
             conditioning, cache_hit, cache_key = answer.tensors, answer.cache_hit, answer.cache_key
         voice = backend.plan(conditioning, request.options)
         embed_ms = (time.perf_counter() - conditioning_started) * 1000
@@ -215,7 +220,14 @@ class Synthesizer:
             if deadline is not None and time.monotonic() >= deadline:
                 raise DeadlineExceeded(f"deadline passed after {index} of {len(plan.segments)} sentences")
             work = partial(backend.synthesize, segment, plan.voice, language=plan.language, speed=plan.speed)
-            samples = await loop.run_in_executor(self._pool, work)
+            attributes = {
+                tracing.BACKEND: backend.name,
+                tracing.SENTENCE_INDEX: index,
+                tracing.SENTENCE_CHARS: len(segment.text),
+            }
+            with tracing.span("voxcache.synthesize.sentence", attributes):  # closed before the yield
+                samples = await loop.run_in_executor(self._pool, work)
+                tracing.annotate({tracing.SAMPLES: len(samples)})
             yield Chunk(index, segment.text, to_pcm16(samples), rate, plan.selection if index == 0 else None)
 
     # -- validation -------------------------------------------------------------------

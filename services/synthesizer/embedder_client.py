@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
+from services.common import tracing
 from services.common.auth import TENANT_HEADER
 from services.common.auth_interceptor import current_principal
 from services.common.errors import DeadlineExceeded, ErrorKind, Resource, ServiceError, Unavailable
@@ -91,10 +92,14 @@ class EmbedderGateway:
         self.default_timeout_s = default_timeout_s
         self._token_metadata = token_metadata(token)
         options = [*CHANNEL_OPTIONS, *(tls.options() if tls else [])]
+        # With tracing on, each Embed is a client span whose context travels as `traceparent`.
+        interceptors = tracing.client_interceptors()
         if tls is None:
-            self._channel = grpc.aio.insecure_channel(address, options=options)
+            self._channel = grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
         else:
-            self._channel = grpc.aio.secure_channel(address, tls.credentials(), options=options)
+            self._channel = grpc.aio.secure_channel(
+                address, tls.credentials(), options=options, interceptors=interceptors
+            )
         self._stub = embedder_pb2_grpc.EmbedderStub(self._channel)
 
     def _metadata(self, extra: Sequence[tuple[str, str]]) -> Metadata:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from services.common import tracing
 from services.common.auth import AuthSettingsError, authenticator_from, warn_if_open
 from services.common.auth_interceptor import AuthInterceptor
 from services.common.grpc_server import GrpcServer, ServerLimits, configure_logging, run_until_signalled
@@ -126,9 +127,12 @@ def main(argv: list[str] | None = None) -> None:
         await run_until_signalled(await start(settings))
 
     try:
+        tracing.configure_from_environment("voxcache-synthesizer")  # before start: servers take its interceptors
         asyncio.run(serve())
-    except (WeightsError, AuthSettingsError, TLSError) as exc:
+    except (WeightsError, AuthSettingsError, TLSError, tracing.TracingConfigError) as exc:
         raise SystemExit(f"voxcache-synthesizer: {exc}") from None
+    finally:
+        tracing.shutdown()  # spans still queued are exported before the process exits
 
 
 if __name__ == "__main__":

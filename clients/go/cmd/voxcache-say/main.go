@@ -14,6 +14,10 @@
 //
 // Over TLS: set VOXCACHE_TLS_CA (and, for mTLS, VOXCACHE_TLS_CLIENT_CERT and
 // VOXCACHE_TLS_CLIENT_KEY); a bearer token: VOXCACHE_TOKEN.
+//
+// Tracing: every call carries one W3C traceparent, the one in $TRACEPARENT or a new
+// one, and the trace id is printed first; with OpenTelemetry on in the services, the
+// whole run is that one trace, Synthesizer and Embedder spans included.
 package main
 
 import (
@@ -84,12 +88,17 @@ func run(o options) (failures []string, err error) {
 		return nil, err
 	}
 
-	embedConn, err := dial(o.embedder)
+	trace, err := voxcache.TraceParentFromEnv()
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("trace    %s\n", trace.TraceIDHex())
+	embedConn, err := dial(o.embedder, trace)
 	if err != nil {
 		return nil, err
 	}
 	defer embedConn.Close()
-	synthConn, err := dial(o.synthesizer)
+	synthConn, err := dial(o.synthesizer, trace)
 	if err != nil {
 		return nil, err
 	}
@@ -218,12 +227,12 @@ func refusal(embedder voxcachev1.EmbedderClient, request *voxcachev1.EmbedReques
 	return d
 }
 
-func dial(target string) (*grpc.ClientConn, error) {
+func dial(target string, trace voxcache.TraceParent) (*grpc.ClientConn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// TLS/mTLS and the token come from VOXCACHE_TLS_CA, VOXCACHE_TLS_CLIENT_CERT,
 	// VOXCACHE_TLS_CLIENT_KEY and VOXCACHE_TOKEN; none set: plaintext, no token.
-	return voxcache.DialSecure(ctx, target, voxcache.SecurityFromEnv())
+	return voxcache.DialSecure(ctx, target, voxcache.SecurityFromEnv(), trace.DialOptions()...)
 }
 
 func envOr(key, fallback string) string {

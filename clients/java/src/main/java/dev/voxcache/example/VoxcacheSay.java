@@ -3,6 +3,7 @@ package dev.voxcache.example;
 import com.google.protobuf.ByteString;
 import dev.voxcache.client.ErrorDetails;
 import dev.voxcache.client.Tensors;
+import dev.voxcache.client.TraceParent;
 import dev.voxcache.client.VoxcacheErrors;
 import dev.voxcache.client.Wav;
 import dev.voxcache.v1.AudioFormat;
@@ -95,8 +96,11 @@ public final class VoxcacheSay {
       System.exit(2);
     }
     VoxcacheSay say = new VoxcacheSay();
-    ManagedChannel embedChannel = channel(opts.get("embedder"));
-    ManagedChannel synthChannel = channel(opts.get("synthesizer"));
+    // One trace for the whole run: $TRACEPARENT's, or a new one; every call carries it.
+    TraceParent trace = TraceParent.fromEnv();
+    System.out.println("trace    " + trace.traceId());
+    ManagedChannel embedChannel = channel(opts.get("embedder"), trace);
+    ManagedChannel synthChannel = channel(opts.get("synthesizer"), trace);
     try {
       say.run(embedChannel, synthChannel, opts);
     } catch (StatusRuntimeException e) {
@@ -256,10 +260,12 @@ public final class VoxcacheSay {
    * VOXCACHE_TLS_CLIENT_KEY are set too), plaintext otherwise; with VOXCACHE_TOKEN every call
    * carries "authorization: Bearer &lt;token&gt;". The variables are the Python CLI's.
    */
-  private static ManagedChannel channel(String target) throws IOException {
+  private static ManagedChannel channel(String target, TraceParent trace) throws IOException {
     // Transport-agnostic: grpc-netty-shaded (Maven) or grpc-netty (Debian jars) is found at run time.
     ManagedChannelBuilder<?> builder =
-        Grpc.newChannelBuilder(target, credentials()).maxInboundMessageSize(MAX_MESSAGE_BYTES);
+        Grpc.newChannelBuilder(target, credentials())
+            .maxInboundMessageSize(MAX_MESSAGE_BYTES)
+            .intercept(trace); // the run's one W3C traceparent on every call
     String token = envOr("VOXCACHE_TOKEN", "");
     if (!token.isEmpty()) {
       builder.intercept(bearer(token));
