@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-import redis
-
 from services.common.redis_server import LocalRedis
 from services.embedder.cache.redis_store import RedisStore
+from tests.conftest import raw_client
 
 
 async def test_get_sliding_answers_the_value_slides_ttls_and_leaves_pins_alone(redis_server: LocalRedis) -> None:
-    raw = redis.Redis.from_url(redis_server.url)
+    raw = raw_client(redis_server.url)
     raw.set("slide:ttl", b"expiring", ex=50)
     raw.set("slide:pinned", b"pinned")
     store = RedisStore(redis_server.url, timeout_s=0.25)

@@ -5,6 +5,12 @@ timeouts, no client-side retries, and after a failure Redis is skipped for
 `retry_interval` seconds so an outage costs one timeout, not one per request.
 The first call after the interval probes again, so recovery needs no restart.
 
+A Redis Cluster (`redis+cluster://`) is the same store over redis-py's cluster client: each
+command goes to its key's master, MOVED and ASK are followed by the client, and a failure
+that may mean a changed topology (a lost connection, a timeout, CLUSTERDOWN, an uncovered
+slot) makes the next call re-read the slot table, so a replica promoted after its master
+died is used without a restart. No command here names two keys (see keys.py for the tags).
+
 Two answers are not outages and do not skip Redis: a key of another type than the
 command expects (WRONGTYPE: someone else's data at our key) is deleted, counted and the
 command run once more, so it acts like a missing key and is replaced by the next write;
@@ -19,8 +25,19 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from redis.exceptions import AuthenticationError, NoPermissionError, RedisError, ResponseError
+from redis.asyncio import RedisCluster
+from redis.asyncio.connection import Connection
+from redis.exceptions import (
+    AskError,
+    AuthenticationError,
+    ClusterError,
+    NoPermissionError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.common.redis_client import make_client
 from services.embedder.cache import keys
@@ -40,6 +57,8 @@ _ACL_HINT = (
     "the Redis ACL does not allow this user that command or key: its key pattern must cover "
     "--cache-prefix (deploy/redis/users.conf ships `~voxcache:*`)"
 )
+#: Failures after which a cluster client must re-read the slot table before its next command.
+_TOPOLOGY_ERRORS = (RedisConnectionError, RedisTimeoutError, ClusterError, RedisClusterException)
 
 
 def is_wrong_type(exc: Exception) -> bool:
@@ -47,7 +66,7 @@ def is_wrong_type(exc: Exception) -> bool:
 
 
 class RedisStore:
-    """The `Store` over one Redis server."""
+    """The `Store` over one Redis server or a Redis Cluster."""
 
     def __init__(
         self,
@@ -60,6 +79,7 @@ class RedisStore:
         on_wrong_type: Callable[[], None] = lambda: None,
     ) -> None:
         self._client = make_client(url, timeout_s=timeout_s, password=password)
+        self._cluster = isinstance(self._client, RedisCluster)
         self._retry_interval_s = retry_interval_s
         self._down_until = 0.0
         self._down = False
@@ -92,7 +112,7 @@ class RedisStore:
                 self._refused_logged_at = time.monotonic()
                 log.error("Redis refused %s: %s; %s", what, exc, _ACL_HINT)
             raise StoreRefused(f"Redis refused {what} (permission denied by its ACL: {exc})") from exc
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             self._on_error()
             if not self._down:
                 log.warning(
@@ -104,7 +124,9 @@ class RedisStore:
                 )
             self._down = True
             self._down_until = time.monotonic() + self._retry_interval_s
-            if isinstance(exc, RedisConnectionError):
+            if self._cluster and isinstance(exc, _TOPOLOGY_ERRORS):
+                await self._forget_topology()
+            elif isinstance(exc, RedisConnectionError):
                 await self._drop_idle_connections()
             raise StoreUnavailable(f"Redis {what} failed: {exc}") from exc
         if self._down:
@@ -121,6 +143,13 @@ class RedisStore:
         """
         await self._client.connection_pool.disconnect(inuse_connections=False)
 
+    async def _forget_topology(self) -> None:
+        """Cluster: a master may have died or its slots moved. Close every node's connections
+        and have the next command re-read the slot table from the nodes still up (redis-py's
+        own reaction to CLUSTERDOWN); until its replica is promoted that master's slots fail
+        fast, after it they are served by the new master."""
+        await self._client.aclose()
+
     # -- conditioning entries ---------------------------------------------------------
     async def get_sliding(self, key: str, ttl_s: int) -> bytes | None:
         """GET and slide the TTL in one round trip, without unpinning pinned keys.
@@ -133,6 +162,8 @@ class RedisStore:
         cancelled caller) is closed, never returned to the pool half-read.
         """
         commands = (("GET", key), ("EXPIRE", key, ttl_s, "XX"))
+        if self._cluster:
+            return await self._call("GET", lambda: self._get_sliding_on_node(key, ttl_s, commands), key=key)
 
         async def op() -> bytes | None:
             pool = self._client.connection_pool
@@ -149,6 +180,32 @@ class RedisStore:
             return value
 
         return await self._call("GET", op, key=key)
+
+    async def _get_sliding_on_node(
+        self, key: str, ttl_s: int, commands: tuple[tuple[object, ...], ...]
+    ) -> bytes | None:
+        """The cluster's `get_sliding`: both commands on one connection to the key's master, as
+        above. The rare redirect (a slot being moved: MOVED or ASK) is left to the cluster
+        client's own commands, which follow it and update the slot table."""
+        client = self._client
+        assert isinstance(client, RedisCluster)
+        await client.initialize()  # a no-op unless a failure asked for a fresh slot table
+        node = client.get_node_from_key(key)
+        connection: Connection = node.acquire_connection()
+        try:
+            await connection.send_packed_command(connection.pack_commands(commands))
+            value: bytes | None = await connection.read_response()
+            await connection.read_response()
+        except AskError:  # MOVED is an AskError too
+            await connection.disconnect()
+            value = await client.get(key)
+            await client.expire(key, ttl_s, xx=True)
+        except BaseException:
+            await connection.disconnect()
+            raise
+        finally:
+            node.release(connection)
+        return value
 
     async def put(self, key: str, value: bytes, ttl_s: int | None) -> None:
         """Store an entry. ttl_s=None pins it (and unpins nothing: NX keeps a pinned twin)."""
@@ -188,6 +245,8 @@ class RedisStore:
 
     # -- housekeeping -------------------------------------------------------------------
     async def dbsize(self) -> int:
+        if self._cluster:  # every master's keys: without a target redis-py asks one node
+            return int(await self._call("DBSIZE", lambda: self._client.dbsize(target_nodes=RedisCluster.PRIMARIES)))
         return int(await self._call("DBSIZE", self._client.dbsize))
 
     async def check(self, prefix: str) -> None:
