@@ -106,6 +106,23 @@ class LocalCluster:
             return f"replica {node.port}: link to its master is {replication.get('master_link_status')}"
         return ""
 
+    def is_master(self, node: LocalRedis) -> bool:
+        with redis.Redis(port=node.port, socket_timeout=1, decode_responses=True) as client:
+            return client.info("replication").get("role") == "master"
+
+    def wait_replicated(self, master: LocalRedis, timeout_s: float = 10.0) -> None:
+        """Until `master`'s replicas have acknowledged all it has written (before killing it)."""
+        deadline = time.monotonic() + timeout_s
+        with redis.Redis(port=master.port, socket_timeout=1, decode_responses=True) as client:
+            while time.monotonic() < deadline:
+                info = client.info("replication")
+                offset = int(info["master_repl_offset"])
+                replicas = [v for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)]
+                if replicas and all(int(r["offset"]) >= offset for r in replicas):
+                    return
+                time.sleep(0.05)
+        raise TimeoutError(f"replicas of {master.port} did not catch up within {timeout_s}s")
+
     def running(self) -> list[LocalRedis]:
         return [node for node in self.nodes if node._proc is not None and node._proc.poll() is None]
 

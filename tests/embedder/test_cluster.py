@@ -1,0 +1,127 @@
+"""Redis Cluster specifics (issue 12): redirects, a killed master, the slot of a clip's keys.
+
+The rest of the Embedder suite already runs on a cluster (tests/embedder/conftest.py); these
+tests each start their own 3 + 3 cluster on loopback, because they move slots or kill nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from redis.crc import key_slot
+
+from services.common.redis_client import cluster_seeds, is_cluster_url
+from services.common.redis_cluster import LocalCluster
+from services.common.redis_server import LocalRedis
+from services.embedder.cache import keys
+from services.embedder.cache.tiered import CacheTier
+from services.embedder.core import Embedder
+from tests.conftest import CountingEncoder, make_core
+
+
+@pytest.fixture
+def cluster() -> Iterator[LocalCluster]:
+    with LocalCluster(node_timeout_ms=1000) as own:
+        yield own
+
+
+def node_client(node: LocalRedis) -> redis.Redis:
+    return redis.Redis(port=node.port, socket_timeout=2)
+
+
+def node_id(node: LocalRedis) -> str:
+    with node_client(node) as client:
+        return client.execute_command("CLUSTER MYID").decode()
+
+
+async def hit_tier(core: Embedder, clip: bytes, key: str) -> CacheTier:
+    """The tier that answers `clip` (cached under `key`) once this process's L1 has forgotten it."""
+    core.cache.local.discard(key)
+    return (await core.embed(audio=clip)).tier
+
+
+def test_cluster_urls() -> None:
+    assert is_cluster_url("redis+cluster://a:1") and is_cluster_url("rediss+cluster://a:1")
+    assert not is_cluster_url("redis://a:1/0")
+    seed, seeds = cluster_seeds("redis+cluster://user:pw@10.0.0.1:7000,10.0.0.2:7001")
+    assert seed == "redis://user:pw@10.0.0.1:7000" and seeds == [("10.0.0.1", 7000), ("10.0.0.2", 7001)]
+    with pytest.raises(ValueError, match="host:port"):
+        cluster_seeds("redis+cluster://10.0.0.1")
+    with pytest.raises(ValueError, match="database 0"):
+        cluster_seeds("redis+cluster://10.0.0.1:7000/2")
+
+
+def test_a_clips_entries_share_one_slot_and_clips_spread() -> None:
+    """Every entry of one clip (any encoder, weights or tenant scope) hashes to one slot, where
+    a multi-key command over them is valid; different clips spread over the slots."""
+    digest = keys.content_digest(b"clip")
+    entries = [
+        keys.conditioning("voxcache", "ecapa", "a" * 64, digest).redis_key,
+        keys.conditioning("voxcache", "indextts2", "b" * 64, digest).redis_key,
+        keys.conditioning(keys.scope("voxcache", "acme"), "ecapa", "a" * 64, digest).redis_key,
+    ]
+    assert len({key_slot(key.encode()) for key in entries}) == 1
+    others = [keys.conditioning("voxcache", "ecapa", "a" * 64, keys.content_digest(bytes([i]))) for i in range(64)]
+    assert len({key_slot(key.redis_key.encode()) for key in others}) > 32
+
+
+async def test_moved_and_ask_are_followed(
+    cluster: LocalCluster, encoder: CountingEncoder, speech: dict[str, Any]
+) -> None:
+    """The clip's slot is migrated to another master while the Embedder runs: mid-migration
+    the old master answers ASK, afterwards MOVED; both are followed and still hit."""
+    core = make_core(encoder, cluster.url, "move")
+    try:
+        first = await core.embed(audio=speech["wav"])
+        key = first.conditioning.cache_key
+        assert await hit_tier(core, speech["wav"], key) is CacheTier.REDIS
+        source = cluster.master_of(key)
+        target = next(n for n in cluster.running() if n is not source and cluster.is_master(n))
+        with node_client(source) as src, node_client(target) as dst:
+            slot = int(src.execute_command("CLUSTER KEYSLOT", key))
+            dst.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", node_id(source))
+            src.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", node_id(target))
+            src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", key)
+            assert await hit_tier(core, speech["wav"], key) is CacheTier.REDIS  # ASK -> target
+            for node in cluster.running():
+                if cluster.is_master(node):
+                    with node_client(node) as each:
+                        each.execute_command("CLUSTER SETSLOT", slot, "NODE", node_id(target))
+        cluster.wait_ready()
+        assert cluster.master_of(key) is target
+        assert await hit_tier(core, speech["wav"], key) is CacheTier.REDIS  # MOVED -> target
+        assert encoder.calls == 1 and core.stats.redis_errors == 0
+    finally:
+        await core.close()
+
+
+async def test_killed_master_fails_open_then_its_replica_serves_without_a_restart(
+    cluster: LocalCluster, encoder: CountingEncoder, speech: dict[str, Any], other_speech: bytes
+) -> None:
+    core = make_core(encoder, cluster.url, "failover", retry_s=0.2)
+    try:
+        key = (await core.embed(audio=speech["wav"])).conditioning.cache_key
+        master = cluster.master_of(key)
+        assert await hit_tier(core, speech["wav"], key) is CacheTier.REDIS
+        cluster.wait_replicated(master)
+
+        master.kill()
+        errors = core.stats.redis_errors
+        during = await asyncio.wait_for(core.embed(audio=other_speech), 20)  # served: fail open
+        lost = await asyncio.wait_for(hit_tier(core, speech["wav"], key), 20)
+        assert lost is CacheTier.COMPUTED and during.tier is CacheTier.COMPUTED
+        assert core.stats.redis_errors > errors and encoder.calls >= 2
+
+        deadline = time.monotonic() + 30  # node timeout 1 s + election: seconds
+        while (tier := await hit_tier(core, speech["wav"], key)) is not CacheTier.REDIS:
+            assert time.monotonic() < deadline, f"no Redis hit {30} s after the master died (last: {tier})"
+            await asyncio.sleep(0.2)
+        assert cluster.master_of(key) is not master  # its replica serves the slot now
+        assert core.cache.shared_available
+    finally:
+        await core.close()
