@@ -19,9 +19,11 @@ from services.common.redis_client import cluster_seeds, is_cluster_url
 from services.common.redis_cluster import LocalCluster
 from services.common.redis_server import LocalRedis
 from services.embedder.cache import keys
+from services.embedder.cache.redis_store import RedisStore
+from services.embedder.cache.store import StoreUnavailable
 from services.embedder.cache.tiered import CacheTier
 from services.embedder.core import Embedder
-from tests.conftest import CountingEncoder, make_core
+from tests.conftest import CountingEncoder, make_core, raw_client
 
 
 @pytest.fixture
@@ -125,3 +127,50 @@ async def test_killed_master_fails_open_then_its_replica_serves_without_a_restar
         assert core.cache.shared_available
     finally:
         await core.close()
+
+
+async def test_hits_alone_find_the_promoted_replica(cluster: LocalCluster) -> None:
+    """Only reads, as a worker serving nothing but hits sends: no write or other command is
+    there to refresh the slot table, so the store's own reaction to the lost master must."""
+    store = RedisStore(cluster.url, timeout_s=0.25, retry_interval_s=0.1)
+    key = keys.conditioning("reads", "ecapa", "a" * 64, keys.content_digest(b"clip")).redis_key
+    try:
+        await store.put(key, b"entry", None)
+        master = cluster.master_of(key)
+        cluster.wait_replicated(master)
+        assert await store.get_sliding(key, 60) == b"entry"
+
+        master.kill()
+        with pytest.raises(StoreUnavailable):
+            await store.get_sliding(key, 60)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if await store.get_sliding(key, 60) == b"entry":
+                    break
+            except StoreUnavailable:
+                pass
+            assert time.monotonic() < deadline, "hits never reached the promoted replica"
+            await asyncio.sleep(0.1)
+        assert cluster.master_of(key) is not master and store.available
+    finally:
+        await store.close()
+
+
+async def test_dbsize_counts_the_keys_of_every_master(redis_cluster: LocalCluster) -> None:
+    """GetStats' redis_entries: without naming the masters redis-py would ask one node only."""
+    raw = raw_client(redis_cluster.url)
+    for i in range(30):
+        raw.set(f"count:{{{i}}}", b"x", ex=60)
+    masters = [node for node in redis_cluster.running() if redis_cluster.is_master(node)]
+    per_master = []
+    for node in masters:
+        with node_client(node) as client:
+            per_master.append(int(client.dbsize()))
+    store = RedisStore(redis_cluster.url)
+    try:
+        assert len(masters) == 3 and min(per_master) > 0
+        assert await store.dbsize() == sum(per_master)
+    finally:
+        await store.close()
+        raw.close()
