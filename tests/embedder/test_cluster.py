@@ -17,10 +17,10 @@ from redis.crc import key_slot
 
 from services.common.redis_client import cluster_seeds, is_cluster_url
 from services.common.redis_cluster import LocalCluster
-from services.common.redis_server import LocalRedis
+from services.common.redis_server import CONFIG_DIR, LocalRedis
 from services.embedder.cache import keys
 from services.embedder.cache.redis_store import RedisStore
-from services.embedder.cache.store import StoreUnavailable
+from services.embedder.cache.store import StoreAuthError, StoreUnavailable
 from services.embedder.cache.tiered import CacheTier
 from services.embedder.core import Embedder
 from tests.conftest import CountingEncoder, make_core, raw_client
@@ -174,3 +174,42 @@ async def test_dbsize_counts_the_keys_of_every_master(redis_cluster: LocalCluste
     finally:
         await store.close()
         raw.close()
+
+
+def embedder_rule(conf: str) -> list[str]:
+    """The embedder user's rule in one of deploy/redis's users files, as ACL SETUSER arguments."""
+    line = next(line for line in (CONFIG_DIR / conf).read_text().splitlines() if line.startswith("user embedder "))
+    return line.split()[2:]
+
+
+@pytest.mark.parametrize(
+    ("conf", "password", "refusal"),
+    [
+        ("users-cluster.conf", "right-secret", None),
+        ("users.conf", "right-secret", r"\+cluster\|slots \+command"),  # the single server's rule
+        ("users-cluster.conf", "wrong", "credentials"),
+    ],
+)
+async def test_the_cluster_acl_user(redis_cluster: LocalCluster, conf: str, password: str, refusal: str | None) -> None:
+    """As the ACL user of deploy/redis/users-cluster.conf the store works; with the single
+    server's rule or a wrong password the Embedder refuses to start, saying why."""
+    for node in redis_cluster.running():
+        with node_client(node) as client:
+            client.execute_command("ACL", "SETUSER", "embedder", "reset", ">right-secret", *embedder_rule(conf))
+    url = redis_cluster.url.replace("redis+cluster://", "redis+cluster://embedder@")
+    store = RedisStore(url, password=password)
+    try:
+        if refusal is not None:
+            with pytest.raises(StoreAuthError, match=refusal):
+                await store.check("voxcache")
+            return
+        await store.check("voxcache")
+        key = keys.conditioning("voxcache", "ecapa", "a" * 64, keys.content_digest(b"acl")).redis_key
+        await store.put(key, b"entry", 60)
+        assert await store.get_sliding(key, 60) == b"entry" and await store.dbsize() >= 1
+        await store.delete(key)
+    finally:
+        await store.close()
+        for node in redis_cluster.running():
+            with node_client(node) as client:
+                client.execute_command("ACL", "DELUSER", "embedder")

@@ -264,6 +264,9 @@ class RedisStore:
             raise
         except (RedisError, OSError, TimeoutError):
             await self._call("PING", self._client.ping)  # marks the store down and logs once
+        except RedisClusterException:
+            await self._diagnose_cluster()
+            await self._call("PING", self._client.ping)  # unreachable: marks the store down and logs once
         probe = keys.probe(prefix)
         try:
             await self._client.set(probe, secrets.token_hex(8), ex=10)
@@ -276,6 +279,33 @@ class RedisStore:
             ) from exc
         except (RedisError, OSError, TimeoutError):
             await self._call("SET", lambda: self._client.set(probe, b"", ex=10))  # marks the store down
+
+    async def _diagnose_cluster(self) -> None:
+        """redis-py words every failure to read the slot table as "cannot be connected" (or
+        "cluster mode is not enabled"), which hides wrong credentials and an ACL without the
+        cluster's commands. Ask each seed node directly, as this user: either is a
+        StoreAuthError (refuse to start); a seed that does not answer is left to the caller."""
+        assert isinstance(self._client, RedisCluster)
+        for node in list(self._client.nodes_manager.startup_nodes.values()):
+            connection: Connection = node.connection_class(**node.connection_kwargs)
+            try:
+                await connection.connect()
+                await connection.send_command("CLUSTER", "SLOTS")
+                await connection.read_response()
+                await connection.send_command("COMMAND", "COUNT")
+                await connection.read_response()
+            except AuthenticationError as exc:
+                raise StoreAuthError(f"Redis rejected the credentials: {exc}") from exc
+            except NoPermissionError as exc:
+                raise StoreAuthError(
+                    f"Redis refused access: {exc}. In a Redis Cluster the ACL user also needs `+cluster|slots "
+                    "+command` (the cluster client reads the slot table and the command table): see "
+                    "deploy/redis/users-cluster.conf"
+                ) from exc
+            except (RedisError, OSError, TimeoutError):
+                continue
+            finally:
+                await connection.disconnect()
 
     async def close(self) -> None:
         await self._client.aclose()
