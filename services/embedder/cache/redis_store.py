@@ -27,6 +27,7 @@ from typing import TypeVar
 
 from redis.asyncio import RedisCluster
 from redis.asyncio.connection import Connection
+from redis.crc import key_slot
 from redis.exceptions import (
     AskError,
     AuthenticationError,
@@ -81,20 +82,37 @@ class RedisStore:
         self._client = make_client(url, timeout_s=timeout_s, password=password)
         self._cluster = isinstance(self._client, RedisCluster)
         self._retry_interval_s = retry_interval_s
-        self._down_until = 0.0
-        self._down = False
+        #: The breaker, per part of Redis: "" for a single server (and a cluster's keyless
+        #: commands), a master's name for the keys it serves. A part is down from a failure
+        #: until a call on it succeeds; it is skipped until the time stored here.
+        self._down_until: dict[str, float] = {}
         self._on_error = on_error
         self._on_wrong_type = on_wrong_type
         self._refused_logged_at = -_REFUSED_LOG_INTERVAL_S
 
     @property
     def available(self) -> bool:
-        return not self._down
+        """False while any part of Redis (a cluster: any master) is marked down."""
+        return not self._down_until
 
-    async def _call(self, what: str, op: Callable[[], Awaitable[T]], *, key: str | None = None) -> T:
+    def _part(self, route: str | None) -> str:
+        """Which breaker a command to `route` (its key) is behind: on a cluster the master its
+        slot table names for that key, so a dead master's slots are skipped while the other
+        masters keep serving theirs; otherwise "" (one server, or a keyless command)."""
+        if not self._cluster or route is None:
+            return ""
+        serving = self._client.nodes_manager.slots_cache.get(key_slot(route.encode()))
+        return str(serving[0].name) if serving else ""  # "": no slot table yet, or the slot is not served
+
+    async def _call(
+        self, what: str, op: Callable[[], Awaitable[T]], *, key: str | None = None, route: str | None = None
+    ) -> T:
         """Run `op` behind the breaker. `key`: the key `op` reads or writes, replaced when it
-        holds another type than `op` expects."""
-        if self._down and time.monotonic() < self._down_until:
+        holds another type than `op` expects; `route`: the key that picks a cluster's master
+        (defaults to `key`)."""
+        part = self._part(route or key)
+        down_until = self._down_until.get(part)
+        if down_until is not None and time.monotonic() < down_until:
             raise StoreUnavailable(f"Redis marked down; skipping {what}")
         try:
             try:
@@ -114,25 +132,36 @@ class RedisStore:
             raise StoreRefused(f"Redis refused {what} (permission denied by its ACL: {exc})") from exc
         except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             self._on_error()
-            if not self._down:
+            if part not in self._down_until:
                 log.warning(
-                    "Redis %s failed (%s: %s); serving without Redis, retrying every %.1fs",
+                    "Redis %s failed%s (%s: %s); serving without Redis, retrying every %.1fs",
                     what,
+                    f" on {part}" if part else "",
                     type(exc).__name__,
                     exc,
                     self._retry_interval_s,
                 )
-            self._down = True
-            self._down_until = time.monotonic() + self._retry_interval_s
+            self._down_until[part] = time.monotonic() + self._retry_interval_s
             if self._cluster and isinstance(exc, _TOPOLOGY_ERRORS):
-                await self._forget_topology()
+                await self._forget_topology(part)
             elif isinstance(exc, RedisConnectionError):
                 await self._drop_idle_connections()
             raise StoreUnavailable(f"Redis {what} failed: {exc}") from exc
-        if self._down:
-            log.warning("Redis is reachable again")
-            self._down = False
+        if self._down_until:
+            self._recovered(part)
         return result
+
+    def _recovered(self, part: str) -> None:
+        """A call on `part` succeeded: it is up again. On a cluster a master that no longer
+        serves any slot (dead, its replica promoted) is forgotten too: nothing would ever
+        succeed on it to clear its mark."""
+        if self._down_until.pop(part, None) is not None:
+            log.warning("Redis is reachable again%s", f" on {part}" if part else "")
+        if self._cluster and self._down_until:
+            serving = {node.name for node in self._client.nodes_manager.nodes_cache.values()}
+            for stale in [p for p in self._down_until if p and p not in serving]:
+                del self._down_until[stale]
+                log.warning("Redis master %s serves no slot any more (its replica took over); forgotten", stale)
 
     async def _drop_idle_connections(self) -> None:
         """A lost connection means Redis went away: its idle pooled siblings are dead too.
@@ -143,14 +172,25 @@ class RedisStore:
         """
         await self._client.connection_pool.disconnect(inuse_connections=False)
 
-    async def _forget_topology(self) -> None:
-        """Cluster: a master may have died or its slots moved. Close every node's connections
-        and have the next command re-read the slot table from the nodes still up (redis-py's
-        own reaction to CLUSTERDOWN); until its replica is promoted that master's slots fail
-        fast, after it they are served by the new master."""
-        await self._client.aclose()
+    async def _forget_topology(self, failed: str) -> None:
+        """Cluster: a master may have died or its slots moved. Re-read the slot table now from
+        the nodes still up (a node that does not answer is skipped), and stop using the
+        failed master as the client's default node (redis-py sends keyless commands, and the
+        COMMAND of its own re-initialisation, there). Until its replica is promoted the table
+        still names the dead master and its slots fail fast behind its breaker; the first
+        retry after the promotion reads the new table, and its slots are served again.
+        `aclose()`, redis-py's own reaction to CLUSTERDOWN, would also cut the commands in
+        flight to the healthy masters."""
+        client = self._client
+        assert isinstance(client, RedisCluster)
+        try:
+            await client.nodes_manager.initialize(last_failed_node_name=failed or None)
+        except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
+            log.debug("Redis Cluster slot table not re-read: %s", exc)
+        default = client.get_default_node()
+        if default is not None and default.name == failed:
+            client.replace_default_node()
 
-    # -- conditioning entries ---------------------------------------------------------
     async def get_sliding(self, key: str, ttl_s: int) -> bytes | None:
         """GET and slide the TTL in one round trip, without unpinning pinned keys.
 
@@ -189,7 +229,8 @@ class RedisStore:
         client's own commands, which follow it and update the slot table."""
         client = self._client
         assert isinstance(client, RedisCluster)
-        await client.initialize()  # a no-op unless a failure asked for a fresh slot table
+        if not client.nodes_manager.slots_cache:  # first use; later refreshes: _forget_topology
+            await client.initialize()
         node = client.get_node_from_key(key)
         connection: Connection = node.acquire_connection()
         try:
@@ -219,13 +260,13 @@ class RedisStore:
 
     async def slide(self, key: str, ttl_s: int) -> None:
         """Reset the TTL of an entry that has one; pinned entries stay pinned."""
-        await self._call("EXPIRE", lambda: self._client.expire(key, ttl_s, xx=True))
+        await self._call("EXPIRE", lambda: self._client.expire(key, ttl_s, xx=True), route=key)
 
     async def expire(self, key: str, ttl_s: int) -> None:
-        await self._call("EXPIRE", lambda: self._client.expire(key, ttl_s))
+        await self._call("EXPIRE", lambda: self._client.expire(key, ttl_s), route=key)
 
     async def delete(self, key: str) -> None:
-        await self._call("DEL", lambda: self._client.delete(key))
+        await self._call("DEL", lambda: self._client.delete(key), route=key)
 
     # -- voice registry (a hash: voice_id -> JSON metadata) ---------------------------
     async def hget(self, key: str, field: str) -> bytes | None:
