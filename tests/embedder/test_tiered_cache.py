@@ -87,9 +87,10 @@ async def test_tiers_answer_in_order_and_compute_runs_once(
 async def test_concurrent_misses_share_one_compute(shared: tuple[TieredCache, TieredCache], prefix: str) -> None:
     cache, _ = shared
     maker, key = Maker(), key_for(prefix)
+    await cache.store.get(key_for(prefix, "warm-up").redis_key)  # a cluster client's first call reads the slot table
     maker.release.clear()
     waiting = [asyncio.create_task(cache.fetch(key, lambda: maker(key), CachePolicy(TTL), EXPECT)) for _ in range(8)]
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)  # every fetch past its Redis miss and waiting on the one flight
     maker.release.set()
     results = await asyncio.gather(*waiting)
     assert maker.calls == 1 and cache.counters.coalesced == 7

@@ -8,8 +8,9 @@ The first call after the interval probes again, so recovery needs no restart.
 A Redis Cluster (`redis+cluster://`) is the same store over redis-py's cluster client: each
 command goes to its key's master, MOVED and ASK are followed by the client, and a failure
 that may mean a changed topology (a lost connection, a timeout, CLUSTERDOWN, an uncovered
-slot) makes the next call re-read the slot table, so a replica promoted after its master
-died is used without a restart. No command here names two keys (see keys.py for the tags).
+slot) re-reads the slot table, so a replica promoted after its master died is used without
+a restart. The breaker is kept per master: a dead master's slots are skipped, the other
+masters' are not. No command here names two keys (see keys.py for the tags).
 
 Two answers are not outages and do not skip Redis: a key of another type than the
 command expects (WRONGTYPE: someone else's data at our key) is deleted, counted and the
