@@ -1,7 +1,10 @@
-"""Shared real parts: one private redis-server, the real ECAPA weights, espeak-ng speech.
+"""Shared real parts: one private redis-server, a private Redis Cluster, the real ECAPA
+weights, espeak-ng speech.
 
-Each test gets its own key prefix, so tests share the Redis process without
-sharing data. Servers run in-process on loopback ports picked by the OS.
+Each test gets its own key prefix, so tests share the Redis processes without
+sharing data. Servers run in-process on loopback ports picked by the OS. Outside
+tests/embedder `redis_server` is the single server; tests/embedder/conftest.py runs each
+Embedder test that touches Redis against both the single server and the cluster.
 """
 
 from __future__ import annotations
@@ -16,8 +19,12 @@ from typing import Any
 import numpy as np
 import pytest
 import pytest_asyncio
+import redis
+from redis.cluster import ClusterNode
 
 from services.common.paths import REPO_ROOT
+from services.common.redis_client import cluster_seeds, is_cluster_url
+from services.common.redis_cluster import LocalCluster
 from services.common.redis_server import LocalRedis
 from services.embedder import server as embedder_server
 from services.embedder.cache.record import Keyring
@@ -35,9 +42,30 @@ _prefixes = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[LocalRedis]:
-    with LocalRedis() as redis:
-        yield redis
+def single_redis() -> Iterator[LocalRedis]:
+    with LocalRedis() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster]:
+    """3 masters + 3 replicas, started once per session by the first test that needs it."""
+    with LocalCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_server(single_redis: LocalRedis) -> LocalRedis:
+    return single_redis
+
+
+def raw_client(url: str) -> redis.Redis | redis.RedisCluster:
+    """A plain synchronous redis-py client on a single server's or a cluster's URL, for tests
+    that look at (or tamper with) what the Embedder stored."""
+    if is_cluster_url(url):
+        _, seeds = cluster_seeds(url)
+        return redis.RedisCluster(startup_nodes=[ClusterNode(host, port) for host, port in seeds])
+    return redis.Redis.from_url(url)
 
 
 @pytest.fixture(scope="session")

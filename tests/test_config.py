@@ -27,6 +27,8 @@ def test_redact_url() -> None:
     assert redact_url("redis://user:pw@host:6379/0") == "redis://user:***@host:6379/0"
     assert redact_url("rediss://:pw@host") == "rediss://:***@host"
     assert redact_url("redis://host:6379") == "redis://host:6379"
+    cluster = "redis+cluster://embedder:pw@10.0.0.1:7000,10.0.0.2:7001"
+    assert redact_url(cluster) == "redis+cluster://embedder:***@10.0.0.1:7000,10.0.0.2:7001"
 
 
 async def test_rediss_and_acl_urls_are_accepted() -> None:
@@ -36,6 +38,21 @@ async def test_rediss_and_acl_urls_are_accepted() -> None:
     kwargs = store._client.connection_pool.connection_kwargs
     assert (kwargs["username"], kwargs["password"], kwargs["db"]) == ("embedder", "pw", 1)
     assert store._client.connection_pool.connection_class.__name__ == "SSLConnection"
+    await store.close()
+
+
+async def test_cluster_urls_give_a_cluster_client_with_every_seed_tls_and_acl() -> None:
+    from redis.asyncio import RedisCluster
+
+    from services.embedder.cache.redis_store import RedisStore
+
+    store = RedisStore("rediss+cluster://embedder:pw@cache-a.example:7000,cache-b.example:7001")
+    client = store._client
+    assert isinstance(client, RedisCluster)
+    assert (client.connection_kwargs["username"], client.connection_kwargs["password"]) == ("embedder", "pw")
+    assert client.connection_kwargs["connection_class"].__name__ == "SSLConnection"
+    seeds = {(node.host, int(node.port)) for node in client.startup_nodes}
+    assert seeds == {("cache-a.example", 7000), ("cache-b.example", 7001)}
     await store.close()
 
 

@@ -71,9 +71,12 @@ def parse_settings(cls: type[S], argv: Sequence[str] | None, *, prog: str, descr
 
 
 def redact_url(url: str) -> str:
-    """redis://user:secret@host -> redis://user:***@host, for logs."""
+    """redis://user:secret@host -> redis://user:***@host, for logs.
+
+    The hosts are kept as written: a cluster URL names several (`h1:p1,h2:p2`), which
+    urllib cannot read as one host and port."""
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    hosts = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{hosts}"))

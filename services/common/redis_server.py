@@ -99,6 +99,7 @@ class LocalRedis:
         data_dir: Path | None = None,
         pass_fds: Sequence[int] = (),
         process_group: int | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
         found = shutil.which(binary)
         if found is None:
@@ -125,6 +126,8 @@ class LocalRedis:
         self.pass_fds = tuple(pass_fds)
         #: 0: its own process group, so a terminal's Ctrl-C reaches only the launcher, which stops Redis last.
         self.process_group = process_group
+        #: Appended to the command line last (e.g. a cluster node's `--cluster-enabled yes`).
+        self.extra_args = tuple(extra_args)
         self._proc: subprocess.Popen[bytes] | None = None
         #: The data folder's lock (persistent only), held across stop()/start() until close().
         self._lock_fd: int | None = None
@@ -151,6 +154,7 @@ class LocalRedis:
         local += ["--logfile", str(self._dir / "redis.log")]
         if not self.persistent:
             local += ["--appendonly", "no"]  # a throwaway folder: fsyncs nobody will read back
+        local += self.extra_args
         if self.acl:
             return ["sh", str(self.config_dir / "start.sh"), *local]
         return [self.binary, str(self.config_dir / "redis.conf"), *local]

@@ -29,8 +29,9 @@ class EmbedderSettings(AuthSettings, ServerTLSSettings, HealthPortSettings):
     metrics_host: str = setting("127.0.0.1", "bind address of /metrics (loopback unless you publish it)")
     redis_url: str = setting(
         "",
-        "redis:// or rediss://[user[:password]@]host[:port][/db]; empty starts a private redis-server; "
-        "'none' keeps the in-process cache only",
+        "redis:// or rediss://[user[:password]@]host[:port][/db]; a Redis Cluster: redis+cluster:// or "
+        "rediss+cluster://[user[:password]@]host:port[,host:port...] (seed nodes); empty starts a private "
+        "redis-server; 'none' keeps the in-process cache only",
     )
     redis_data_dir: str = setting(
         "",

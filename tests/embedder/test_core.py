@@ -17,12 +17,12 @@ from services.embedder.cache import keys
 from services.embedder.cache.tiered import CacheTier
 from services.embedder.core import CacheOptions, Embedder
 from tests.audio_fixtures import encode
-from tests.conftest import CountingEncoder, make_core
+from tests.conftest import CountingEncoder, make_core, raw_client
 
 
 @pytest.fixture
 def raw(redis_server: LocalRedis) -> redis.Redis:
-    return redis.Redis.from_url(redis_server.url)
+    return raw_client(redis_server.url)
 
 
 async def test_miss_then_hit_is_bit_identical_and_skips_model_and_decoder(
@@ -71,7 +71,7 @@ async def test_key_depends_on_bytes_encoder_and_weights(core: Embedder, speech: 
     expected = keys.conditioning(core.settings.cache_prefix, "ecapa", result.conditioning.weights_digest, digest)
     assert key == expected.redis_key
     assert key.startswith(f"{core.settings.cache_prefix}:cond:ecapa:{result.conditioning.weights_digest[:8]}:")
-    assert len(key) == len(core.settings.cache_prefix) + 43  # ":cond:ecapa:" + 8 hex + ":" + 22 base64url
+    assert len(key) == len(core.settings.cache_prefix) + 45  # ":cond:ecapa:" + 8 hex + ":{" + 22 base64url + "}"
     assert keys.conditioning("p", "ecapa", "0" * 64, digest) != keys.conditioning("p", "ecapa", "1" * 64, digest)
     flipped = bytearray(speech["wav"])
     flipped[-1] ^= 1

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import redis
 
 from services.common.redis_server import LocalRedis
 from services.embedder.cache.redis_store import RedisStore
+from tests.conftest import raw_client
 
 
 async def test_get_answers_values_and_absent_keys_on_reused_connections(redis_server: LocalRedis) -> None:
-    raw = redis.Redis.from_url(redis_server.url)
+    raw = raw_client(redis_server.url)
     raw.set("get:ttl", b"expiring", ex=50)
     raw.set("get:bin", bytes(range(256)) * 4)
     raw.set("get:ütf", b"unicode key")
@@ -36,7 +36,7 @@ async def test_get_answers_values_and_absent_keys_on_reused_connections(redis_se
 
 
 async def test_a_get_on_a_key_of_another_type_is_a_miss_and_the_key_is_replaced(redis_server: LocalRedis) -> None:
-    raw = redis.Redis.from_url(redis_server.url)
+    raw = raw_client(redis_server.url)
     raw.hset("get:hash", "f", "v")
     store = RedisStore(redis_server.url, timeout_s=0.25)
     try:
@@ -53,7 +53,7 @@ async def test_a_get_on_a_key_of_another_type_is_a_miss_and_the_key_is_replaced(
 async def test_a_cancelled_get_leaves_no_reply_for_the_next_caller(
     redis_server: LocalRedis, cancel_after_s: float
 ) -> None:
-    raw = redis.Redis.from_url(redis_server.url)
+    raw = raw_client(redis_server.url)
     raw.set("get:first", b"first")
     raw.set("get:second", b"second")
     store = RedisStore(redis_server.url, timeout_s=0.25)

@@ -21,7 +21,7 @@ from services.embedder.cache import alias, keys
 from services.embedder.cache.tiered import CacheTier
 from services.embedder.core import CacheOptions, Embedder
 from tests.audio_fixtures import encode
-from tests.conftest import CountingEncoder, make_core
+from tests.conftest import CountingEncoder, make_core, raw_client
 
 
 def with_list_chunk(wav: bytes) -> bytes:
@@ -50,8 +50,8 @@ def four_containers(samples: np.ndarray, rate: int) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def raw(redis_server: LocalRedis) -> redis.Redis:
-    return redis.Redis.from_url(redis_server.url)
+def raw(redis_server: LocalRedis) -> redis.Redis | redis.RedisCluster:
+    return raw_client(redis_server.url)
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,13 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-import redis
 
 from services.common.redis_server import LocalRedis
 from services.embedder.cache.tiered import CacheTier
 from services.embedder.encoders import ecapa
 from services.embedder.encoders.storage import Float16Rounded
 from services.embedder.settings import EmbedderSettings
-from tests.conftest import CountingEncoder, make_core
+from tests.conftest import CountingEncoder, make_core, raw_client
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -26,7 +25,7 @@ async def test_rounded_vectors_are_half_the_bytes_in_redis_and_identical_on_ever
     rounded = Float16Rounded(encoder)
     first_worker = make_core(rounded, redis_server.url, prefix)
     second_worker = make_core(rounded, redis_server.url, prefix)
-    raw = redis.Redis.from_url(redis_server.url)
+    raw = raw_client(redis_server.url)
     try:
         for clip in (speech["wav"], other_speech):
             miss = await first_worker.embed(audio=clip)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest_asyncio
-import redis
 
 from services.common.redis_server import LocalRedis
 from services.embedder.cache import keys, record
@@ -22,6 +21,7 @@ from services.embedder.cache.redis_store import RedisStore
 from services.embedder.cache.store import NoStore, Store
 from services.embedder.cache.tiered import CachePolicy, CacheTier, TieredCache
 from services.embedder.conditioning import Conditioning, TensorSpec
+from tests.conftest import raw_client
 
 TTL = 600
 #: What the Maker's values hold, as an encoder would declare it.
@@ -87,9 +87,10 @@ async def test_tiers_answer_in_order_and_compute_runs_once(
 async def test_concurrent_misses_share_one_compute(shared: tuple[TieredCache, TieredCache], prefix: str) -> None:
     cache, _ = shared
     maker, key = Maker(), key_for(prefix)
+    await cache.store.get(key_for(prefix, "warm-up").redis_key)  # a cluster client's first call reads the slot table
     maker.release.clear()
     waiting = [asyncio.create_task(cache.fetch(key, lambda: maker(key), CachePolicy(TTL), EXPECT)) for _ in range(8)]
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)  # every fetch past its Redis miss and waiting on the one flight
     maker.release.set()
     results = await asyncio.gather(*waiting)
     assert maker.calls == 1 and cache.counters.coalesced == 7
@@ -104,12 +105,12 @@ async def test_bypass_neither_reads_nor_writes(
     await cache.fetch(key, lambda: maker(key), CachePolicy(TTL, bypass=True), EXPECT)
     await cache.fetch(key, lambda: maker(key), CachePolicy(TTL, bypass=True), EXPECT)
     assert maker.calls == 2 and len(cache.local) == 0
-    assert redis.Redis.from_url(redis_server.url).exists(key.redis_key) == 0
+    assert raw_client(redis_server.url).exists(key.redis_key) == 0
 
 
 async def test_pin_and_unpin(shared: tuple[TieredCache, TieredCache], prefix: str, redis_server: LocalRedis) -> None:
     cache, _ = shared
-    raw = redis.Redis.from_url(redis_server.url)
+    raw = raw_client(redis_server.url)
     maker, key = Maker(), key_for(prefix)
     await cache.fetch(key, lambda: maker(key), CachePolicy(TTL), EXPECT)
     assert 0 < raw.ttl(key.redis_key) <= TTL
@@ -123,7 +124,7 @@ async def test_corrupt_value_is_counted_deleted_and_recomputed(
     shared: tuple[TieredCache, TieredCache], prefix: str, redis_server: LocalRedis
 ) -> None:
     first, second = shared
-    raw = redis.Redis.from_url(redis_server.url)
+    raw = raw_client(redis_server.url)
     maker, key = Maker(), key_for(prefix)
     await first.fetch(key, lambda: maker(key), CachePolicy(TTL), EXPECT)
     value = bytearray(raw.get(key.redis_key) or b"")

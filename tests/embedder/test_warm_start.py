@@ -23,7 +23,7 @@ from services.embedder.cache.tiered import CacheTier
 from services.embedder.core import Embedder
 from services.embedder.settings import EmbedderSettings
 from tests.audio_fixtures import encode
-from tests.conftest import CountingEncoder, make_core
+from tests.conftest import CountingEncoder, make_core, raw_client
 from voxcache import AsyncEmbedderClient
 
 
@@ -34,8 +34,8 @@ def clips(speech: dict[str, Any]) -> list[bytes]:
 
 
 @pytest.fixture
-def raw(redis_server: LocalRedis) -> redis.Redis:
-    return redis.Redis.from_url(redis_server.url)
+def raw(redis_server: LocalRedis) -> redis.Redis | redis.RedisCluster:
+    return raw_client(redis_server.url)
 
 
 async def make_hot(core: Embedder, clips: list[bytes], counts: tuple[int, ...]) -> list[str]:

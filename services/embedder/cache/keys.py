@@ -4,11 +4,18 @@ Conditioning keys are content-addressed: a hash of the exact audio bytes plus th
 name and its weights digest, so a model upgrade changes every key and can never serve
 vectors from the old weights. An ECAPA key reads like
 
-    voxcache:cond:ecapa:0575cb64:Xq3v0Jm1tG2n9bS8kE4wQA
+    voxcache:cond:ecapa:0575cb64:{Xq3v0Jm1tG2n9bS8kE4wQA}
 
 (prefix, encoder, the first 8 hex characters of the weights digest, 128 bits of the audio's
 BLAKE3 in base64url): short enough that the key is a small part of an entry's Redis memory,
 readable enough to tell encoders and weight versions apart in `redis-cli --scan`.
+
+The braces are a Redis Cluster hash tag: only the clip's digest picks the hash slot, so every
+entry of one clip (each encoder, each weight version, and any per-clip key spelled with
+`clip_tag`) lives in one slot, where a multi-key command, a transaction or a script over
+them stays valid. Different clips spread over all slots. Every other key here is used alone
+(no command names two keys), so it needs no tag. On a single server the braces are just two
+characters of the name; they changed the spelling once (older entries became misses).
 """
 
 from __future__ import annotations
@@ -57,8 +64,13 @@ def scope(prefix: str, tenant: str) -> str:
     return f"{prefix}:t:{tenant}" if tenant else prefix
 
 
+def clip_tag(audio_digest: str) -> str:
+    """The hash tag of one clip's keys: in Redis Cluster only this part picks the slot."""
+    return f"{{{audio_digest}}}"
+
+
 def conditioning(prefix: str, encoder: str, weights_digest: str, audio_digest: str) -> ConditioningKey:
-    redis_key = f"{prefix}:cond:{encoder}:{weights_digest[:DIGEST_CHARS]}:{audio_digest}"
+    redis_key = f"{prefix}:cond:{encoder}:{weights_digest[:DIGEST_CHARS]}:{clip_tag(audio_digest)}"
     return ConditioningKey(redis_key, encoder, weights_digest)
 
 
@@ -87,12 +99,14 @@ def pcm(key: ConditioningKey, pcm_digest: str) -> str:
 
 def content_of(key: ConditioningKey) -> str:
     """The content digest a conditioning key was spelled from (its last component)."""
-    return key.redis_key.rpartition(":")[2]
+    return key.redis_key.rpartition(":")[2].strip("{}")
 
 
 def with_content(key: ConditioningKey, audio_digest: str) -> ConditioningKey:
     """The key of another clip's entry beside `key`: same scope, encoder and weights digest."""
-    return ConditioningKey(f"{key.redis_key.rpartition(':')[0]}:{audio_digest}", key.encoder, key.weights_digest)
+    return ConditioningKey(
+        f"{key.redis_key.rpartition(':')[0]}:{clip_tag(audio_digest)}", key.encoder, key.weights_digest
+    )
 
 
 def hot(prefix: str) -> str:

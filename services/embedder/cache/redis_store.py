@@ -5,6 +5,13 @@ timeouts, no client-side retries, and after a failure Redis is skipped for
 `retry_interval` seconds so an outage costs one timeout, not one per request.
 The first call after the interval probes again, so recovery needs no restart.
 
+A Redis Cluster (`redis+cluster://`) is the same store over redis-py's cluster client: each
+command goes to its key's master, MOVED and ASK are followed by the client, and a failure
+that may mean a changed topology (a lost connection, a timeout, CLUSTERDOWN, an uncovered
+slot) re-reads the slot table, so a replica promoted after its master died is used without
+a restart. The breaker is kept per master: a dead master's slots are skipped, the other
+masters' are not. No command here names two keys (see keys.py for the tags).
+
 Two answers are not outages and do not skip Redis: a key of another type than the
 command expects (WRONGTYPE: someone else's data at our key) is deleted, counted and the
 command run once more, so it acts like a missing key and is replaced by the next write;
@@ -20,8 +27,21 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
-from redis.exceptions import AuthenticationError, NoPermissionError, RedisError, ResponseError
+from redis.asyncio import RedisCluster
+from redis.asyncio.connection import Connection
+from redis.crc import key_slot
+from redis.exceptions import (
+    AskError,
+    AuthenticationError,
+    ClusterError,
+    MovedError,
+    NoPermissionError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.common.redis_client import make_client
 from services.embedder.cache import keys
@@ -41,6 +61,8 @@ _ACL_HINT = (
     "the Redis ACL does not allow this user that command or key: its key pattern must cover "
     "--cache-prefix (deploy/redis/users.conf ships `~voxcache:*`)"
 )
+#: Failures after which a cluster client must re-read the slot table before its next command.
+_TOPOLOGY_ERRORS = (RedisConnectionError, RedisTimeoutError, ClusterError, RedisClusterException)
 
 
 def is_wrong_type(exc: Exception) -> bool:
@@ -48,7 +70,7 @@ def is_wrong_type(exc: Exception) -> bool:
 
 
 class RedisStore:
-    """The `Store` over one Redis server."""
+    """The `Store` over one Redis server or a Redis Cluster."""
 
     def __init__(
         self,
@@ -61,21 +83,39 @@ class RedisStore:
         on_wrong_type: Callable[[], None] = lambda: None,
     ) -> None:
         self._client = make_client(url, timeout_s=timeout_s, password=password)
+        self._cluster = isinstance(self._client, RedisCluster)
         self._retry_interval_s = retry_interval_s
-        self._down_until = 0.0
-        self._down = False
+        #: The breaker, per part of Redis: "" for a single server (and a cluster's keyless
+        #: commands), a master's name for the keys it serves. A part is down from a failure
+        #: until a call on it succeeds; it is skipped until the time stored here.
+        self._down_until: dict[str, float] = {}
         self._on_error = on_error
         self._on_wrong_type = on_wrong_type
         self._refused_logged_at = -_REFUSED_LOG_INTERVAL_S
 
     @property
     def available(self) -> bool:
-        return not self._down
+        """False while any part of Redis (a cluster: any master) is marked down."""
+        return not self._down_until
 
-    async def _call(self, what: str, op: Callable[[], Awaitable[T]], *, key: str | None = None) -> T:
+    def _part(self, route: str | None) -> str:
+        """Which breaker a command to `route` (its key) is behind: on a cluster the master its
+        slot table names for that key, so a dead master's slots are skipped while the other
+        masters keep serving theirs; otherwise "" (one server, or a keyless command)."""
+        if not self._cluster or route is None:
+            return ""
+        serving = self._client.nodes_manager.slots_cache.get(key_slot(route.encode()))
+        return str(serving[0].name) if serving else ""  # "": no slot table yet, or the slot is not served
+
+    async def _call(
+        self, what: str, op: Callable[[], Awaitable[T]], *, key: str | None = None, route: str | None = None
+    ) -> T:
         """Run `op` behind the breaker. `key`: the key `op` reads or writes, replaced when it
-        holds another type than `op` expects."""
-        if self._down and time.monotonic() < self._down_until:
+        holds another type than `op` expects; `route`: the key that picks a cluster's master
+        (defaults to `key`)."""
+        part = self._part(route or key)
+        down_until = self._down_until.get(part)
+        if down_until is not None and time.monotonic() < down_until:
             raise StoreUnavailable(f"Redis marked down; skipping {what}")
         try:
             try:
@@ -93,25 +133,38 @@ class RedisStore:
                 self._refused_logged_at = time.monotonic()
                 log.error("Redis refused %s: %s; %s", what, exc, _ACL_HINT)
             raise StoreRefused(f"Redis refused {what} (permission denied by its ACL: {exc})") from exc
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             self._on_error()
-            if not self._down:
+            if part not in self._down_until:
                 log.warning(
-                    "Redis %s failed (%s: %s); serving without Redis, retrying every %.1fs",
+                    "Redis %s failed%s (%s: %s); serving without Redis, retrying every %.1fs",
                     what,
+                    f" on {part}" if part else "",
                     type(exc).__name__,
                     exc,
                     self._retry_interval_s,
                 )
-            self._down = True
-            self._down_until = time.monotonic() + self._retry_interval_s
-            if isinstance(exc, RedisConnectionError):
+            self._down_until[part] = time.monotonic() + self._retry_interval_s
+            if self._cluster and isinstance(exc, _TOPOLOGY_ERRORS):
+                await self._forget_topology(part)
+            elif isinstance(exc, RedisConnectionError):
                 await self._drop_idle_connections()
             raise StoreUnavailable(f"Redis {what} failed: {exc}") from exc
-        if self._down:
-            log.warning("Redis is reachable again")
-            self._down = False
+        if self._down_until:
+            self._recovered(part)
         return result
+
+    def _recovered(self, part: str) -> None:
+        """A call on `part` succeeded: it is up again. On a cluster a master that no longer
+        serves any slot (dead, its replica promoted) is forgotten too: nothing would ever
+        succeed on it to clear its mark."""
+        if self._down_until.pop(part, None) is not None:
+            log.warning("Redis is reachable again%s", f" on {part}" if part else "")
+        if self._cluster and self._down_until:
+            serving = {node.name for node in self._client.nodes_manager.nodes_cache.values()}
+            for stale in [p for p in self._down_until if p and p not in serving]:
+                del self._down_until[stale]
+                log.warning("Redis master %s serves no slot any more (its replica took over); forgotten", stale)
 
     async def _drop_idle_connections(self) -> None:
         """A lost connection means Redis went away: its idle pooled siblings are dead too.
@@ -122,17 +175,26 @@ class RedisStore:
         """
         await self._client.connection_pool.disconnect(inuse_connections=False)
 
-    # -- conditioning entries ---------------------------------------------------------
-    async def put(self, key: str, value: bytes, ttl_s: int | None, *, replace: bool = False) -> None:
-        """Store an entry. ttl_s=None pins it (and unpins nothing: NX keeps a pinned twin);
-        `replace`: overwrite what is there with this TTL (an index that may point at a lost entry)."""
-        if ttl_s is not None and replace:
-            await self._call("SET", lambda: self._client.set(key, value, ex=ttl_s), key=key)
-        elif ttl_s is None:
-            await self._call("SET", lambda: self._client.set(key, value), key=key)
-        else:
-            await self._call("SET", lambda: self._client.set(key, value, ex=ttl_s, nx=True), key=key)
+    async def _forget_topology(self, failed: str) -> None:
+        """Cluster: a master may have died or its slots moved. Re-read the slot table now from
+        the nodes still up (a node that does not answer is skipped), and stop using the
+        failed master as the client's default node (redis-py sends keyless commands, and the
+        COMMAND of its own re-initialisation, there). Until its replica is promoted the table
+        still names the dead master and its slots fail fast behind its breaker; the first
+        retry after the promotion reads the new table, and its slots are served again.
+        `aclose()`, redis-py's own reaction to CLUSTERDOWN, would also cut the commands in
+        flight to the healthy masters."""
+        client = self._client
+        assert isinstance(client, RedisCluster)
+        try:
+            await client.nodes_manager.initialize(last_failed_node_name=failed or None)
+        except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
+            log.debug("Redis Cluster slot table not re-read: %s", exc)
+        default = client.get_default_node()
+        if default is not None and default.name == failed:
+            client.replace_default_node()
 
+    # -- conditioning entries ---------------------------------------------------------
     async def get(self, key: str) -> bytes | None:
         """GET, written straight onto one pooled connection: it is the whole of a Redis hit's
         round trip, and redis-py's generic command packing and dispatch cost as much client
@@ -141,6 +203,8 @@ class RedisStore:
         """
         encoded = key.encode()
         command = b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(encoded), encoded)
+        if self._cluster:
+            return await self._call("GET", lambda: self._get_on_node(key, command), key=key)
 
         async def op() -> bytes | None:
             pool = self._client.connection_pool
@@ -157,15 +221,76 @@ class RedisStore:
 
         return await self._call("GET", op, key=key)
 
+    async def _get_on_node(self, key: str, command: bytes) -> bytes | None:
+        """The cluster's `get`: the command on a connection to the key's master, as above. A
+        redirect (the slot is being moved) is rare: MOVED is left to the cluster client's own
+        GET, which follows it and updates the slot table; ASK is followed here."""
+        client = self._client
+        assert isinstance(client, RedisCluster)
+        if not client.nodes_manager.slots_cache:  # first use; later refreshes: _forget_topology
+            await client.initialize()
+        node = client.get_node_from_key(key)
+        connection: Connection = node.acquire_connection()
+        redirect: AskError | None = None
+        try:
+            await connection.send_packed_command(command)
+            value: bytes | None = await connection.read_response()
+        except MovedError:
+            await connection.disconnect()
+            return await client.get(key)
+        except AskError as exc:
+            await connection.disconnect()
+            redirect = exc
+        except BaseException:
+            await connection.disconnect()
+            raise
+        finally:
+            node.release(connection)
+        if redirect is not None:
+            return await self._get_asking(client, key, redirect, command)
+        return value
+
+    @staticmethod
+    async def _get_asking(client: RedisCluster, key: str, redirect: AskError, command: bytes) -> bytes | None:
+        """ASK: mid-migration the key may already be on the importing master, which serves it
+        only to a connection that has just sent ASKING. redis-py sends ASKING and the command
+        as two pooled commands, which may go out on two connections (seen here: the importing
+        master answered MOVED back, until redis-py's redirect budget ran out), so both go out
+        here on one connection."""
+        node = client.get_node(host=redirect.host, port=redirect.port)
+        if node is None:
+            return await client.get(key)
+        connection: Connection = node.acquire_connection()
+        try:
+            await connection.send_packed_command([b"*1\r\n$6\r\nASKING\r\n", command])
+            await connection.read_response()
+            value: bytes | None = await connection.read_response()
+        except BaseException:
+            await connection.disconnect()
+            raise
+        finally:
+            node.release(connection)
+        return value
+
+    async def put(self, key: str, value: bytes, ttl_s: int | None, *, replace: bool = False) -> None:
+        """Store an entry. ttl_s=None pins it (and unpins nothing: NX keeps a pinned twin);
+        `replace`: overwrite what is there with this TTL (an index that may point at a lost entry)."""
+        if ttl_s is not None and replace:
+            await self._call("SET", lambda: self._client.set(key, value, ex=ttl_s), key=key)
+        elif ttl_s is None:
+            await self._call("SET", lambda: self._client.set(key, value), key=key)
+        else:
+            await self._call("SET", lambda: self._client.set(key, value, ex=ttl_s, nx=True), key=key)
+
     async def slide(self, key: str, ttl_s: int) -> None:
         """Reset the TTL of an entry that has one; pinned entries stay pinned."""
-        await self._call("EXPIRE", lambda: self._client.expire(key, ttl_s, xx=True))
+        await self._call("EXPIRE", lambda: self._client.expire(key, ttl_s, xx=True), route=key)
 
     async def expire(self, key: str, ttl_s: int) -> None:
-        await self._call("EXPIRE", lambda: self._client.expire(key, ttl_s))
+        await self._call("EXPIRE", lambda: self._client.expire(key, ttl_s), route=key)
 
     async def delete(self, key: str) -> None:
-        await self._call("DEL", lambda: self._client.delete(key))
+        await self._call("DEL", lambda: self._client.delete(key), route=key)
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Plain GETs in one round trip, TTLs untouched (a warm start reads; it does not use)."""
@@ -271,6 +396,8 @@ class RedisStore:
 
     # -- housekeeping -------------------------------------------------------------------
     async def dbsize(self) -> int:
+        if self._cluster:  # every master's keys: without a target redis-py asks one node
+            return int(await self._call("DBSIZE", lambda: self._client.dbsize(target_nodes=RedisCluster.PRIMARIES)))
         return int(await self._call("DBSIZE", self._client.dbsize))
 
     async def check(self, prefix: str) -> None:
@@ -288,6 +415,9 @@ class RedisStore:
             raise
         except (RedisError, OSError, TimeoutError):
             await self._call("PING", self._client.ping)  # marks the store down and logs once
+        except RedisClusterException:
+            await self._diagnose_cluster()
+            await self._call("PING", self._client.ping)  # unreachable: marks the store down and logs once
         probe = keys.probe(prefix)
         try:
             await self._client.set(probe, secrets.token_hex(8), ex=10)
@@ -300,6 +430,33 @@ class RedisStore:
             ) from exc
         except (RedisError, OSError, TimeoutError):
             await self._call("SET", lambda: self._client.set(probe, b"", ex=10))  # marks the store down
+
+    async def _diagnose_cluster(self) -> None:
+        """redis-py words every failure to read the slot table as "cannot be connected" (or
+        "cluster mode is not enabled"), which hides wrong credentials and an ACL without the
+        cluster's commands. Ask each seed node directly, as this user: either is a
+        StoreAuthError (refuse to start); a seed that does not answer is left to the caller."""
+        assert isinstance(self._client, RedisCluster)
+        for node in list(self._client.nodes_manager.startup_nodes.values()):
+            connection: Connection = node.connection_class(**node.connection_kwargs)
+            try:
+                await connection.connect()
+                await connection.send_command("CLUSTER", "SLOTS")
+                await connection.read_response()
+                await connection.send_command("COMMAND", "COUNT")
+                await connection.read_response()
+            except AuthenticationError as exc:
+                raise StoreAuthError(f"Redis rejected the credentials: {exc}") from exc
+            except NoPermissionError as exc:
+                raise StoreAuthError(
+                    f"Redis refused access: {exc}. In a Redis Cluster the ACL user also needs `+cluster|slots "
+                    "+command` (the cluster client reads the slot table and the command table): see "
+                    "deploy/redis/users-cluster.conf"
+                ) from exc
+            except (RedisError, OSError, TimeoutError):
+                continue
+            finally:
+                await connection.disconnect()
 
     async def close(self) -> None:
         await self._client.aclose()
