@@ -46,6 +46,16 @@ class Store(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
+    async def take_lease(self, key: str, token: str, ttl_ms: int) -> bool:
+        """SET NX PX: True when this caller now holds the lease on `key`."""
+        ...
+
+    async def renew_lease(self, key: str, token: str, ttl_ms: int) -> bool: ...
+
+    async def drop_lease(self, key: str, token: str) -> None: ...
+
+    async def publish(self, channel: str, message: str) -> None: ...
+
     async def hget(self, key: str, field: str) -> bytes | None: ...
 
     async def hset(self, key: str, field: str, value: bytes, *, only_new: bool) -> bool: ...
@@ -73,6 +83,7 @@ class NoStore:
 
     get_sliding = put = get = slide = expire = delete = _absent
     hget = hset = hdel = hgetall = dbsize = _absent
+    take_lease = renew_lease = drop_lease = publish = _absent
 
     async def check(self, prefix: str) -> None:
         return None
