@@ -105,15 +105,19 @@ class GrpcServer:
         limits: ServerLimits,
         credentials: grpc.ServerCredentials | None = None,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        *,
+        reuse_port: bool = False,
     ) -> None:
-        """`credentials` (services.common.tls) makes the port a TLS one; None keeps it plaintext."""
+        """`credentials` (services.common.tls) makes the port a TLS one; None keeps it plaintext.
+        `reuse_port`: SO_REUSEPORT, so worker processes share the port (the kernel spreads
+        connections over them); off otherwise, so a port already taken is an error, not a share."""
         self.limits = limits
         self._server = grpc.aio.server(
             interceptors=list(interceptors),
             options=[
                 ("grpc.max_receive_message_length", limits.max_receive_bytes),
                 ("grpc.max_send_message_length", limits.max_send_bytes),
-                ("grpc.so_reuseport", 0),
+                ("grpc.so_reuseport", int(reuse_port)),
                 *KEEPALIVE_OPTIONS,
             ],
         )

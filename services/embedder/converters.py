@@ -165,4 +165,8 @@ def stats_to_proto(s: EmbedderSnapshot) -> pb.GetStatsResponse:
         },
         forward_passes=s.forward_passes,
         batched_clips=s.batched_clips,
+        worker=s.worker,
+        workers=s.workers,
+        peer_fills=s.peer_fills,
+        lease_takeovers=s.lease_takeovers,
     )

@@ -28,6 +28,7 @@ from services.embedder.cache.tiered import CachePolicy, CacheTier, TieredCache
 from services.embedder.cache.writeback import write_back_figures
 from services.embedder.conditioning import Conditioning, check_tensors
 from services.embedder.encoders.base import Encoder
+from services.embedder.fleet import Fleet
 from services.embedder.metrics import EmbedderSnapshot, EmbedderStats
 from services.embedder.settings import EmbedderSettings
 from services.embedder.voices import Voice, VoiceRegistries, VoiceRegistry, validate_voice_id
@@ -126,6 +127,9 @@ class Embedder:
         self.limits = settings.audio_limits
         self.stats = stats or EmbedderStats()
         self._pool = model_pool
+        #: Who this process is among workers (server.worker_id), and the other workers' counters.
+        self.worker = ""
+        self.fleet: Fleet | None = None
         self._batchers = {
             encoder.name: MicroBatcher(
                 encoder,
@@ -244,7 +248,11 @@ class Embedder:
     # -- observability --------------------------------------------------------------------
     def snapshot(self) -> EmbedderSnapshot:
         """Counters and gauges from memory alone: cheap enough for every Prometheus scrape."""
+        leases = self.cache.leases
         return self.stats.snapshot(
+            peer_fills=leases.counters.peer_fills if leases is not None else 0,
+            lease_takeovers=leases.counters.takeovers if leases is not None else 0,
+            worker=self.worker,
             **write_back_figures(self.cache.write_back),
             coalesced=self.cache.counters.coalesced,
             corrupt_entries=self.cache.counters.corrupt_entries + self.stats.wrong_type_keys,
@@ -256,8 +264,10 @@ class Embedder:
         )
 
     async def full_snapshot(self) -> EmbedderSnapshot:
-        """`snapshot()` plus the shared store's key count (one round trip), for GetStats."""
-        return replace(self.snapshot(), redis_entries=await self.cache.count_shared_entries())
+        """`snapshot()` plus the shared store's key count (one round trip), summed over every worker
+        on this Redis when there is a fleet (fleet.py), for GetStats."""
+        own = replace(self.snapshot(), redis_entries=await self.cache.count_shared_entries())
+        return own if self.fleet is None else await self.fleet.totals(own)
 
     async def close(self) -> None:
         await self.cache.close()
@@ -317,7 +327,7 @@ class Embedder:
         async def compute() -> _Extraction:
             return await self._admission.run(lambda: self._extract(key, encoder, load_audio), deadline)
 
-        fetched = await self.cache.fetch(key, compute, policy, encoder.tensors)
+        fetched = await self.cache.fetch(key, compute, policy, encoder.tensors, deadline)
         if voice is not None:
             await self._record_pin(voice, fetched.conditioning, voices)
         total_ms = (time.perf_counter() - started) * 1000

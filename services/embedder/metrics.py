@@ -177,6 +177,13 @@ class EmbedderSnapshot:
     batched_clips: int = 0
     #: What runs each encoder that has a choice (ECAPA on CPU: encoders/runtimes.py), by encoder.
     runtimes: Mapping[str, RuntimeChoice] = field(default_factory=dict)
+    #: Misses answered by another worker's extraction after waiting on its lease (cache/lease.py),
+    #: and leases taken over from a holder that died or failed.
+    peer_fills: int = 0
+    lease_takeovers: int = 0
+    #: Which worker this snapshot is from, and how many workers' counters it sums (fleet.py).
+    worker: str = ""
+    workers: int = 1
 
     @property
     def hits(self) -> int:
@@ -229,6 +236,12 @@ class StatsCollector(Collector):
             ("voxcache_write_back_dropped", "Entries dropped from a full write-back queue", s.write_back_dropped),
             ("voxcache_forward_passes", "Model forward passes (a batched pass counts once)", s.forward_passes),
             ("voxcache_batched_clips", "Clips that shared a forward pass with others", s.batched_clips),
+            (
+                "voxcache_peer_fills",
+                "Misses answered by another worker's extraction, after waiting on its lease",
+                s.peer_fills,
+            ),
+            ("voxcache_lease_takeovers", "Leases taken over from a worker that died or failed", s.lease_takeovers),
         ):
             yield CounterMetricFamily(name, doc, value=value)
         yield GaugeMetricFamily("voxcache_cache_hit_ratio", "hits / (hits + misses) since start", value=s.hit_ratio)
@@ -241,6 +254,12 @@ class StatsCollector(Collector):
         ):
             yield GaugeMetricFamily(f"voxcache_{name}", name.replace("_", " "), value=value)
         yield from runtime_metrics(s.runtimes)
+        if s.worker:
+            info = GaugeMetricFamily(
+                "voxcache_worker_info", "Which worker this /metrics port belongs to (1)", labels=["worker"]
+            )
+            info.add_metric([s.worker], 1.0)
+            yield info
 
 
 def runtime_metrics(runtimes: Mapping[str, RuntimeChoice]) -> Iterator[GaugeMetricFamily]:

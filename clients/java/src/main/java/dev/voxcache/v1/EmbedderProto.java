@@ -164,7 +164,7 @@ public final class EmbedderProto {
       "PreloadFailure\022\020\n\010total_ms\030\006 \001(\001\"\021\n\017GetS" +
       "tatsRequest\"U\n\022LatencyPercentiles\022\016\n\006p50" +
       "_ms\030\001 \001(\001\022\016\n\006p95_ms\030\002 \001(\001\022\016\n\006p99_ms\030\003 \001(" +
-      "\001\022\017\n\007samples\030\004 \001(\004\"\370\005\n\020GetStatsResponse\022" +
+      "\001\022\017\n\007samples\030\004 \001(\004\"\306\006\n\020GetStatsResponse\022" +
       "\020\n\010requests\030\001 \001(\004\022\014\n\004hits\030\002 \001(\004\022\016\n\006misse" +
       "s\030\003 \001(\004\022\021\n\thit_ratio\030\004 \001(\001\022\022\n\nlocal_hits" +
       "\030\005 \001(\004\022\022\n\nredis_hits\030\006 \001(\004\022\023\n\013extraction" +
@@ -181,33 +181,35 @@ public final class EmbedderProto {
       "tions\030\026 \001(\004\022L\n\020encoder_runtimes\030\027 \003(\01322." +
       "voxcache.v1.GetStatsResponse.EncoderRunt" +
       "imesEntry\022\026\n\016forward_passes\030\030 \001(\004\022\025\n\rbat" +
-      "ched_clips\030\031 \001(\004\032S\n\024EncoderRuntimesEntry" +
-      "\022\013\n\003key\030\001 \001(\t\022*\n\005value\030\002 \001(\0132\033.voxcache." +
-      "v1.EncoderRuntime:\0028\001\"\213\002\n\016EncoderRuntime" +
-      "\022\017\n\007runtime\030\001 \001(\t\022\016\n\006forced\030\002 \001(\010\022<\n\twar" +
-      "mup_ms\030\003 \003(\0132).voxcache.v1.EncoderRuntim" +
-      "e.WarmupMsEntry\0229\n\007skipped\030\004 \003(\0132(.voxca" +
-      "che.v1.EncoderRuntime.SkippedEntry\032/\n\rWa" +
-      "rmupMsEntry\022\013\n\003key\030\001 \001(\t\022\r\n\005value\030\002 \001(\001:" +
-      "\0028\001\032.\n\014SkippedEntry\022\013\n\003key\030\001 \001(\t\022\r\n\005valu" +
-      "e\030\002 \001(\t:\0028\001*l\n\tCacheTier\022\032\n\026CACHE_TIER_U" +
-      "NSPECIFIED\020\000\022\024\n\020CACHE_TIER_LOCAL\020\001\022\024\n\020CA" +
-      "CHE_TIER_REDIS\020\002\022\027\n\023CACHE_TIER_COMPUTED\020" +
-      "\0032\324\003\n\010Embedder\022>\n\005Embed\022\031.voxcache.v1.Em" +
-      "bedRequest\032\032.voxcache.v1.EmbedResponse\022V" +
-      "\n\rRegisterVoice\022!.voxcache.v1.RegisterVo" +
-      "iceRequest\032\".voxcache.v1.RegisterVoiceRe" +
-      "sponse\022P\n\013DeleteVoice\022\037.voxcache.v1.Dele" +
-      "teVoiceRequest\032 .voxcache.v1.DeleteVoice" +
-      "Response\022M\n\nListVoices\022\036.voxcache.v1.Lis" +
-      "tVoicesRequest\032\037.voxcache.v1.ListVoicesR" +
-      "esponse\022F\n\007Preload\022\033.voxcache.v1.Preload" +
-      "Request\032\034.voxcache.v1.PreloadResponse(\001\022" +
-      "G\n\010GetStats\022\034.voxcache.v1.GetStatsReques" +
-      "t\032\035.voxcache.v1.GetStatsResponseBa\n\017dev." +
-      "voxcache.v1B\rEmbedderProtoP\001Z=github.com" +
-      "/voxcache/voxcache/clients/go/voxcachev1" +
-      ";voxcachev1b\006proto3"
+      "ched_clips\030\031 \001(\004\022\016\n\006worker\030\032 \001(\t\022\017\n\007work" +
+      "ers\030\033 \001(\r\022\022\n\npeer_fills\030\034 \001(\004\022\027\n\017lease_t" +
+      "akeovers\030\035 \001(\004\032S\n\024EncoderRuntimesEntry\022\013" +
+      "\n\003key\030\001 \001(\t\022*\n\005value\030\002 \001(\0132\033.voxcache.v1" +
+      ".EncoderRuntime:\0028\001\"\213\002\n\016EncoderRuntime\022\017" +
+      "\n\007runtime\030\001 \001(\t\022\016\n\006forced\030\002 \001(\010\022<\n\twarmu" +
+      "p_ms\030\003 \003(\0132).voxcache.v1.EncoderRuntime." +
+      "WarmupMsEntry\0229\n\007skipped\030\004 \003(\0132(.voxcach" +
+      "e.v1.EncoderRuntime.SkippedEntry\032/\n\rWarm" +
+      "upMsEntry\022\013\n\003key\030\001 \001(\t\022\r\n\005value\030\002 \001(\001:\0028" +
+      "\001\032.\n\014SkippedEntry\022\013\n\003key\030\001 \001(\t\022\r\n\005value\030" +
+      "\002 \001(\t:\0028\001*l\n\tCacheTier\022\032\n\026CACHE_TIER_UNS" +
+      "PECIFIED\020\000\022\024\n\020CACHE_TIER_LOCAL\020\001\022\024\n\020CACH" +
+      "E_TIER_REDIS\020\002\022\027\n\023CACHE_TIER_COMPUTED\020\0032" +
+      "\324\003\n\010Embedder\022>\n\005Embed\022\031.voxcache.v1.Embe" +
+      "dRequest\032\032.voxcache.v1.EmbedResponse\022V\n\r" +
+      "RegisterVoice\022!.voxcache.v1.RegisterVoic" +
+      "eRequest\032\".voxcache.v1.RegisterVoiceResp" +
+      "onse\022P\n\013DeleteVoice\022\037.voxcache.v1.Delete" +
+      "VoiceRequest\032 .voxcache.v1.DeleteVoiceRe" +
+      "sponse\022M\n\nListVoices\022\036.voxcache.v1.ListV" +
+      "oicesRequest\032\037.voxcache.v1.ListVoicesRes" +
+      "ponse\022F\n\007Preload\022\033.voxcache.v1.PreloadRe" +
+      "quest\032\034.voxcache.v1.PreloadResponse(\001\022G\n" +
+      "\010GetStats\022\034.voxcache.v1.GetStatsRequest\032" +
+      "\035.voxcache.v1.GetStatsResponseBa\n\017dev.vo" +
+      "xcache.v1B\rEmbedderProtoP\001Z=github.com/v" +
+      "oxcache/voxcache/clients/go/voxcachev1;v" +
+      "oxcachev1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -315,7 +317,7 @@ public final class EmbedderProto {
     internal_static_voxcache_v1_GetStatsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_GetStatsResponse_descriptor,
-        new java.lang.String[] { "Requests", "Hits", "Misses", "HitRatio", "LocalHits", "RedisHits", "Extractions", "Coalesced", "Errors", "RedisErrors", "CorruptEntries", "RedisAvailable", "LocalEntries", "LocalBytes", "RedisEntries", "ExtractionLatency", "LocalCapacityBytes", "WriteBackPending", "WriteBackBytes", "WriteBackWritten", "WriteBackDropped", "DroppedExtractions", "EncoderRuntimes", "ForwardPasses", "BatchedClips", });
+        new java.lang.String[] { "Requests", "Hits", "Misses", "HitRatio", "LocalHits", "RedisHits", "Extractions", "Coalesced", "Errors", "RedisErrors", "CorruptEntries", "RedisAvailable", "LocalEntries", "LocalBytes", "RedisEntries", "ExtractionLatency", "LocalCapacityBytes", "WriteBackPending", "WriteBackBytes", "WriteBackWritten", "WriteBackDropped", "DroppedExtractions", "EncoderRuntimes", "ForwardPasses", "BatchedClips", "Worker", "Workers", "PeerFills", "LeaseTakeovers", });
     internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_descriptor =
       internal_static_voxcache_v1_GetStatsResponse_descriptor.getNestedTypes().get(0);
     internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_fieldAccessorTable = new
