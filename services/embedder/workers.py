@@ -38,9 +38,9 @@ from services.embedder.settings import EmbedderSettings
 
 log = logging.getLogger("voxcache.embedder.workers")
 
-#: Resident memory of one ECAPA worker on CPU after warm-up (torch + SpeechBrain + onnxruntime
-#: loaded, runtime timed), measured with tests/embedder/test_workers.py (VmRSS); --workers 0
-#: never starts more workers than available memory holds at this size.
+#: Peak resident memory of one ECAPA worker on CPU (VmHWM 1,108 MiB with --ecapa-runtime auto:
+#: torch, SpeechBrain and onnxruntime loaded and the runtimes timed at start; 903 MiB resident
+#: once serving); --workers 0 never starts more workers than available memory holds at this size.
 WORKER_RSS_BYTES = 1_100 * 1024 * 1024
 #: How long after SIGTERM a worker may take beyond its own drain grace before it is killed.
 _STOP_MARGIN_S = 10.0
