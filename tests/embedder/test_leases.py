@@ -33,7 +33,10 @@ async def pair(
     made = []
     for _ in range(2):
         encoder = CountingEncoder(ecapa)
-        made.append((make_core(encoder, redis_server.url, prefix, lease_ms=1500, lease_poll_ms=100), encoder))
+        # Redis timeouts of 2 s: at 64 connections opened at once on a loaded 2-core machine, the
+        # default 250 ms fails open (each worker then extracts alone, correctly but not what is tested).
+        core = make_core(encoder, redis_server.url, prefix, timeout_s=2.0, lease_ms=1500, lease_poll_ms=100)
+        made.append((core, encoder))
     yield made
     for core, _ in made:
         await core.close()

@@ -39,7 +39,7 @@ def embedder(redis_url: str, prefix: str, port: int, *extra: str) -> subprocess.
     args = [
         "--redis-url", redis_url, "--cache-prefix", prefix, "--port", str(port), "--metrics-port", "0",
         "--ecapa-runtime", "onnxruntime", "--threads", "1", "--lease-ms", "1500", "--lease-poll-ms", "100",
-        "--worker-stats-s", "0.3", "--log-level", "WARNING", *extra,
+        "--worker-stats-s", "0.3", "--redis-timeout-ms", "2000", "--log-level", "WARNING", *extra,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": f"{REPO_ROOT / 'clients/python/src'}:{REPO_ROOT}"}
     return subprocess.Popen([sys.executable, "-m", "services.embedder.server", *args], cwd=REPO_ROOT, env=env)

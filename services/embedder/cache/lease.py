@@ -117,7 +117,6 @@ class Leases:
         self._waiting.setdefault(entry_key, set()).add(wake)  # before any look: no lost wake-up
         waited = False
         try:
-            await self._listen()
             while True:
                 wake.clear()
                 try:
@@ -134,6 +133,7 @@ class Leases:
                     if waited:
                         self.counters.takeovers += 1
                     return Claim(lease=lease)
+                await self._listen()  # subscribed before the re-check: a fill after it is announced to us
                 found = await lookup()
                 if found is not None:
                     self.counters.peer_fills += 1
@@ -166,9 +166,10 @@ class Leases:
             self._listened_at = now
             self._subscribed = asyncio.Event()
             self._listener = asyncio.create_task(self._receive(self._subscribed))
-        if not self._subscribed.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._subscribed.wait()), self.poll_s)
+        if not self._subscribed.is_set() and self._listener is not None:
+            confirmed = asyncio.ensure_future(self._subscribed.wait())
+            await asyncio.wait({confirmed, self._listener}, timeout=self.poll_s, return_when=asyncio.FIRST_COMPLETED)
+            confirmed.cancel()  # a listener that failed (Redis down) ends the wait at once
 
     async def _receive(self, subscribed: asyncio.Event) -> None:
         pubsub = self.store.pubsub()
