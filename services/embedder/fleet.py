@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, replace
 
 from services.embedder.cache.store import Store, StoreUnavailable
@@ -71,10 +72,10 @@ class Fleet:
         with contextlib.suppress(StoreUnavailable):
             await self.store.hset(self.hash_key, self.worker, self.record(snapshot), only_new=False)
 
-    async def publish_forever(self, snapshot: object) -> None:
+    async def publish_forever(self, snapshot: Callable[[], EmbedderSnapshot]) -> None:
         """Every `every_s`, this worker's counters into the hash (`snapshot`: Embedder.snapshot)."""
         while True:
-            await self.publish(snapshot())  # type: ignore[operator]
+            await self.publish(snapshot())
             await asyncio.sleep(self.every_s)
 
     async def totals(self, own: EmbedderSnapshot) -> EmbedderSnapshot:
