@@ -135,12 +135,16 @@ def other_speech() -> bytes:
     return encode(fit_duration(samples, rate, 3.0), rate)
 
 
-def make_core(encoder: Any, redis_url: str | None, prefix: str, *, retry_s: float = 0.2, **settings: Any) -> Embedder:
+def make_core(
+    encoder: Any, redis_url: str | None, prefix: str, *, retry_s: float = 0.2, timeout_s: float = 0.25, **settings: Any
+) -> Embedder:
     """The Embedder exactly as the server wires it, on the given Redis (or none), without gRPC."""
     stats = EmbedderStats()
     on_error, on_wrong_type = embedder_server.store_counters(stats)
     store = (
-        RedisStore(redis_url, timeout_s=0.25, retry_interval_s=retry_s, on_error=on_error, on_wrong_type=on_wrong_type)
+        RedisStore(
+            redis_url, timeout_s=timeout_s, retry_interval_s=retry_s, on_error=on_error, on_wrong_type=on_wrong_type
+        )
         if redis_url
         else None
     )

@@ -27,6 +27,7 @@ from services.common.errors import Unavailable
 from services.common.paths import REPO_ROOT
 from services.common.redis_server import CONFIG_DIR, EMBEDDER_USER, LocalRedis, read_conf
 from services.embedder import server as embedder_server
+from services.embedder.cache import keys
 from services.embedder.cache.record import Keyring
 from services.embedder.cache.redis_store import RedisStore
 from services.embedder.cache.store import StoreAuthError, StoreRefused
@@ -115,6 +116,20 @@ async def test_every_store_operation_is_permitted(acl_redis: LocalRedis) -> None
         await store.delete(f"{PREFIX}:acl-test:version")
         await store.publish(f"{PREFIX}:voices:changed", b"announced")
         assert await store.dbsize() >= 0
+        # Leases (cache/lease.py): SET NX PX, the two Lua scripts (EVALSHA, SCRIPT LOAD first), pub/sub.
+        lease = keys.lease(key)
+        assert await store.take_lease(lease, "me", 5000) and not await store.take_lease(lease, "you", 5000)
+        assert await store.renew_lease(lease, "me", 5000) and not await store.renew_lease(lease, "you", 5000)
+        pubsub = store.pubsub()
+        await pubsub.subscribe(keys.lease_channel(PREFIX))
+        assert (await pubsub.get_message(timeout=5))["type"] == "subscribe"
+        await store.publish(keys.lease_channel(PREFIX), key)
+        assert (await pubsub.get_message(timeout=5))["data"] == key.encode()
+        await pubsub.aclose()
+        await store.drop_lease(lease, "you")
+        assert await store.get(lease) == b"me"  # another's token deletes nothing
+        await store.drop_lease(lease, "me")
+        assert await store.get(lease) is None
         assert store.available
     finally:
         await store.close()

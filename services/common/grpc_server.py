@@ -108,9 +108,13 @@ class GrpcServer:
         credentials: grpc.ServerCredentials | None = None,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
         health_address: str | None = None,
+        *,
+        reuse_port: bool = False,
     ) -> None:
         """`credentials` (services.common.tls) makes the port a TLS one; None keeps it plaintext.
         `health_address` adds a plaintext port with only the health service (services.common.health_port).
+        `reuse_port`: SO_REUSEPORT, so worker processes share the port (the kernel spreads
+        connections over them); off otherwise, so a port already taken is an error, not a share.
 
         With tracing on (services.common.tracing), its interceptor comes before `interceptors`,
         so a call's server span covers authentication and continues the caller's trace."""
@@ -120,7 +124,7 @@ class GrpcServer:
             options=[
                 ("grpc.max_receive_message_length", limits.max_receive_bytes),
                 ("grpc.max_send_message_length", limits.max_send_bytes),
-                ("grpc.so_reuseport", 0),
+                ("grpc.so_reuseport", int(reuse_port)),
                 *KEEPALIVE_OPTIONS,
             ],
         )

@@ -43,16 +43,23 @@ class LocalCluster:
             "--cluster-replica-validity-factor", "0",
             "--repl-diskless-sync-delay", "0",  # a replica syncs at once, not after 5 s
         )  # fmt: skip
-        self.nodes = [self._node(cluster_args) for _ in range(masters * (1 + replicas))]
+        taken: set[int] = set()
+        self.nodes = [self._node(cluster_args, taken) for _ in range(masters * (1 + replicas))]
 
     @staticmethod
-    def _node(cluster_args: Sequence[str]) -> LocalRedis:
+    def _node(cluster_args: Sequence[str], taken: set[int]) -> LocalRedis:
         """A node on a free port with its cluster bus on another free one: the default bus
-        port (port + 10000) may be taken, or beyond 65535 for the ports the OS hands out."""
-        port = free_port()
-        bus = free_port()
-        while bus == port:
-            bus = free_port()
+        port (port + 10000) may be taken, or beyond 65535 for the ports the OS hands out.
+        `taken`: the ports already given to this cluster's nodes, which are not listening yet,
+        so the OS may hand one of them out again."""
+
+        def unused() -> int:
+            while (port := free_port()) in taken:
+                pass
+            taken.add(port)
+            return port
+
+        port, bus = unused(), unused()
         return LocalRedis(port=port, extra_args=(*cluster_args, "--cluster-port", str(bus)))
 
     @property

@@ -203,4 +203,8 @@ def stats_to_proto(s: EmbedderSnapshot) -> pb.GetStatsResponse:
         indexed_voices=s.indexed_voices,
         index_bytes=s.index_bytes,
         index_loads=s.index_loads,
+        worker=s.worker,
+        workers=s.workers,
+        peer_fills=s.peer_fills,
+        lease_takeovers=s.lease_takeovers,
     )

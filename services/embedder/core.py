@@ -31,6 +31,7 @@ from services.embedder.cache.tiered import CachePolicy, CacheTier, TieredCache
 from services.embedder.cache.writeback import write_back_figures
 from services.embedder.conditioning import Conditioning, check_tensors
 from services.embedder.encoders.base import Encoder
+from services.embedder.fleet import Fleet
 from services.embedder.metrics import EmbedderSnapshot, EmbedderStats
 from services.embedder.settings import EmbedderSettings
 from services.embedder.voices import Voice, VoiceRegistries, VoiceRegistry, validate_voice_id
@@ -177,6 +178,9 @@ class Embedder:
             cache, settings.cache_prefix, flush_every_s=settings.hotness_flush_s, keep=settings.warm_start_entries
         )
         self.warmed = WarmStart()
+        #: Who this process is among workers (server.worker_id), and the other workers' counters.
+        self.worker = ""
+        self.fleet: Fleet | None = None
         self._batchers = {
             encoder.name: MicroBatcher(
                 encoder,
@@ -349,7 +353,11 @@ class Embedder:
     # -- observability --------------------------------------------------------------------
     def snapshot(self) -> EmbedderSnapshot:
         """Counters and gauges from memory alone: cheap enough for every Prometheus scrape."""
+        leases = self.cache.leases
         return self.stats.snapshot(
+            peer_fills=leases.counters.peer_fills if leases is not None else 0,
+            lease_takeovers=leases.counters.takeovers if leases is not None else 0,
+            worker=self.worker,
             **write_back_figures(self.cache.write_back),
             **self.indexes.figures(),
             coalesced=self.cache.counters.coalesced,
@@ -367,8 +375,10 @@ class Embedder:
         )
 
     async def full_snapshot(self) -> EmbedderSnapshot:
-        """`snapshot()` plus the shared store's key count (one round trip), for GetStats."""
-        return replace(self.snapshot(), redis_entries=await self.cache.count_shared_entries())
+        """`snapshot()` plus the shared store's key count (one round trip), summed over every worker
+        on this Redis when there is a fleet (fleet.py), for GetStats."""
+        own = replace(self.snapshot(), redis_entries=await self.cache.count_shared_entries())
+        return own if self.fleet is None else await self.fleet.totals(own)
 
     async def warm_start(self) -> WarmStart:
         """Fill L1 with the hottest entries in the shared store (cache/hotness.py); the server
@@ -464,7 +474,7 @@ class Embedder:
         async def compute() -> _Extraction:
             return await self._admission.run(lambda: self._extract(key, encoder, load_audio, policy), deadline)
 
-        fetched = await self.cache.fetch(key, compute, policy, encoder.tensors)
+        fetched = await self.cache.fetch(key, compute, policy, encoder.tensors, deadline)
         if voice is not None:
             await self._record_pin(voice, fetched.conditioning, voices)
         total_ms = (time.perf_counter() - started) * 1000

@@ -189,6 +189,13 @@ class EmbedderSnapshot:
     warm_start_entries: int = 0
     warm_start_bytes: int = 0
     warm_start_ms: float = 0.0
+    #: Misses answered by another worker's extraction after waiting on its lease (cache/lease.py),
+    #: and leases taken over from a holder that died or failed.
+    peer_fills: int = 0
+    lease_takeovers: int = 0
+    #: Which worker this snapshot is from, and how many workers' counters it sums (fleet.py).
+    worker: str = ""
+    workers: int = 1
 
     @property
     def hits(self) -> int:
@@ -248,6 +255,12 @@ class StatsCollector(Collector):
             ),
             ("voxcache_alias_hits", "Redis lookups answered through an alias", s.alias_hits),
             ("voxcache_index_loads", "Full loads of a tenant's voice search copy", s.index_loads),
+            (
+                "voxcache_peer_fills",
+                "Misses answered by another worker's extraction, after waiting on its lease",
+                s.peer_fills,
+            ),
+            ("voxcache_lease_takeovers", "Leases taken over from a worker that died or failed", s.lease_takeovers),
         ):
             yield CounterMetricFamily(name, doc, value=value)
         yield GaugeMetricFamily("voxcache_cache_hit_ratio", "hits / (hits + misses) since start", value=s.hit_ratio)
@@ -263,6 +276,12 @@ class StatsCollector(Collector):
         ):
             yield GaugeMetricFamily(f"voxcache_{name}", name.replace("_", " "), value=value)
         yield from runtime_metrics(s.runtimes)
+        if s.worker:
+            info = GaugeMetricFamily(
+                "voxcache_worker_info", "Which worker this /metrics port belongs to (1)", labels=["worker"]
+            )
+            info.add_metric([s.worker], 1.0)
+            yield info
 
 
 def runtime_metrics(runtimes: Mapping[str, RuntimeChoice]) -> Iterator[GaugeMetricFamily]:

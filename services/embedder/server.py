@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +26,7 @@ from services.common.tls import TLSError
 from services.common.weights import WeightsError
 from services.embedder import settings as settings_mod
 from services.embedder.cache import keys
+from services.embedder.cache.lease import Leases
 from services.embedder.cache.local import LocalCache
 from services.embedder.cache.record import Keyring, KeyringError
 from services.embedder.cache.redis_store import RedisStore
@@ -32,6 +36,7 @@ from services.embedder.cache.writeback import WriteBackQueue
 from services.embedder.core import Embedder
 from services.embedder.encoders import load_encoders
 from services.embedder.encoders.base import Encoder
+from services.embedder.fleet import Fleet
 from services.embedder.metrics import EmbedderStats, serve_metrics
 from services.embedder.servicer import EmbedderServicer, add_to_server
 from services.embedder.voices import MemoryVoiceRegistry, RedisVoiceRegistry, VoiceRegistries, VoiceRegistry
@@ -48,6 +53,8 @@ class RunningEmbedder:
     pool: ThreadPoolExecutor
     private_redis: LocalRedis | None = None
     metrics: object | None = field(default=None, repr=False)
+    #: Publishes this worker's counters for the others' GetStats (fleet.py); None without Redis.
+    publisher: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @property
     def port(self) -> int:
@@ -55,6 +62,10 @@ class RunningEmbedder:
 
     async def stop(self) -> None:
         await self.server.stop()
+        if self.publisher is not None:
+            self.publisher.cancel()
+        if self.core.fleet is not None:
+            await self.core.fleet.leave()
         await self.core.close()
         self.pool.shutdown(wait=True, cancel_futures=True)
         if self.metrics is not None:
@@ -135,6 +146,12 @@ def store_counters(stats: EmbedderStats) -> tuple[Callable[[], None], Callable[[
     return count_error, count_wrong_type
 
 
+def worker_id(settings: settings_mod.EmbedderSettings) -> str:
+    """Who answers: host, process id, and the index among --workers when there is one."""
+    index = f"/{settings.worker_index}" if settings.worker_index >= 0 else ""
+    return f"{socket.gethostname()}:{os.getpid()}{index}"
+
+
 def build_core(
     settings: settings_mod.EmbedderSettings,
     encoders: Mapping[str, Encoder],
@@ -145,6 +162,15 @@ def build_core(
 ) -> Embedder:
     """The Embedder over its cache and registry: shared through Redis, or this process's own."""
     store: Store = redis if redis is not None else NoStore()
+    leases = None
+    if redis is not None and settings.lease_ms > 0:
+        leases = Leases(
+            redis,
+            keys.lease_channel(settings.cache_prefix),
+            owner=worker_id(settings),
+            ttl_ms=settings.lease_ms,
+            poll_s=settings.lease_poll_ms / 1000,
+        )
 
     def registry(tenant: str) -> VoiceRegistry:
         if redis is None:
@@ -153,7 +179,7 @@ def build_core(
             redis, prefix=keys.scope(settings.cache_prefix, tenant), trust_s=settings.voice_cache_s
         )
 
-    return Embedder(
+    core = Embedder(
         encoders,
         default_encoder="ecapa" if "ecapa" in encoders else next(iter(encoders)),
         cache=TieredCache(
@@ -163,12 +189,17 @@ def build_core(
             write_back=None if redis is None else write_back_queue(settings),
             keyring=keyring,
             on_drop=stats.record_dropped_extraction,
+            leases=leases,
         ),
         voices=VoiceRegistries(registry),
         model_pool=pool,
         settings=settings,
         stats=stats,
     )
+    core.worker = worker_id(settings)
+    if redis is not None:
+        core.fleet = Fleet(redis, keys.workers(settings.cache_prefix), core.worker, settings.worker_stats_s)
+    return core
 
 
 async def start(
@@ -210,12 +241,15 @@ async def start(
         credentials,
         interceptors=[interceptor],
         health_address=f"{settings.host}:{settings.health_port}" if settings.health_port else None,
+        reuse_port=settings.reuse_port,
     )
     await server.start(serving=not settings.warm_start)
     if settings.warm_start:
         await core.warm_start()  # health says NOT_SERVING until L1 holds the hottest entries
         await server.set_serving()
     running = RunningEmbedder(server, core, pool, private)
+    if core.fleet is not None:
+        running.publisher = asyncio.create_task(core.fleet.publish_forever(core.snapshot))
     if settings.metrics_port:
         running.metrics = serve_metrics(settings.metrics_port, core.snapshot, settings.metrics_host)
     log.info(
@@ -231,6 +265,10 @@ async def start(
 def main(argv: list[str] | None = None) -> None:
     settings = settings_mod.parse(argv)
     configure_logging(settings.log_level)
+    if settings.workers != 1 and settings.worker_index < 0:
+        from services.embedder.workers import supervise
+
+        raise SystemExit(supervise(settings, sys.argv[1:] if argv is None else argv))
 
     async def serve() -> None:
         await run_until_signalled(await start(settings))

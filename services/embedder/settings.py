@@ -117,6 +117,22 @@ class EmbedderSettings(AuthSettings, ServerTLSSettings, HealthPortSettings):
         "Hugging Face cache with w2v-bert-2.0, MaskGCT's codec and CAMPPlus (default: <checkpoints>/hf_cache)",
     )
     indextts2_float16: bool = setting(False, "store and serve IndexTTS2 bundles as float16 (half the bytes)")
+    workers: int = setting(
+        1,
+        "Embedder processes serving this one address (SO_REUSEPORT), each with its own model and L1, all on one "
+        "Redis; 0 = one per core, capped by available memory (see README: Scaling)",
+    )
+    worker_index: int = setting(-1, "this worker's index among --workers (set by the supervisor; -1: not a worker)")
+    reuse_port: bool = setting(False, "bind with SO_REUSEPORT so several processes share the port (set by --workers)")
+    lease_ms: int = setting(
+        10_000,
+        "cross-process single-flight: a miss first takes a lease in Redis for this long (renewed while it "
+        "extracts), and other workers wait for its entry instead of extracting again; 0 = off",
+    )
+    lease_poll_ms: int = setting(250, "how often a worker waiting on another's lease re-checks Redis without news")
+    worker_stats_s: float = setting(
+        1.0, "how often each worker publishes its counters to Redis, where GetStats sums them across workers"
+    )
     log_level: str = setting("INFO", "DEBUG, INFO, WARNING or ERROR")
 
     @property

@@ -153,3 +153,19 @@ def voice_changes(prefix: str) -> str:
 def probe(prefix: str) -> str:
     """Written and deleted once at start, to prove the ACL lets this user write under `prefix`."""
     return f"{prefix}:probe"
+
+
+def lease(entry_key: str) -> str:
+    """The cross-process single-flight lease of one entry (cache/lease.py): the entry's own key
+    plus a suffix, so whatever decides an entry's cluster slot decides its lease's too."""
+    return f"{entry_key}:lease"
+
+
+def lease_channel(prefix: str) -> str:
+    """The pub/sub channel on which a lease holder announces the entry key it has filled."""
+    return f"{prefix}:lease-done"
+
+
+def workers(prefix: str) -> str:
+    """Hash of worker id -> that worker's counters as JSON (services/embedder/workers.py)."""
+    return f"{prefix}:workers"

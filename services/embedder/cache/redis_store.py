@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeVar
 
 from redis.asyncio import RedisCluster
+from redis.asyncio.client import PubSub
 from redis.asyncio.connection import Connection
 from redis.crc import key_slot
 from redis.exceptions import (
@@ -56,6 +57,11 @@ _WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 #: A refusal is logged at most this often: every request would otherwise log one.
 _REFUSED_LOG_INTERVAL_S = 60.0
 
+
+#: Lua run by Redis (EVALSHA), so that checking a lease's token and acting on it is one step.
+_IF_HELD = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call({}) end return 0"
+_RENEW_IF_HELD = _IF_HELD.format("'PEXPIRE', KEYS[1], ARGV[2]")
+_DROP_IF_HELD = _IF_HELD.format("'DEL', KEYS[1]")
 
 _ACL_HINT = (
     "the Redis ACL does not allow this user that command or key: its key pattern must cover "
@@ -92,6 +98,9 @@ class RedisStore:
         self._on_error = on_error
         self._on_wrong_type = on_wrong_type
         self._refused_logged_at = -_REFUSED_LOG_INTERVAL_S
+        # Compare-and-act on a lease's token: only its holder may extend or delete it.
+        self._renew = self._client.register_script(_RENEW_IF_HELD)
+        self._drop = self._client.register_script(_DROP_IF_HELD)
 
     @property
     def available(self) -> bool:
@@ -333,6 +342,24 @@ class RedisStore:
         if members:
             await self._call("ZREM", lambda: self._client.zrem(key, *members), key=key)
 
+    # -- leases: cross-process single-flight (cache/lease.py) ---------------------------
+    async def take_lease(self, key: str, token: str, ttl_ms: int) -> bool:
+        """SET NX PX: True when this caller now holds the lease on `key`."""
+        taken = await self._call("SET", lambda: self._client.set(key, token, px=ttl_ms, nx=True), route=key)
+        return bool(taken)
+
+    async def renew_lease(self, key: str, token: str, ttl_ms: int) -> bool:
+        """Extend the lease if `token` still holds it; False when it expired or another took it."""
+        return bool(await self._call("EVALSHA", lambda: self._renew(keys=[key], args=[token, ttl_ms]), route=key))
+
+    async def drop_lease(self, key: str, token: str) -> None:
+        """Delete the lease only if `token` still holds it (never another worker's lease)."""
+        await self._call("EVALSHA", lambda: self._drop(keys=[key], args=[token]), route=key)
+
+    def pubsub(self) -> PubSub:
+        """A pub/sub connection of its own (redis-py keeps one per PubSub object)."""
+        return self._client.pubsub()
+
     # -- voice registry (a hash: voice_id -> JSON metadata) ---------------------------
     async def hget(self, key: str, field: str) -> bytes | None:
         return await self._call("HGET", lambda: self._client.hget(key, field), key=key)
@@ -365,7 +392,7 @@ class RedisStore:
         # INCR itself: redis-py's incr() sends INCRBY, which the ACL (users.conf) does not allow.
         return int(await self._call("INCR", lambda: self._client.execute_command("INCR", key), key=key))
 
-    async def publish(self, channel: str, message: bytes) -> None:
+    async def publish(self, channel: str, message: bytes | str) -> None:
         await self._call("PUBLISH", lambda: self._client.publish(channel, message))
 
     async def listen(

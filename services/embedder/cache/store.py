@@ -53,6 +53,14 @@ class Store(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
+    async def take_lease(self, key: str, token: str, ttl_ms: int) -> bool:
+        """SET NX PX: True when this caller now holds the lease on `key`."""
+        ...
+
+    async def renew_lease(self, key: str, token: str, ttl_ms: int) -> bool: ...
+
+    async def drop_lease(self, key: str, token: str) -> None: ...
+
     async def hget(self, key: str, field: str) -> bytes | None: ...
 
     async def hset(self, key: str, field: str, value: bytes, *, only_new: bool) -> bool: ...
@@ -72,7 +80,7 @@ class Store(Protocol):
 
     async def incr(self, key: str) -> int: ...
 
-    async def publish(self, channel: str, message: bytes) -> None: ...
+    async def publish(self, channel: str, message: bytes | str) -> None: ...
 
     async def listen(
         self, channel: str, on_message: Callable[[bytes], Awaitable[None]], on_subscribed: Callable[[], None]
@@ -100,6 +108,7 @@ class NoStore:
 
     put = get = slide = expire = delete = get_many = add_scores = top = remove_members = _absent
     hget = hset = hdel = hgetall = hmget = hscan = hlen = incr = publish = dbsize = _absent
+    take_lease = renew_lease = drop_lease = _absent
 
     async def listen(
         self, channel: str, on_message: Callable[[bytes], Awaitable[None]], on_subscribed: Callable[[], None]

@@ -30,8 +30,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from services.common.errors import DeadlineExceeded
 from services.embedder.cache import alias, keys, record
 from services.embedder.cache.keys import ConditioningKey
+from services.embedder.cache.lease import Lease, Leases
 from services.embedder.cache.local import LocalCache
 from services.embedder.cache.singleflight import SingleFlight
 from services.embedder.cache.store import Store, StoreRefused, StoreUnavailable
@@ -103,8 +105,10 @@ class TieredCache:
         keyring: record.Keyring,
         write_back: WriteBackQueue | None = None,
         on_drop: Callable[[], None] | None = None,
+        leases: Leases | None = None,
     ) -> None:
-        """`on_drop`: called for each `compute` dropped before it started (every caller had gone)."""
+        """`on_drop`: called for each `compute` dropped before it started (every caller had gone);
+        `leases`: cross-process single-flight over the store (None: this process only)."""
         self.local = local
         self.store = store
         self.default_ttl_s = default_ttl_s
@@ -114,6 +118,7 @@ class TieredCache:
         self.write_back = write_back
         self._drainer: asyncio.Task[None] | None = None
         self.counters = CacheCounters()
+        self.leases = leases
         self._flights: SingleFlight[Any] = SingleFlight(on_drop)
         self._bypass_flights: SingleFlight[Any] = SingleFlight(on_drop)
         #: Keys this process has already pinned in the store, so pinned hits do not rewrite them.
@@ -128,10 +133,14 @@ class TieredCache:
         compute: Callable[[], Awaitable[T]],
         policy: CachePolicy,
         expect: Sequence[TensorSpec],
+        deadline: float | None = None,
     ) -> Fetched[T]:
-        """The value for `key` from the fastest tier that has it, else from `compute` (once per key).
+        """The value for `key` from the fastest tier that has it, else from `compute` (once per key,
+        and once across processes when `leases` is set).
 
-        `expect`: the tensors a value under this key must hold (the encoder's declaration).
+        `expect`: the tensors a value under this key must hold (the encoder's declaration);
+        `deadline` (time.monotonic() clock): when this caller stops waiting for a miss with
+        DeadlineExceeded; the extraction it waited for carries on and is cached.
         """
         started = time.perf_counter()
         if not policy.bypass:
@@ -142,26 +151,40 @@ class TieredCache:
                 return Fetched(conditioning, tier, (time.perf_counter() - started) * 1000)
         cache_ms = (time.perf_counter() - started) * 1000
 
-        async def fill() -> T:
-            filled = await compute()
-            if not policy.bypass:
-                self.local.put(filled.conditioning)
-                if filled.conditioning.cache_key != key.redis_key:
-                    self.local.put(filled.conditioning, key.redis_key)  # an alias's entry, under the alias too
-                if getattr(filled, "stored", False):
-                    await self._ensure_pinned(filled.conditioning, policy.pin)
-                else:
-                    await self._write(filled.conditioning, None if policy.pin else policy.ttl_s)
+        async def fill() -> T | Conditioning:
+            lease: Lease | None = None
+            if not policy.bypass and self.leases is not None:
+                claim = await self.leases.claim(key.redis_key, lambda: self._shared(key, policy.ttl_s, expect))
+                if claim.found is not None:
+                    return claim.found  # another process extracted it while this one waited
+                lease = claim.lease
+            try:
+                filled = await compute()
+                if not policy.bypass:
+                    self.local.put(filled.conditioning)
+                    if filled.conditioning.cache_key != key.redis_key:
+                        self.local.put(filled.conditioning, key.redis_key)  # an alias's entry, under the alias too
+                    if getattr(filled, "stored", False):
+                        await self._ensure_pinned(filled.conditioning, policy.pin)
+                    else:
+                        await self._write(filled.conditioning, None if policy.pin else policy.ttl_s)
+            finally:
+                if lease is not None:
+                    await lease.release()
             return filled
 
         # Identical bypass requests in flight share one (fresh, unstored) computation too, but
         # never join a normal miss: that one reads and writes the cache.
         flights = self._bypass_flights if policy.bypass else self._flights
-        filled, joined = await flights.run(key.redis_key, fill)
+        outcome, joined = await _within(deadline, flights.run(key.redis_key, fill))
         if joined:
             self.counters.coalesced += 1
-            await self._ensure_pinned(filled.conditioning, policy.pin)  # the leader may not have pinned
-        return Fetched(filled.conditioning, CacheTier.COMPUTED, cache_ms, filled, joined)
+        if isinstance(outcome, Conditioning):
+            await self._ensure_pinned(outcome, policy.pin)
+            return Fetched(outcome, CacheTier.REDIS, cache_ms, None, joined)
+        if joined:
+            await self._ensure_pinned(outcome.conditioning, policy.pin)  # the leader may not have pinned
+        return Fetched(outcome.conditioning, CacheTier.COMPUTED, cache_ms, outcome, joined)
 
     def local_hit(self, redis_key: str, ttl_s: int, *, pin: bool) -> Conditioning | None:
         """The L1 entry when it answers the request by itself: present, and already pinned in the
@@ -225,6 +248,11 @@ class TieredCache:
         self.local.put(found[0], key.redis_key)
         return found[0], CacheTier.REDIS
 
+    async def _shared(self, key: ConditioningKey, ttl_s: int, expect: Sequence[TensorSpec]) -> Conditioning | None:
+        """The entry from the store (into L1), for a process waiting on another one's lease."""
+        found = await self.lookup(key, ttl_s, expect)
+        return None if found is None else found[0]
+
     async def unpin(self, redis_key: str) -> None:
         """Give a once-pinned entry the default TTL again (nothing references it any more)."""
         self._pinned.discard(redis_key)
@@ -247,6 +275,8 @@ class TieredCache:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        if self.leases is not None:
+            await self.leases.close()
         await self.store.close()
 
     # -- internals ------------------------------------------------------------------------
@@ -320,3 +350,16 @@ class TieredCache:
             await operation
         except StoreUnavailable:
             pass  # counted and logged by the store; the request is served regardless
+
+
+async def _within(deadline: float | None, waiting: Awaitable[tuple[Any, bool]]) -> tuple[Any, bool]:
+    """`waiting` until `deadline`; past it DeadlineExceeded (the work it waited for is shielded)."""
+    if deadline is None:
+        return await waiting
+    try:
+        return await asyncio.wait_for(waiting, max(0.0, deadline - time.monotonic()))
+    except TimeoutError:
+        raise DeadlineExceeded(
+            "the deadline passed while this miss waited for its extraction; it continues and is cached, "
+            "so a retry will likely hit"
+        ) from None

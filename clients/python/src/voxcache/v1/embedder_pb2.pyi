@@ -214,7 +214,7 @@ class LatencyPercentiles(_message.Message):
     def __init__(self, p50_ms: _Optional[float] = ..., p95_ms: _Optional[float] = ..., p99_ms: _Optional[float] = ..., samples: _Optional[int] = ...) -> None: ...
 
 class GetStatsResponse(_message.Message):
-    __slots__ = ("requests", "hits", "misses", "hit_ratio", "local_hits", "redis_hits", "extractions", "coalesced", "errors", "redis_errors", "corrupt_entries", "redis_available", "local_entries", "local_bytes", "redis_entries", "extraction_latency", "local_capacity_bytes", "write_back_pending", "write_back_bytes", "write_back_written", "write_back_dropped", "dropped_extractions", "encoder_runtimes", "forward_passes", "batched_clips", "reencode_aliases", "alias_hits", "warm_start_entries", "warm_start_bytes", "warm_start_ms", "indexed_voices", "index_bytes", "index_loads")
+    __slots__ = ("requests", "hits", "misses", "hit_ratio", "local_hits", "redis_hits", "extractions", "coalesced", "errors", "redis_errors", "corrupt_entries", "redis_available", "local_entries", "local_bytes", "redis_entries", "extraction_latency", "local_capacity_bytes", "write_back_pending", "write_back_bytes", "write_back_written", "write_back_dropped", "dropped_extractions", "encoder_runtimes", "forward_passes", "batched_clips", "reencode_aliases", "alias_hits", "warm_start_entries", "warm_start_bytes", "warm_start_ms", "indexed_voices", "index_bytes", "index_loads", "worker", "workers", "peer_fills", "lease_takeovers")
     class EncoderRuntimesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -255,6 +255,10 @@ class GetStatsResponse(_message.Message):
     INDEXED_VOICES_FIELD_NUMBER: _ClassVar[int]
     INDEX_BYTES_FIELD_NUMBER: _ClassVar[int]
     INDEX_LOADS_FIELD_NUMBER: _ClassVar[int]
+    WORKER_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_FIELD_NUMBER: _ClassVar[int]
+    PEER_FILLS_FIELD_NUMBER: _ClassVar[int]
+    LEASE_TAKEOVERS_FIELD_NUMBER: _ClassVar[int]
     requests: int
     hits: int
     misses: int
@@ -288,7 +292,11 @@ class GetStatsResponse(_message.Message):
     indexed_voices: int
     index_bytes: int
     index_loads: int
-    def __init__(self, requests: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ..., hit_ratio: _Optional[float] = ..., local_hits: _Optional[int] = ..., redis_hits: _Optional[int] = ..., extractions: _Optional[int] = ..., coalesced: _Optional[int] = ..., errors: _Optional[int] = ..., redis_errors: _Optional[int] = ..., corrupt_entries: _Optional[int] = ..., redis_available: _Optional[bool] = ..., local_entries: _Optional[int] = ..., local_bytes: _Optional[int] = ..., redis_entries: _Optional[int] = ..., extraction_latency: _Optional[_Union[LatencyPercentiles, _Mapping]] = ..., local_capacity_bytes: _Optional[int] = ..., write_back_pending: _Optional[int] = ..., write_back_bytes: _Optional[int] = ..., write_back_written: _Optional[int] = ..., write_back_dropped: _Optional[int] = ..., dropped_extractions: _Optional[int] = ..., encoder_runtimes: _Optional[_Mapping[str, EncoderRuntime]] = ..., forward_passes: _Optional[int] = ..., batched_clips: _Optional[int] = ..., reencode_aliases: _Optional[int] = ..., alias_hits: _Optional[int] = ..., warm_start_entries: _Optional[int] = ..., warm_start_bytes: _Optional[int] = ..., warm_start_ms: _Optional[float] = ..., indexed_voices: _Optional[int] = ..., index_bytes: _Optional[int] = ..., index_loads: _Optional[int] = ...) -> None: ...
+    worker: str
+    workers: int
+    peer_fills: int
+    lease_takeovers: int
+    def __init__(self, requests: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ..., hit_ratio: _Optional[float] = ..., local_hits: _Optional[int] = ..., redis_hits: _Optional[int] = ..., extractions: _Optional[int] = ..., coalesced: _Optional[int] = ..., errors: _Optional[int] = ..., redis_errors: _Optional[int] = ..., corrupt_entries: _Optional[int] = ..., redis_available: _Optional[bool] = ..., local_entries: _Optional[int] = ..., local_bytes: _Optional[int] = ..., redis_entries: _Optional[int] = ..., extraction_latency: _Optional[_Union[LatencyPercentiles, _Mapping]] = ..., local_capacity_bytes: _Optional[int] = ..., write_back_pending: _Optional[int] = ..., write_back_bytes: _Optional[int] = ..., write_back_written: _Optional[int] = ..., write_back_dropped: _Optional[int] = ..., dropped_extractions: _Optional[int] = ..., encoder_runtimes: _Optional[_Mapping[str, EncoderRuntime]] = ..., forward_passes: _Optional[int] = ..., batched_clips: _Optional[int] = ..., reencode_aliases: _Optional[int] = ..., alias_hits: _Optional[int] = ..., warm_start_entries: _Optional[int] = ..., warm_start_bytes: _Optional[int] = ..., warm_start_ms: _Optional[float] = ..., indexed_voices: _Optional[int] = ..., index_bytes: _Optional[int] = ..., index_loads: _Optional[int] = ..., worker: _Optional[str] = ..., workers: _Optional[int] = ..., peer_fills: _Optional[int] = ..., lease_takeovers: _Optional[int] = ...) -> None: ...
 
 class EncoderRuntime(_message.Message):
     __slots__ = ("runtime", "forced", "warmup_ms", "skipped")

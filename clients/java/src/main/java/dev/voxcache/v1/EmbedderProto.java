@@ -188,7 +188,7 @@ public final class EmbedderProto {
       "\t\022\020\n\010searched\030\003 \001(\r\"\021\n\017GetStatsRequest\"U" +
       "\n\022LatencyPercentiles\022\016\n\006p50_ms\030\001 \001(\001\022\016\n\006" +
       "p95_ms\030\002 \001(\001\022\016\n\006p99_ms\030\003 \001(\001\022\017\n\007samples\030" +
-      "\004 \001(\004\"\265\007\n\020GetStatsResponse\022\020\n\010requests\030\001" +
+      "\004 \001(\004\"\203\010\n\020GetStatsResponse\022\020\n\010requests\030\001" +
       " \001(\004\022\014\n\004hits\030\002 \001(\004\022\016\n\006misses\030\003 \001(\004\022\021\n\thi" +
       "t_ratio\030\004 \001(\001\022\022\n\nlocal_hits\030\005 \001(\004\022\022\n\nred" +
       "is_hits\030\006 \001(\004\022\023\n\013extractions\030\007 \001(\004\022\021\n\tco" +
@@ -209,35 +209,37 @@ public final class EmbedderProto {
       "its\030% \001(\004\022\032\n\022warm_start_entries\030& \001(\004\022\030\n" +
       "\020warm_start_bytes\030\' \001(\004\022\025\n\rwarm_start_ms" +
       "\030( \001(\001\022\026\n\016indexed_voices\030* \001(\004\022\023\n\013index_" +
-      "bytes\030+ \001(\004\022\023\n\013index_loads\030, \001(\004\032S\n\024Enco" +
-      "derRuntimesEntry\022\013\n\003key\030\001 \001(\t\022*\n\005value\030\002" +
-      " \001(\0132\033.voxcache.v1.EncoderRuntime:\0028\001\"\213\002" +
-      "\n\016EncoderRuntime\022\017\n\007runtime\030\001 \001(\t\022\016\n\006for" +
-      "ced\030\002 \001(\010\022<\n\twarmup_ms\030\003 \003(\0132).voxcache." +
-      "v1.EncoderRuntime.WarmupMsEntry\0229\n\007skipp" +
-      "ed\030\004 \003(\0132(.voxcache.v1.EncoderRuntime.Sk" +
-      "ippedEntry\032/\n\rWarmupMsEntry\022\013\n\003key\030\001 \001(\t" +
-      "\022\r\n\005value\030\002 \001(\001:\0028\001\032.\n\014SkippedEntry\022\013\n\003k" +
-      "ey\030\001 \001(\t\022\r\n\005value\030\002 \001(\t:\0028\001*l\n\tCacheTier" +
-      "\022\032\n\026CACHE_TIER_UNSPECIFIED\020\000\022\024\n\020CACHE_TI" +
-      "ER_LOCAL\020\001\022\024\n\020CACHE_TIER_REDIS\020\002\022\027\n\023CACH" +
-      "E_TIER_COMPUTED\020\0032\251\004\n\010Embedder\022>\n\005Embed\022" +
-      "\031.voxcache.v1.EmbedRequest\032\032.voxcache.v1" +
-      ".EmbedResponse\022V\n\rRegisterVoice\022!.voxcac" +
-      "he.v1.RegisterVoiceRequest\032\".voxcache.v1" +
-      ".RegisterVoiceResponse\022P\n\013DeleteVoice\022\037." +
-      "voxcache.v1.DeleteVoiceRequest\032 .voxcach" +
-      "e.v1.DeleteVoiceResponse\022M\n\nListVoices\022\036" +
-      ".voxcache.v1.ListVoicesRequest\032\037.voxcach" +
-      "e.v1.ListVoicesResponse\022F\n\007Preload\022\033.vox" +
-      "cache.v1.PreloadRequest\032\034.voxcache.v1.Pr" +
-      "eloadResponse(\001\022G\n\010GetStats\022\034.voxcache.v" +
-      "1.GetStatsRequest\032\035.voxcache.v1.GetStats" +
-      "Response\022S\n\014SearchVoices\022 .voxcache.v1.S" +
-      "earchVoicesRequest\032!.voxcache.v1.SearchV" +
-      "oicesResponseBa\n\017dev.voxcache.v1B\rEmbedd" +
-      "erProtoP\001Z=github.com/voxcache/voxcache/" +
-      "clients/go/voxcachev1;voxcachev1b\006proto3"
+      "bytes\030+ \001(\004\022\023\n\013index_loads\030, \001(\004\022\016\n\006work" +
+      "er\030\032 \001(\t\022\017\n\007workers\030\033 \001(\r\022\022\n\npeer_fills\030" +
+      "\034 \001(\004\022\027\n\017lease_takeovers\030\035 \001(\004\032S\n\024Encode" +
+      "rRuntimesEntry\022\013\n\003key\030\001 \001(\t\022*\n\005value\030\002 \001" +
+      "(\0132\033.voxcache.v1.EncoderRuntime:\0028\001\"\213\002\n\016" +
+      "EncoderRuntime\022\017\n\007runtime\030\001 \001(\t\022\016\n\006force" +
+      "d\030\002 \001(\010\022<\n\twarmup_ms\030\003 \003(\0132).voxcache.v1" +
+      ".EncoderRuntime.WarmupMsEntry\0229\n\007skipped" +
+      "\030\004 \003(\0132(.voxcache.v1.EncoderRuntime.Skip" +
+      "pedEntry\032/\n\rWarmupMsEntry\022\013\n\003key\030\001 \001(\t\022\r" +
+      "\n\005value\030\002 \001(\001:\0028\001\032.\n\014SkippedEntry\022\013\n\003key" +
+      "\030\001 \001(\t\022\r\n\005value\030\002 \001(\t:\0028\001*l\n\tCacheTier\022\032" +
+      "\n\026CACHE_TIER_UNSPECIFIED\020\000\022\024\n\020CACHE_TIER" +
+      "_LOCAL\020\001\022\024\n\020CACHE_TIER_REDIS\020\002\022\027\n\023CACHE_" +
+      "TIER_COMPUTED\020\0032\251\004\n\010Embedder\022>\n\005Embed\022\031." +
+      "voxcache.v1.EmbedRequest\032\032.voxcache.v1.E" +
+      "mbedResponse\022V\n\rRegisterVoice\022!.voxcache" +
+      ".v1.RegisterVoiceRequest\032\".voxcache.v1.R" +
+      "egisterVoiceResponse\022P\n\013DeleteVoice\022\037.vo" +
+      "xcache.v1.DeleteVoiceRequest\032 .voxcache." +
+      "v1.DeleteVoiceResponse\022M\n\nListVoices\022\036.v" +
+      "oxcache.v1.ListVoicesRequest\032\037.voxcache." +
+      "v1.ListVoicesResponse\022F\n\007Preload\022\033.voxca" +
+      "che.v1.PreloadRequest\032\034.voxcache.v1.Prel" +
+      "oadResponse(\001\022G\n\010GetStats\022\034.voxcache.v1." +
+      "GetStatsRequest\032\035.voxcache.v1.GetStatsRe" +
+      "sponse\022S\n\014SearchVoices\022 .voxcache.v1.Sea" +
+      "rchVoicesRequest\032!.voxcache.v1.SearchVoi" +
+      "cesResponseBa\n\017dev.voxcache.v1B\rEmbedder" +
+      "ProtoP\001Z=github.com/voxcache/voxcache/cl" +
+      "ients/go/voxcachev1;voxcachev1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -363,7 +365,7 @@ public final class EmbedderProto {
     internal_static_voxcache_v1_GetStatsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_GetStatsResponse_descriptor,
-        new java.lang.String[] { "Requests", "Hits", "Misses", "HitRatio", "LocalHits", "RedisHits", "Extractions", "Coalesced", "Errors", "RedisErrors", "CorruptEntries", "RedisAvailable", "LocalEntries", "LocalBytes", "RedisEntries", "ExtractionLatency", "LocalCapacityBytes", "WriteBackPending", "WriteBackBytes", "WriteBackWritten", "WriteBackDropped", "DroppedExtractions", "EncoderRuntimes", "ForwardPasses", "BatchedClips", "ReencodeAliases", "AliasHits", "WarmStartEntries", "WarmStartBytes", "WarmStartMs", "IndexedVoices", "IndexBytes", "IndexLoads", });
+        new java.lang.String[] { "Requests", "Hits", "Misses", "HitRatio", "LocalHits", "RedisHits", "Extractions", "Coalesced", "Errors", "RedisErrors", "CorruptEntries", "RedisAvailable", "LocalEntries", "LocalBytes", "RedisEntries", "ExtractionLatency", "LocalCapacityBytes", "WriteBackPending", "WriteBackBytes", "WriteBackWritten", "WriteBackDropped", "DroppedExtractions", "EncoderRuntimes", "ForwardPasses", "BatchedClips", "ReencodeAliases", "AliasHits", "WarmStartEntries", "WarmStartBytes", "WarmStartMs", "IndexedVoices", "IndexBytes", "IndexLoads", "Worker", "Workers", "PeerFills", "LeaseTakeovers", });
     internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_descriptor =
       internal_static_voxcache_v1_GetStatsResponse_descriptor.getNestedTypes().get(0);
     internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_fieldAccessorTable = new

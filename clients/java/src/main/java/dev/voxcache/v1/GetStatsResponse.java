@@ -16,6 +16,7 @@ private static final long serialVersionUID = 0L;
     super(builder);
   }
   private GetStatsResponse() {
+    worker_ = "";
   }
 
   @java.lang.Override
@@ -600,6 +601,107 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     return indexLoads_;
   }
 
+  public static final int WORKER_FIELD_NUMBER = 26;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object worker_ = "";
+  /**
+   * <pre>
+   * -- Workers (--workers, or several Embedders on one Redis and cache prefix). --
+   * The counters above are summed over every live worker (each publishes its own to Redis
+   * every --worker-stats-s); latency percentiles, redis_available and encoder_runtimes are
+   * the answering worker's own. With Redis unreachable, the answering worker's alone.
+   * Which worker answered this call: "host:pid/index" ("host:pid" outside --workers).
+   * </pre>
+   *
+   * <code>string worker = 26;</code>
+   * @return The worker.
+   */
+  @java.lang.Override
+  public java.lang.String getWorker() {
+    java.lang.Object ref = worker_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      worker_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * -- Workers (--workers, or several Embedders on one Redis and cache prefix). --
+   * The counters above are summed over every live worker (each publishes its own to Redis
+   * every --worker-stats-s); latency percentiles, redis_available and encoder_runtimes are
+   * the answering worker's own. With Redis unreachable, the answering worker's alone.
+   * Which worker answered this call: "host:pid/index" ("host:pid" outside --workers).
+   * </pre>
+   *
+   * <code>string worker = 26;</code>
+   * @return The bytes for worker.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getWorkerBytes() {
+    java.lang.Object ref = worker_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      worker_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
+  public static final int WORKERS_FIELD_NUMBER = 27;
+  private int workers_ = 0;
+  /**
+   * <pre>
+   * How many workers' counters are summed here (1: this one only).
+   * </pre>
+   *
+   * <code>uint32 workers = 27;</code>
+   * @return The workers.
+   */
+  @java.lang.Override
+  public int getWorkers() {
+    return workers_;
+  }
+
+  public static final int PEER_FILLS_FIELD_NUMBER = 28;
+  private long peerFills_ = 0L;
+  /**
+   * <pre>
+   * Misses answered by another worker's extraction after waiting on its Redis lease
+   * (cross-worker single-flight) instead of extracting again.
+   * </pre>
+   *
+   * <code>uint64 peer_fills = 28;</code>
+   * @return The peerFills.
+   */
+  @java.lang.Override
+  public long getPeerFills() {
+    return peerFills_;
+  }
+
+  public static final int LEASE_TAKEOVERS_FIELD_NUMBER = 29;
+  private long leaseTakeovers_ = 0L;
+  /**
+   * <pre>
+   * Leases taken over after their holder died or failed (it stopped renewing).
+   * </pre>
+   *
+   * <code>uint64 lease_takeovers = 29;</code>
+   * @return The leaseTakeovers.
+   */
+  @java.lang.Override
+  public long getLeaseTakeovers() {
+    return leaseTakeovers_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -691,6 +793,18 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     }
     if (batchedClips_ != 0L) {
       output.writeUInt64(25, batchedClips_);
+    }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(worker_)) {
+      com.google.protobuf.GeneratedMessageV3.writeString(output, 26, worker_);
+    }
+    if (workers_ != 0) {
+      output.writeUInt32(27, workers_);
+    }
+    if (peerFills_ != 0L) {
+      output.writeUInt64(28, peerFills_);
+    }
+    if (leaseTakeovers_ != 0L) {
+      output.writeUInt64(29, leaseTakeovers_);
     }
     if (reencodeAliases_ != 0L) {
       output.writeUInt64(36, reencodeAliases_);
@@ -831,6 +945,21 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       size += com.google.protobuf.CodedOutputStream
         .computeUInt64Size(25, batchedClips_);
     }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(worker_)) {
+      size += com.google.protobuf.GeneratedMessageV3.computeStringSize(26, worker_);
+    }
+    if (workers_ != 0) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt32Size(27, workers_);
+    }
+    if (peerFills_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(28, peerFills_);
+    }
+    if (leaseTakeovers_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(29, leaseTakeovers_);
+    }
     if (reencodeAliases_ != 0L) {
       size += com.google.protobuf.CodedOutputStream
         .computeUInt64Size(36, reencodeAliases_);
@@ -949,6 +1078,14 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
         != other.getIndexBytes()) return false;
     if (getIndexLoads()
         != other.getIndexLoads()) return false;
+    if (!getWorker()
+        .equals(other.getWorker())) return false;
+    if (getWorkers()
+        != other.getWorkers()) return false;
+    if (getPeerFills()
+        != other.getPeerFills()) return false;
+    if (getLeaseTakeovers()
+        != other.getLeaseTakeovers()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -1061,6 +1198,16 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     hash = (37 * hash) + INDEX_LOADS_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         getIndexLoads());
+    hash = (37 * hash) + WORKER_FIELD_NUMBER;
+    hash = (53 * hash) + getWorker().hashCode();
+    hash = (37 * hash) + WORKERS_FIELD_NUMBER;
+    hash = (53 * hash) + getWorkers();
+    hash = (37 * hash) + PEER_FILLS_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getPeerFills());
+    hash = (37 * hash) + LEASE_TAKEOVERS_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getLeaseTakeovers());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -1250,6 +1397,10 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       indexedVoices_ = 0L;
       indexBytes_ = 0L;
       indexLoads_ = 0L;
+      worker_ = "";
+      workers_ = 0;
+      peerFills_ = 0L;
+      leaseTakeovers_ = 0L;
       return this;
     }
 
@@ -1389,6 +1540,18 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       int from_bitField1_ = bitField1_;
       if (((from_bitField1_ & 0x00000001) != 0)) {
         result.indexLoads_ = indexLoads_;
+      }
+      if (((from_bitField1_ & 0x00000002) != 0)) {
+        result.worker_ = worker_;
+      }
+      if (((from_bitField1_ & 0x00000004) != 0)) {
+        result.workers_ = workers_;
+      }
+      if (((from_bitField1_ & 0x00000008) != 0)) {
+        result.peerFills_ = peerFills_;
+      }
+      if (((from_bitField1_ & 0x00000010) != 0)) {
+        result.leaseTakeovers_ = leaseTakeovers_;
       }
     }
 
@@ -1534,6 +1697,20 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       }
       if (other.getIndexLoads() != 0L) {
         setIndexLoads(other.getIndexLoads());
+      }
+      if (!other.getWorker().isEmpty()) {
+        worker_ = other.worker_;
+        bitField1_ |= 0x00000002;
+        onChanged();
+      }
+      if (other.getWorkers() != 0) {
+        setWorkers(other.getWorkers());
+      }
+      if (other.getPeerFills() != 0L) {
+        setPeerFills(other.getPeerFills());
+      }
+      if (other.getLeaseTakeovers() != 0L) {
+        setLeaseTakeovers(other.getLeaseTakeovers());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1692,6 +1869,26 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
               bitField0_ |= 0x01000000;
               break;
             } // case 200
+            case 210: {
+              worker_ = input.readStringRequireUtf8();
+              bitField1_ |= 0x00000002;
+              break;
+            } // case 210
+            case 216: {
+              workers_ = input.readUInt32();
+              bitField1_ |= 0x00000004;
+              break;
+            } // case 216
+            case 224: {
+              peerFills_ = input.readUInt64();
+              bitField1_ |= 0x00000008;
+              break;
+            } // case 224
+            case 232: {
+              leaseTakeovers_ = input.readUInt64();
+              bitField1_ |= 0x00000010;
+              break;
+            } // case 232
             case 288: {
               reencodeAliases_ = input.readUInt64();
               bitField0_ |= 0x02000000;
@@ -3256,6 +3453,253 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     public Builder clearIndexLoads() {
       bitField1_ = (bitField1_ & ~0x00000001);
       indexLoads_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object worker_ = "";
+    /**
+     * <pre>
+     * -- Workers (--workers, or several Embedders on one Redis and cache prefix). --
+     * The counters above are summed over every live worker (each publishes its own to Redis
+     * every --worker-stats-s); latency percentiles, redis_available and encoder_runtimes are
+     * the answering worker's own. With Redis unreachable, the answering worker's alone.
+     * Which worker answered this call: "host:pid/index" ("host:pid" outside --workers).
+     * </pre>
+     *
+     * <code>string worker = 26;</code>
+     * @return The worker.
+     */
+    public java.lang.String getWorker() {
+      java.lang.Object ref = worker_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        worker_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * -- Workers (--workers, or several Embedders on one Redis and cache prefix). --
+     * The counters above are summed over every live worker (each publishes its own to Redis
+     * every --worker-stats-s); latency percentiles, redis_available and encoder_runtimes are
+     * the answering worker's own. With Redis unreachable, the answering worker's alone.
+     * Which worker answered this call: "host:pid/index" ("host:pid" outside --workers).
+     * </pre>
+     *
+     * <code>string worker = 26;</code>
+     * @return The bytes for worker.
+     */
+    public com.google.protobuf.ByteString
+        getWorkerBytes() {
+      java.lang.Object ref = worker_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        worker_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * -- Workers (--workers, or several Embedders on one Redis and cache prefix). --
+     * The counters above are summed over every live worker (each publishes its own to Redis
+     * every --worker-stats-s); latency percentiles, redis_available and encoder_runtimes are
+     * the answering worker's own. With Redis unreachable, the answering worker's alone.
+     * Which worker answered this call: "host:pid/index" ("host:pid" outside --workers).
+     * </pre>
+     *
+     * <code>string worker = 26;</code>
+     * @param value The worker to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWorker(
+        java.lang.String value) {
+      if (value == null) { throw new NullPointerException(); }
+      worker_ = value;
+      bitField1_ |= 0x00000002;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * -- Workers (--workers, or several Embedders on one Redis and cache prefix). --
+     * The counters above are summed over every live worker (each publishes its own to Redis
+     * every --worker-stats-s); latency percentiles, redis_available and encoder_runtimes are
+     * the answering worker's own. With Redis unreachable, the answering worker's alone.
+     * Which worker answered this call: "host:pid/index" ("host:pid" outside --workers).
+     * </pre>
+     *
+     * <code>string worker = 26;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearWorker() {
+      worker_ = getDefaultInstance().getWorker();
+      bitField1_ = (bitField1_ & ~0x00000002);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * -- Workers (--workers, or several Embedders on one Redis and cache prefix). --
+     * The counters above are summed over every live worker (each publishes its own to Redis
+     * every --worker-stats-s); latency percentiles, redis_available and encoder_runtimes are
+     * the answering worker's own. With Redis unreachable, the answering worker's alone.
+     * Which worker answered this call: "host:pid/index" ("host:pid" outside --workers).
+     * </pre>
+     *
+     * <code>string worker = 26;</code>
+     * @param value The bytes for worker to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWorkerBytes(
+        com.google.protobuf.ByteString value) {
+      if (value == null) { throw new NullPointerException(); }
+      checkByteStringIsUtf8(value);
+      worker_ = value;
+      bitField1_ |= 0x00000002;
+      onChanged();
+      return this;
+    }
+
+    private int workers_ ;
+    /**
+     * <pre>
+     * How many workers' counters are summed here (1: this one only).
+     * </pre>
+     *
+     * <code>uint32 workers = 27;</code>
+     * @return The workers.
+     */
+    @java.lang.Override
+    public int getWorkers() {
+      return workers_;
+    }
+    /**
+     * <pre>
+     * How many workers' counters are summed here (1: this one only).
+     * </pre>
+     *
+     * <code>uint32 workers = 27;</code>
+     * @param value The workers to set.
+     * @return This builder for chaining.
+     */
+    public Builder setWorkers(int value) {
+      
+      workers_ = value;
+      bitField1_ |= 0x00000004;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * How many workers' counters are summed here (1: this one only).
+     * </pre>
+     *
+     * <code>uint32 workers = 27;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearWorkers() {
+      bitField1_ = (bitField1_ & ~0x00000004);
+      workers_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private long peerFills_ ;
+    /**
+     * <pre>
+     * Misses answered by another worker's extraction after waiting on its Redis lease
+     * (cross-worker single-flight) instead of extracting again.
+     * </pre>
+     *
+     * <code>uint64 peer_fills = 28;</code>
+     * @return The peerFills.
+     */
+    @java.lang.Override
+    public long getPeerFills() {
+      return peerFills_;
+    }
+    /**
+     * <pre>
+     * Misses answered by another worker's extraction after waiting on its Redis lease
+     * (cross-worker single-flight) instead of extracting again.
+     * </pre>
+     *
+     * <code>uint64 peer_fills = 28;</code>
+     * @param value The peerFills to set.
+     * @return This builder for chaining.
+     */
+    public Builder setPeerFills(long value) {
+      
+      peerFills_ = value;
+      bitField1_ |= 0x00000008;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Misses answered by another worker's extraction after waiting on its Redis lease
+     * (cross-worker single-flight) instead of extracting again.
+     * </pre>
+     *
+     * <code>uint64 peer_fills = 28;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearPeerFills() {
+      bitField1_ = (bitField1_ & ~0x00000008);
+      peerFills_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private long leaseTakeovers_ ;
+    /**
+     * <pre>
+     * Leases taken over after their holder died or failed (it stopped renewing).
+     * </pre>
+     *
+     * <code>uint64 lease_takeovers = 29;</code>
+     * @return The leaseTakeovers.
+     */
+    @java.lang.Override
+    public long getLeaseTakeovers() {
+      return leaseTakeovers_;
+    }
+    /**
+     * <pre>
+     * Leases taken over after their holder died or failed (it stopped renewing).
+     * </pre>
+     *
+     * <code>uint64 lease_takeovers = 29;</code>
+     * @param value The leaseTakeovers to set.
+     * @return This builder for chaining.
+     */
+    public Builder setLeaseTakeovers(long value) {
+      
+      leaseTakeovers_ = value;
+      bitField1_ |= 0x00000010;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Leases taken over after their holder died or failed (it stopped renewing).
+     * </pre>
+     *
+     * <code>uint64 lease_takeovers = 29;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearLeaseTakeovers() {
+      bitField1_ = (bitField1_ & ~0x00000010);
+      leaseTakeovers_ = 0L;
       onChanged();
       return this;
     }

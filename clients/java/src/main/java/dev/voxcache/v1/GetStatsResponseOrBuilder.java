@@ -345,4 +345,63 @@ dev.voxcache.v1.EncoderRuntime defaultValue);
    * @return The indexLoads.
    */
   long getIndexLoads();
+
+  /**
+   * <pre>
+   * -- Workers (--workers, or several Embedders on one Redis and cache prefix). --
+   * The counters above are summed over every live worker (each publishes its own to Redis
+   * every --worker-stats-s); latency percentiles, redis_available and encoder_runtimes are
+   * the answering worker's own. With Redis unreachable, the answering worker's alone.
+   * Which worker answered this call: "host:pid/index" ("host:pid" outside --workers).
+   * </pre>
+   *
+   * <code>string worker = 26;</code>
+   * @return The worker.
+   */
+  java.lang.String getWorker();
+  /**
+   * <pre>
+   * -- Workers (--workers, or several Embedders on one Redis and cache prefix). --
+   * The counters above are summed over every live worker (each publishes its own to Redis
+   * every --worker-stats-s); latency percentiles, redis_available and encoder_runtimes are
+   * the answering worker's own. With Redis unreachable, the answering worker's alone.
+   * Which worker answered this call: "host:pid/index" ("host:pid" outside --workers).
+   * </pre>
+   *
+   * <code>string worker = 26;</code>
+   * @return The bytes for worker.
+   */
+  com.google.protobuf.ByteString
+      getWorkerBytes();
+
+  /**
+   * <pre>
+   * How many workers' counters are summed here (1: this one only).
+   * </pre>
+   *
+   * <code>uint32 workers = 27;</code>
+   * @return The workers.
+   */
+  int getWorkers();
+
+  /**
+   * <pre>
+   * Misses answered by another worker's extraction after waiting on its Redis lease
+   * (cross-worker single-flight) instead of extracting again.
+   * </pre>
+   *
+   * <code>uint64 peer_fills = 28;</code>
+   * @return The peerFills.
+   */
+  long getPeerFills();
+
+  /**
+   * <pre>
+   * Leases taken over after their holder died or failed (it stopped renewing).
+   * </pre>
+   *
+   * <code>uint64 lease_takeovers = 29;</code>
+   * @return The leaseTakeovers.
+   */
+  long getLeaseTakeovers();
 }
