@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from copy import deepcopy
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -21,25 +22,36 @@ from prometheus_client.registry import Collector
 from services.embedder.cache.tiered import CacheTier
 from services.embedder.encoders.runtimes import RuntimeChoice
 
+if TYPE_CHECKING:
+    from services.embedder.similarity import SimilarityFigures
+
 #: Latency buckets (seconds): sub-ms hits to multi-second cold extractions.
 BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 OUTCOMES = ("hit_local", "hit_redis", "miss", "error")
 #: Prometheus outcome label of each answering tier; None (no answer) is "error".
+MetricFamily = CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily
 _OUTCOME = {CacheTier.LOCAL: "hit_local", CacheTier.REDIS: "hit_redis", CacheTier.COMPUTED: "miss", None: "error"}
 
 
 @dataclass
 class Histogram:
-    counts: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
+    """Counts per upper bound (latency seconds by default), as Prometheus histograms want them."""
+
+    bounds: tuple[float, ...] = BUCKETS
+    counts: list[int] = field(default_factory=list)
     total: float = 0.0
 
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-        self.total += seconds
+    def __post_init__(self) -> None:
+        if not self.counts:
+            self.counts = [0] * (len(self.bounds) + 1)
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
 
     def cumulative(self) -> list[tuple[str, float]]:
         running, out = 0, []
-        for bound, count in zip((*map(str, BUCKETS), "+Inf"), self.counts, strict=True):
+        for bound, count in zip((*map(str, self.bounds), "+Inf"), self.counts, strict=True):
             running += count
             out.append((bound, running))
         return out
@@ -177,6 +189,8 @@ class EmbedderSnapshot:
     batched_clips: int = 0
     #: What runs each encoder that has a choice (ECAPA on CPU: encoders/runtimes.py), by encoder.
     runtimes: Mapping[str, RuntimeChoice] = field(default_factory=dict)
+    #: Clone quality of generated speech (ScoreSpeaker), by the backend label callers gave.
+    speaker_similarity: Mapping[str, SimilarityFigures] = field(default_factory=dict)
 
     @property
     def hits(self) -> int:
@@ -192,7 +206,7 @@ class StatsCollector(Collector):
     def __init__(self, snapshot: Callable[[], EmbedderSnapshot]) -> None:
         self._snapshot = snapshot
 
-    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
+    def collect(self) -> Iterator[MetricFamily]:
         s = self._snapshot()
         requests = CounterMetricFamily("voxcache_embed_requests", "Embed requests by outcome", labels=["outcome"])
         latency = HistogramMetricFamily(
@@ -241,6 +255,27 @@ class StatsCollector(Collector):
         ):
             yield GaugeMetricFamily(f"voxcache_{name}", name.replace("_", " "), value=value)
         yield from runtime_metrics(s.runtimes)
+        yield from similarity_metrics(s.speaker_similarity)
+
+
+def similarity_metrics(figures: Mapping[str, SimilarityFigures]) -> Iterator[MetricFamily]:
+    """ScoreSpeaker's cosines per backend label (a histogram) and its outcomes (a counter)."""
+    if not figures:
+        return
+    histogram = HistogramMetricFamily(
+        "voxcache_speaker_similarity",
+        "Cosine between ECAPA embeddings of generated speech and its reference (ScoreSpeaker), by backend",
+        labels=["backend"],
+    )
+    scores = CounterMetricFamily(
+        "voxcache_speaker_scores", "ScoreSpeaker requests by backend and outcome", labels=["backend", "outcome"]
+    )
+    for label, f in figures.items():
+        histogram.add_metric([label], f.histogram.cumulative(), f.histogram.total)
+        scores.add_metric([label, "scored"], f.scored)
+        scores.add_metric([label, "failed"], f.failed)
+    yield histogram
+    yield scores
 
 
 def runtime_metrics(runtimes: Mapping[str, RuntimeChoice]) -> Iterator[GaugeMetricFamily]:

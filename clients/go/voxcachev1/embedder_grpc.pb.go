@@ -29,6 +29,12 @@ type EmbedderClient interface {
 	Preload(ctx context.Context, opts ...grpc.CallOption) (Embedder_PreloadClient, error)
 	// Counters and latency percentiles of this Embedder process.
 	GetStats(ctx context.Context, in *GetStatsRequest, opts ...grpc.CallOption) (*GetStatsResponse, error)
+	// How much generated speech sounds like a reference voice: the cosine between
+	// their ECAPA speaker embeddings (the SIM figure TTS papers report). The
+	// generated audio is embedded once and never cached (it is one-off); the
+	// reference goes through the cache like Embed. Counted per `backend` in
+	// GetStats and /metrics.
+	ScoreSpeaker(ctx context.Context, in *ScoreSpeakerRequest, opts ...grpc.CallOption) (*ScoreSpeakerResponse, error)
 }
 
 type embedderClient struct {
@@ -118,6 +124,15 @@ func (c *embedderClient) GetStats(ctx context.Context, in *GetStatsRequest, opts
 	return out, nil
 }
 
+func (c *embedderClient) ScoreSpeaker(ctx context.Context, in *ScoreSpeakerRequest, opts ...grpc.CallOption) (*ScoreSpeakerResponse, error) {
+	out := new(ScoreSpeakerResponse)
+	err := c.cc.Invoke(ctx, "/voxcache.v1.Embedder/ScoreSpeaker", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EmbedderServer is the server API for Embedder service.
 // All implementations must embed UnimplementedEmbedderServer
 // for forward compatibility
@@ -134,6 +149,12 @@ type EmbedderServer interface {
 	Preload(Embedder_PreloadServer) error
 	// Counters and latency percentiles of this Embedder process.
 	GetStats(context.Context, *GetStatsRequest) (*GetStatsResponse, error)
+	// How much generated speech sounds like a reference voice: the cosine between
+	// their ECAPA speaker embeddings (the SIM figure TTS papers report). The
+	// generated audio is embedded once and never cached (it is one-off); the
+	// reference goes through the cache like Embed. Counted per `backend` in
+	// GetStats and /metrics.
+	ScoreSpeaker(context.Context, *ScoreSpeakerRequest) (*ScoreSpeakerResponse, error)
 	mustEmbedUnimplementedEmbedderServer()
 }
 
@@ -158,6 +179,9 @@ func (UnimplementedEmbedderServer) Preload(Embedder_PreloadServer) error {
 }
 func (UnimplementedEmbedderServer) GetStats(context.Context, *GetStatsRequest) (*GetStatsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetStats not implemented")
+}
+func (UnimplementedEmbedderServer) ScoreSpeaker(context.Context, *ScoreSpeakerRequest) (*ScoreSpeakerResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ScoreSpeaker not implemented")
 }
 func (UnimplementedEmbedderServer) mustEmbedUnimplementedEmbedderServer() {}
 
@@ -288,6 +312,24 @@ func _Embedder_GetStats_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Embedder_ScoreSpeaker_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ScoreSpeakerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EmbedderServer).ScoreSpeaker(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/voxcache.v1.Embedder/ScoreSpeaker",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EmbedderServer).ScoreSpeaker(ctx, req.(*ScoreSpeakerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _Embedder_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "voxcache.v1.Embedder",
 	HandlerType: (*EmbedderServer)(nil),
@@ -311,6 +353,10 @@ var _Embedder_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetStats",
 			Handler:    _Embedder_GetStats_Handler,
+		},
+		{
+			MethodName: "ScoreSpeaker",
+			Handler:    _Embedder_ScoreSpeaker_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -105,6 +105,26 @@ public final class EmbedderProto {
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
       internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_voxcache_v1_GetStatsResponse_SpeakerSimilarityEntry_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_voxcache_v1_GetStatsResponse_SpeakerSimilarityEntry_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_voxcache_v1_SpeakerSimilarityStats_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_voxcache_v1_SpeakerSimilarityStats_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_voxcache_v1_ScoreSpeakerRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_voxcache_v1_ScoreSpeakerRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_voxcache_v1_ScoreSpeakerResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_voxcache_v1_ScoreSpeakerResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_voxcache_v1_EncoderRuntime_descriptor;
   static final 
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
@@ -164,7 +184,7 @@ public final class EmbedderProto {
       "PreloadFailure\022\020\n\010total_ms\030\006 \001(\001\"\021\n\017GetS" +
       "tatsRequest\"U\n\022LatencyPercentiles\022\016\n\006p50" +
       "_ms\030\001 \001(\001\022\016\n\006p95_ms\030\002 \001(\001\022\016\n\006p99_ms\030\003 \001(" +
-      "\001\022\017\n\007samples\030\004 \001(\004\"\370\005\n\020GetStatsResponse\022" +
+      "\001\022\017\n\007samples\030\004 \001(\004\"\251\007\n\020GetStatsResponse\022" +
       "\020\n\010requests\030\001 \001(\004\022\014\n\004hits\030\002 \001(\004\022\016\n\006misse" +
       "s\030\003 \001(\004\022\021\n\thit_ratio\030\004 \001(\001\022\022\n\nlocal_hits" +
       "\030\005 \001(\004\022\022\n\nredis_hits\030\006 \001(\004\022\023\n\013extraction" +
@@ -181,33 +201,49 @@ public final class EmbedderProto {
       "tions\030\026 \001(\004\022L\n\020encoder_runtimes\030\027 \003(\01322." +
       "voxcache.v1.GetStatsResponse.EncoderRunt" +
       "imesEntry\022\026\n\016forward_passes\030\030 \001(\004\022\025\n\rbat" +
-      "ched_clips\030\031 \001(\004\032S\n\024EncoderRuntimesEntry" +
-      "\022\013\n\003key\030\001 \001(\t\022*\n\005value\030\002 \001(\0132\033.voxcache." +
-      "v1.EncoderRuntime:\0028\001\"\213\002\n\016EncoderRuntime" +
-      "\022\017\n\007runtime\030\001 \001(\t\022\016\n\006forced\030\002 \001(\010\022<\n\twar" +
-      "mup_ms\030\003 \003(\0132).voxcache.v1.EncoderRuntim" +
-      "e.WarmupMsEntry\0229\n\007skipped\030\004 \003(\0132(.voxca" +
-      "che.v1.EncoderRuntime.SkippedEntry\032/\n\rWa" +
-      "rmupMsEntry\022\013\n\003key\030\001 \001(\t\022\r\n\005value\030\002 \001(\001:" +
-      "\0028\001\032.\n\014SkippedEntry\022\013\n\003key\030\001 \001(\t\022\r\n\005valu" +
-      "e\030\002 \001(\t:\0028\001*l\n\tCacheTier\022\032\n\026CACHE_TIER_U" +
-      "NSPECIFIED\020\000\022\024\n\020CACHE_TIER_LOCAL\020\001\022\024\n\020CA" +
-      "CHE_TIER_REDIS\020\002\022\027\n\023CACHE_TIER_COMPUTED\020" +
-      "\0032\324\003\n\010Embedder\022>\n\005Embed\022\031.voxcache.v1.Em" +
-      "bedRequest\032\032.voxcache.v1.EmbedResponse\022V" +
-      "\n\rRegisterVoice\022!.voxcache.v1.RegisterVo" +
-      "iceRequest\032\".voxcache.v1.RegisterVoiceRe" +
-      "sponse\022P\n\013DeleteVoice\022\037.voxcache.v1.Dele" +
-      "teVoiceRequest\032 .voxcache.v1.DeleteVoice" +
-      "Response\022M\n\nListVoices\022\036.voxcache.v1.Lis" +
-      "tVoicesRequest\032\037.voxcache.v1.ListVoicesR" +
-      "esponse\022F\n\007Preload\022\033.voxcache.v1.Preload" +
-      "Request\032\034.voxcache.v1.PreloadResponse(\001\022" +
-      "G\n\010GetStats\022\034.voxcache.v1.GetStatsReques" +
-      "t\032\035.voxcache.v1.GetStatsResponseBa\n\017dev." +
-      "voxcache.v1B\rEmbedderProtoP\001Z=github.com" +
-      "/voxcache/voxcache/clients/go/voxcachev1" +
-      ";voxcachev1b\006proto3"
+      "ched_clips\030\031 \001(\004\022P\n\022speaker_similarity\030 " +
+      " \003(\01324.voxcache.v1.GetStatsResponse.Spea" +
+      "kerSimilarityEntry\032S\n\024EncoderRuntimesEnt" +
+      "ry\022\013\n\003key\030\001 \001(\t\022*\n\005value\030\002 \001(\0132\033.voxcach" +
+      "e.v1.EncoderRuntime:\0028\001\032]\n\026SpeakerSimila" +
+      "rityEntry\022\013\n\003key\030\001 \001(\t\0222\n\005value\030\002 \001(\0132#." +
+      "voxcache.v1.SpeakerSimilarityStats:\0028\001\"V" +
+      "\n\026SpeakerSimilarityStats\022\013\n\003p50\030\001 \001(\001\022\017\n" +
+      "\007samples\030\002 \001(\004\022\016\n\006scored\030\003 \001(\004\022\016\n\006failed" +
+      "\030\004 \001(\004\"\256\001\n\023ScoreSpeakerRequest\022\r\n\005audio\030" +
+      "\001 \001(\014\022\031\n\017reference_audio\030\002 \001(\014H\000\022\022\n\010voic" +
+      "e_id\030\003 \001(\tH\000\022;\n\026reference_conditioning\030\004" +
+      " \001(\0132\031.voxcache.v1.ConditioningH\000\022\017\n\007bac" +
+      "kend\030\005 \001(\tB\013\n\treference\"u\n\024ScoreSpeakerR" +
+      "esponse\022\032\n\022speaker_similarity\030\001 \001(\002\022\033\n\023r" +
+      "eference_cache_hit\030\002 \001(\010\022\020\n\010total_ms\030\003 \001" +
+      "(\001\022\022\n\nextract_ms\030\004 \001(\001\"\213\002\n\016EncoderRuntim" +
+      "e\022\017\n\007runtime\030\001 \001(\t\022\016\n\006forced\030\002 \001(\010\022<\n\twa" +
+      "rmup_ms\030\003 \003(\0132).voxcache.v1.EncoderRunti" +
+      "me.WarmupMsEntry\0229\n\007skipped\030\004 \003(\0132(.voxc" +
+      "ache.v1.EncoderRuntime.SkippedEntry\032/\n\rW" +
+      "armupMsEntry\022\013\n\003key\030\001 \001(\t\022\r\n\005value\030\002 \001(\001" +
+      ":\0028\001\032.\n\014SkippedEntry\022\013\n\003key\030\001 \001(\t\022\r\n\005val" +
+      "ue\030\002 \001(\t:\0028\001*l\n\tCacheTier\022\032\n\026CACHE_TIER_" +
+      "UNSPECIFIED\020\000\022\024\n\020CACHE_TIER_LOCAL\020\001\022\024\n\020C" +
+      "ACHE_TIER_REDIS\020\002\022\027\n\023CACHE_TIER_COMPUTED" +
+      "\020\0032\251\004\n\010Embedder\022>\n\005Embed\022\031.voxcache.v1.E" +
+      "mbedRequest\032\032.voxcache.v1.EmbedResponse\022" +
+      "V\n\rRegisterVoice\022!.voxcache.v1.RegisterV" +
+      "oiceRequest\032\".voxcache.v1.RegisterVoiceR" +
+      "esponse\022P\n\013DeleteVoice\022\037.voxcache.v1.Del" +
+      "eteVoiceRequest\032 .voxcache.v1.DeleteVoic" +
+      "eResponse\022M\n\nListVoices\022\036.voxcache.v1.Li" +
+      "stVoicesRequest\032\037.voxcache.v1.ListVoices" +
+      "Response\022F\n\007Preload\022\033.voxcache.v1.Preloa" +
+      "dRequest\032\034.voxcache.v1.PreloadResponse(\001" +
+      "\022G\n\010GetStats\022\034.voxcache.v1.GetStatsReque" +
+      "st\032\035.voxcache.v1.GetStatsResponse\022S\n\014Sco" +
+      "reSpeaker\022 .voxcache.v1.ScoreSpeakerRequ" +
+      "est\032!.voxcache.v1.ScoreSpeakerResponseBa" +
+      "\n\017dev.voxcache.v1B\rEmbedderProtoP\001Z=gith" +
+      "ub.com/voxcache/voxcache/clients/go/voxc" +
+      "achev1;voxcachev1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -315,15 +351,39 @@ public final class EmbedderProto {
     internal_static_voxcache_v1_GetStatsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_GetStatsResponse_descriptor,
-        new java.lang.String[] { "Requests", "Hits", "Misses", "HitRatio", "LocalHits", "RedisHits", "Extractions", "Coalesced", "Errors", "RedisErrors", "CorruptEntries", "RedisAvailable", "LocalEntries", "LocalBytes", "RedisEntries", "ExtractionLatency", "LocalCapacityBytes", "WriteBackPending", "WriteBackBytes", "WriteBackWritten", "WriteBackDropped", "DroppedExtractions", "EncoderRuntimes", "ForwardPasses", "BatchedClips", });
+        new java.lang.String[] { "Requests", "Hits", "Misses", "HitRatio", "LocalHits", "RedisHits", "Extractions", "Coalesced", "Errors", "RedisErrors", "CorruptEntries", "RedisAvailable", "LocalEntries", "LocalBytes", "RedisEntries", "ExtractionLatency", "LocalCapacityBytes", "WriteBackPending", "WriteBackBytes", "WriteBackWritten", "WriteBackDropped", "DroppedExtractions", "EncoderRuntimes", "ForwardPasses", "BatchedClips", "SpeakerSimilarity", });
     internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_descriptor =
       internal_static_voxcache_v1_GetStatsResponse_descriptor.getNestedTypes().get(0);
     internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_descriptor,
         new java.lang.String[] { "Key", "Value", });
-    internal_static_voxcache_v1_EncoderRuntime_descriptor =
+    internal_static_voxcache_v1_GetStatsResponse_SpeakerSimilarityEntry_descriptor =
+      internal_static_voxcache_v1_GetStatsResponse_descriptor.getNestedTypes().get(1);
+    internal_static_voxcache_v1_GetStatsResponse_SpeakerSimilarityEntry_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_voxcache_v1_GetStatsResponse_SpeakerSimilarityEntry_descriptor,
+        new java.lang.String[] { "Key", "Value", });
+    internal_static_voxcache_v1_SpeakerSimilarityStats_descriptor =
       getDescriptor().getMessageTypes().get(17);
+    internal_static_voxcache_v1_SpeakerSimilarityStats_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_voxcache_v1_SpeakerSimilarityStats_descriptor,
+        new java.lang.String[] { "P50", "Samples", "Scored", "Failed", });
+    internal_static_voxcache_v1_ScoreSpeakerRequest_descriptor =
+      getDescriptor().getMessageTypes().get(18);
+    internal_static_voxcache_v1_ScoreSpeakerRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_voxcache_v1_ScoreSpeakerRequest_descriptor,
+        new java.lang.String[] { "Audio", "ReferenceAudio", "VoiceId", "ReferenceConditioning", "Backend", "Reference", });
+    internal_static_voxcache_v1_ScoreSpeakerResponse_descriptor =
+      getDescriptor().getMessageTypes().get(19);
+    internal_static_voxcache_v1_ScoreSpeakerResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_voxcache_v1_ScoreSpeakerResponse_descriptor,
+        new java.lang.String[] { "SpeakerSimilarity", "ReferenceCacheHit", "TotalMs", "ExtractMs", });
+    internal_static_voxcache_v1_EncoderRuntime_descriptor =
+      getDescriptor().getMessageTypes().get(20);
     internal_static_voxcache_v1_EncoderRuntime_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_EncoderRuntime_descriptor,

@@ -42,6 +42,8 @@ private static final long serialVersionUID = 0L;
     switch (number) {
       case 23:
         return internalGetEncoderRuntimes();
+      case 32:
+        return internalGetSpeakerSimilarity();
       default:
         throw new RuntimeException(
             "Invalid map field number: " + number);
@@ -484,6 +486,101 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     return batchedClips_;
   }
 
+  public static final int SPEAKER_SIMILARITY_FIELD_NUMBER = 32;
+  private static final class SpeakerSimilarityDefaultEntryHolder {
+    static final com.google.protobuf.MapEntry<
+        java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> defaultEntry =
+            com.google.protobuf.MapEntry
+            .<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats>newDefaultInstance(
+                dev.voxcache.v1.EmbedderProto.internal_static_voxcache_v1_GetStatsResponse_SpeakerSimilarityEntry_descriptor, 
+                com.google.protobuf.WireFormat.FieldType.STRING,
+                "",
+                com.google.protobuf.WireFormat.FieldType.MESSAGE,
+                dev.voxcache.v1.SpeakerSimilarityStats.getDefaultInstance());
+  }
+  @SuppressWarnings("serial")
+  private com.google.protobuf.MapField<
+      java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> speakerSimilarity_;
+  private com.google.protobuf.MapField<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats>
+  internalGetSpeakerSimilarity() {
+    if (speakerSimilarity_ == null) {
+      return com.google.protobuf.MapField.emptyMapField(
+          SpeakerSimilarityDefaultEntryHolder.defaultEntry);
+    }
+    return speakerSimilarity_;
+  }
+  public int getSpeakerSimilarityCount() {
+    return internalGetSpeakerSimilarity().getMap().size();
+  }
+  /**
+   * <pre>
+   * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+   */
+  @java.lang.Override
+  public boolean containsSpeakerSimilarity(
+      java.lang.String key) {
+    if (key == null) { throw new NullPointerException("map key"); }
+    return internalGetSpeakerSimilarity().getMap().containsKey(key);
+  }
+  /**
+   * Use {@link #getSpeakerSimilarityMap()} instead.
+   */
+  @java.lang.Override
+  @java.lang.Deprecated
+  public java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> getSpeakerSimilarity() {
+    return getSpeakerSimilarityMap();
+  }
+  /**
+   * <pre>
+   * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+   */
+  @java.lang.Override
+  public java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> getSpeakerSimilarityMap() {
+    return internalGetSpeakerSimilarity().getMap();
+  }
+  /**
+   * <pre>
+   * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+   */
+  @java.lang.Override
+  public /* nullable */
+dev.voxcache.v1.SpeakerSimilarityStats getSpeakerSimilarityOrDefault(
+      java.lang.String key,
+      /* nullable */
+dev.voxcache.v1.SpeakerSimilarityStats defaultValue) {
+    if (key == null) { throw new NullPointerException("map key"); }
+    java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> map =
+        internalGetSpeakerSimilarity().getMap();
+    return map.containsKey(key) ? map.get(key) : defaultValue;
+  }
+  /**
+   * <pre>
+   * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+   */
+  @java.lang.Override
+  public dev.voxcache.v1.SpeakerSimilarityStats getSpeakerSimilarityOrThrow(
+      java.lang.String key) {
+    if (key == null) { throw new NullPointerException("map key"); }
+    java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> map =
+        internalGetSpeakerSimilarity().getMap();
+    if (!map.containsKey(key)) {
+      throw new java.lang.IllegalArgumentException();
+    }
+    return map.get(key);
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -576,6 +673,12 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     if (batchedClips_ != 0L) {
       output.writeUInt64(25, batchedClips_);
     }
+    com.google.protobuf.GeneratedMessageV3
+      .serializeStringMapTo(
+        output,
+        internalGetSpeakerSimilarity(),
+        SpeakerSimilarityDefaultEntryHolder.defaultEntry,
+        32);
     getUnknownFields().writeTo(output);
   }
 
@@ -691,6 +794,16 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       size += com.google.protobuf.CodedOutputStream
         .computeUInt64Size(25, batchedClips_);
     }
+    for (java.util.Map.Entry<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> entry
+         : internalGetSpeakerSimilarity().getMap().entrySet()) {
+      com.google.protobuf.MapEntry<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats>
+      speakerSimilarity__ = SpeakerSimilarityDefaultEntryHolder.defaultEntry.newBuilderForType()
+          .setKey(entry.getKey())
+          .setValue(entry.getValue())
+          .build();
+      size += com.google.protobuf.CodedOutputStream
+          .computeMessageSize(32, speakerSimilarity__);
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -760,6 +873,8 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
         != other.getForwardPasses()) return false;
     if (getBatchedClips()
         != other.getBatchedClips()) return false;
+    if (!internalGetSpeakerSimilarity().equals(
+        other.internalGetSpeakerSimilarity())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -848,6 +963,10 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     hash = (37 * hash) + BATCHED_CLIPS_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         getBatchedClips());
+    if (!internalGetSpeakerSimilarity().getMap().isEmpty()) {
+      hash = (37 * hash) + SPEAKER_SIMILARITY_FIELD_NUMBER;
+      hash = (53 * hash) + internalGetSpeakerSimilarity().hashCode();
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -961,6 +1080,8 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       switch (number) {
         case 23:
           return internalGetEncoderRuntimes();
+        case 32:
+          return internalGetSpeakerSimilarity();
         default:
           throw new RuntimeException(
               "Invalid map field number: " + number);
@@ -972,6 +1093,8 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       switch (number) {
         case 23:
           return internalGetMutableEncoderRuntimes();
+        case 32:
+          return internalGetMutableSpeakerSimilarity();
         default:
           throw new RuntimeException(
               "Invalid map field number: " + number);
@@ -1028,6 +1151,7 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       internalGetMutableEncoderRuntimes().clear();
       forwardPasses_ = 0L;
       batchedClips_ = 0L;
+      internalGetMutableSpeakerSimilarity().clear();
       return this;
     }
 
@@ -1138,6 +1262,10 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       }
       if (((from_bitField0_ & 0x01000000) != 0)) {
         result.batchedClips_ = batchedClips_;
+      }
+      if (((from_bitField0_ & 0x02000000) != 0)) {
+        result.speakerSimilarity_ = internalGetSpeakerSimilarity();
+        result.speakerSimilarity_.makeImmutable();
       }
     }
 
@@ -1260,6 +1388,9 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       if (other.getBatchedClips() != 0L) {
         setBatchedClips(other.getBatchedClips());
       }
+      internalGetMutableSpeakerSimilarity().mergeFrom(
+          other.internalGetSpeakerSimilarity());
+      bitField0_ |= 0x02000000;
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -1417,6 +1548,15 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
               bitField0_ |= 0x01000000;
               break;
             } // case 200
+            case 258: {
+              com.google.protobuf.MapEntry<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats>
+              speakerSimilarity__ = input.readMessage(
+                  SpeakerSimilarityDefaultEntryHolder.defaultEntry.getParserForType(), extensionRegistry);
+              internalGetMutableSpeakerSimilarity().getMutableMap().put(
+                  speakerSimilarity__.getKey(), speakerSimilarity__.getValue());
+              bitField0_ |= 0x02000000;
+              break;
+            } // case 258
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -2601,6 +2741,161 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       bitField0_ = (bitField0_ & ~0x01000000);
       batchedClips_ = 0L;
       onChanged();
+      return this;
+    }
+
+    private com.google.protobuf.MapField<
+        java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> speakerSimilarity_;
+    private com.google.protobuf.MapField<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats>
+        internalGetSpeakerSimilarity() {
+      if (speakerSimilarity_ == null) {
+        return com.google.protobuf.MapField.emptyMapField(
+            SpeakerSimilarityDefaultEntryHolder.defaultEntry);
+      }
+      return speakerSimilarity_;
+    }
+    private com.google.protobuf.MapField<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats>
+        internalGetMutableSpeakerSimilarity() {
+      if (speakerSimilarity_ == null) {
+        speakerSimilarity_ = com.google.protobuf.MapField.newMapField(
+            SpeakerSimilarityDefaultEntryHolder.defaultEntry);
+      }
+      if (!speakerSimilarity_.isMutable()) {
+        speakerSimilarity_ = speakerSimilarity_.copy();
+      }
+      bitField0_ |= 0x02000000;
+      onChanged();
+      return speakerSimilarity_;
+    }
+    public int getSpeakerSimilarityCount() {
+      return internalGetSpeakerSimilarity().getMap().size();
+    }
+    /**
+     * <pre>
+     * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+     * </pre>
+     *
+     * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+     */
+    @java.lang.Override
+    public boolean containsSpeakerSimilarity(
+        java.lang.String key) {
+      if (key == null) { throw new NullPointerException("map key"); }
+      return internalGetSpeakerSimilarity().getMap().containsKey(key);
+    }
+    /**
+     * Use {@link #getSpeakerSimilarityMap()} instead.
+     */
+    @java.lang.Override
+    @java.lang.Deprecated
+    public java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> getSpeakerSimilarity() {
+      return getSpeakerSimilarityMap();
+    }
+    /**
+     * <pre>
+     * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+     * </pre>
+     *
+     * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+     */
+    @java.lang.Override
+    public java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> getSpeakerSimilarityMap() {
+      return internalGetSpeakerSimilarity().getMap();
+    }
+    /**
+     * <pre>
+     * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+     * </pre>
+     *
+     * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+     */
+    @java.lang.Override
+    public /* nullable */
+dev.voxcache.v1.SpeakerSimilarityStats getSpeakerSimilarityOrDefault(
+        java.lang.String key,
+        /* nullable */
+dev.voxcache.v1.SpeakerSimilarityStats defaultValue) {
+      if (key == null) { throw new NullPointerException("map key"); }
+      java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> map =
+          internalGetSpeakerSimilarity().getMap();
+      return map.containsKey(key) ? map.get(key) : defaultValue;
+    }
+    /**
+     * <pre>
+     * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+     * </pre>
+     *
+     * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+     */
+    @java.lang.Override
+    public dev.voxcache.v1.SpeakerSimilarityStats getSpeakerSimilarityOrThrow(
+        java.lang.String key) {
+      if (key == null) { throw new NullPointerException("map key"); }
+      java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> map =
+          internalGetSpeakerSimilarity().getMap();
+      if (!map.containsKey(key)) {
+        throw new java.lang.IllegalArgumentException();
+      }
+      return map.get(key);
+    }
+    public Builder clearSpeakerSimilarity() {
+      bitField0_ = (bitField0_ & ~0x02000000);
+      internalGetMutableSpeakerSimilarity().getMutableMap()
+          .clear();
+      return this;
+    }
+    /**
+     * <pre>
+     * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+     * </pre>
+     *
+     * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+     */
+    public Builder removeSpeakerSimilarity(
+        java.lang.String key) {
+      if (key == null) { throw new NullPointerException("map key"); }
+      internalGetMutableSpeakerSimilarity().getMutableMap()
+          .remove(key);
+      return this;
+    }
+    /**
+     * Use alternate mutation accessors instead.
+     */
+    @java.lang.Deprecated
+    public java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats>
+        getMutableSpeakerSimilarity() {
+      bitField0_ |= 0x02000000;
+      return internalGetMutableSpeakerSimilarity().getMutableMap();
+    }
+    /**
+     * <pre>
+     * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+     * </pre>
+     *
+     * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+     */
+    public Builder putSpeakerSimilarity(
+        java.lang.String key,
+        dev.voxcache.v1.SpeakerSimilarityStats value) {
+      if (key == null) { throw new NullPointerException("map key"); }
+      if (value == null) { throw new NullPointerException("map value"); }
+      internalGetMutableSpeakerSimilarity().getMutableMap()
+          .put(key, value);
+      bitField0_ |= 0x02000000;
+      return this;
+    }
+    /**
+     * <pre>
+     * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+     * </pre>
+     *
+     * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+     */
+    public Builder putAllSpeakerSimilarity(
+        java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> values) {
+      internalGetMutableSpeakerSimilarity().getMutableMap()
+          .putAll(values);
+      bitField0_ |= 0x02000000;
       return this;
     }
     @java.lang.Override
