@@ -6,8 +6,11 @@ it rides on the stream's last message, and a scoring failure never fails synthes
 
 from __future__ import annotations
 
+import asyncio
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -18,7 +21,7 @@ from services.synthesizer import server as synthesizer_server
 from services.synthesizer.backends.kokoro import KokoroBackend
 from services.synthesizer.settings import SynthesizerSettings
 from tests.conftest import Services
-from voxcache import AsyncEmbedderClient, AsyncSynthesizerClient
+from voxcache import AsyncEmbedderClient, AsyncSynthesizerClient, cli
 from voxcache.v1 import embedder_pb2, embedder_pb2_grpc
 
 TEXT = "The cache remembers every voice. Each worker shares what it learned."
@@ -101,3 +104,18 @@ async def test_too_short_to_embed_is_reported_not_raised(synth: AsyncSynthesizer
     short = await synth.say("Hi.", voice=speech["wav"], speed=2.0, score=True)
     assert short.duration_s < 1.0 and short.audio
     assert short.speaker_similarity is None and "at least 1 s" in short.speaker_similarity_error
+
+
+async def test_cli_say_score_and_stats(
+    services: Services, speech: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ref = tmp_path / "ref.wav"
+    ref.write_bytes(speech["wav"])
+    common = ["--embedder", services.embedder_address, "--synthesizer", services.synthesizer_address, "-q"]
+    for extra in ([], ["--stream"]):
+        args = [*common, "say", TEXT, "--voice", str(ref), "-o", str(tmp_path / "out.wav"), "--force", "--score"]
+        assert await asyncio.to_thread(cli.main, [*args, *extra]) == 0
+        assert re.search(r"^clone quality: speaker similarity -?\d\.\d{3} ", capsys.readouterr().out, re.M)
+    assert await asyncio.to_thread(cli.main, [*common, "stats"]) == 0
+    stats = capsys.readouterr().out
+    assert re.search(r"^similarity kokoro +p50 -?\d\.\d{3} over 2 recent scores \(2 scored, 0 failed\)$", stats, re.M)
