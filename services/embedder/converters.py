@@ -206,6 +206,7 @@ def stats_to_proto(s: EmbedderSnapshot) -> pb.GetStatsResponse:
         },
         forward_passes=s.forward_passes,
         batched_clips=s.batched_clips,
+        shed_extractions=s.shed,
         speaker_similarity={
             label: pb.SpeakerSimilarityStats(p50=f.p50, samples=f.samples, scored=f.scored, failed=f.failed)
             for label, f in s.speaker_similarity.items()

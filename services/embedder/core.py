@@ -168,6 +168,7 @@ class Embedder:
             workers=settings.model_workers,
             slots=settings.model_workers * (settings.max_batch if batching else 1),
             typical_s=self.stats.extraction_latency.median_s,
+            on_shed=self.stats.record_shed,
         )
 
     # -- requests -------------------------------------------------------------------------

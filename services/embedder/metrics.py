@@ -98,6 +98,8 @@ class EmbedderStats:
     batched_clips: int = 0
     #: Extractions dropped while still queued for a model slot, because every caller had gone.
     dropped_extractions: int = 0
+    #: Extractions refused at once with RESOURCE_EXHAUSTED (queue full, or it could not finish in time).
+    shed: int = 0
     extraction_latency: LatencyWindow = field(default_factory=LatencyWindow)
     extraction_histogram: Histogram = field(default_factory=Histogram)
     request_histograms: dict[str, Histogram] = field(default_factory=lambda: {o: Histogram() for o in OUTCOMES})
@@ -114,6 +116,9 @@ class EmbedderStats:
         else:
             self.errors += 1
         self.request_histograms[_OUTCOME[tier]].observe(seconds)
+
+    def record_shed(self) -> None:
+        self.shed += 1
 
     def record_dropped_extraction(self) -> None:
         self.dropped_extractions += 1
@@ -140,6 +145,7 @@ class EmbedderStats:
             extractions=self.extractions,
             redis_errors=self.redis_errors,
             dropped_extractions=self.dropped_extractions,
+            shed=self.shed,
             extraction_p50_ms=p50,
             extraction_p95_ms=p95,
             extraction_p99_ms=p99,
@@ -187,6 +193,8 @@ class EmbedderSnapshot:
     redis_entries: int = -1
     forward_passes: int = 0
     batched_clips: int = 0
+    #: Extractions refused at once with RESOURCE_EXHAUSTED: the admission queue shed them.
+    shed: int = 0
     #: What runs each encoder that has a choice (ECAPA on CPU: encoders/runtimes.py), by encoder.
     runtimes: Mapping[str, RuntimeChoice] = field(default_factory=dict)
     #: Clone quality of generated speech (ScoreSpeaker), by the backend label callers gave.
@@ -227,6 +235,11 @@ class StatsCollector(Collector):
                 "voxcache_dropped_extractions",
                 "Extractions dropped while queued for the model, every caller having gone",
                 s.dropped_extractions,
+            ),
+            (
+                "voxcache_shed_extractions",
+                "Extractions refused at once with RESOURCE_EXHAUSTED (queue full, or it could not finish in time)",
+                s.shed,
             ),
             ("voxcache_redis_errors", "Failed or timed-out Redis operations", s.redis_errors),
             (

@@ -180,7 +180,7 @@ class LatencyPercentiles(_message.Message):
     def __init__(self, p50_ms: _Optional[float] = ..., p95_ms: _Optional[float] = ..., p99_ms: _Optional[float] = ..., samples: _Optional[int] = ...) -> None: ...
 
 class GetStatsResponse(_message.Message):
-    __slots__ = ("requests", "hits", "misses", "hit_ratio", "local_hits", "redis_hits", "extractions", "coalesced", "errors", "redis_errors", "corrupt_entries", "redis_available", "local_entries", "local_bytes", "redis_entries", "extraction_latency", "local_capacity_bytes", "write_back_pending", "write_back_bytes", "write_back_written", "write_back_dropped", "dropped_extractions", "encoder_runtimes", "forward_passes", "batched_clips", "speaker_similarity")
+    __slots__ = ("requests", "hits", "misses", "hit_ratio", "local_hits", "redis_hits", "extractions", "coalesced", "errors", "redis_errors", "corrupt_entries", "redis_available", "local_entries", "local_bytes", "redis_entries", "extraction_latency", "local_capacity_bytes", "write_back_pending", "write_back_bytes", "write_back_written", "write_back_dropped", "dropped_extractions", "encoder_runtimes", "forward_passes", "batched_clips", "speaker_similarity", "shed_extractions")
     class EncoderRuntimesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -221,6 +221,7 @@ class GetStatsResponse(_message.Message):
     FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
     BATCHED_CLIPS_FIELD_NUMBER: _ClassVar[int]
     SPEAKER_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    SHED_EXTRACTIONS_FIELD_NUMBER: _ClassVar[int]
     requests: int
     hits: int
     misses: int
@@ -247,7 +248,8 @@ class GetStatsResponse(_message.Message):
     forward_passes: int
     batched_clips: int
     speaker_similarity: _containers.MessageMap[str, SpeakerSimilarityStats]
-    def __init__(self, requests: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ..., hit_ratio: _Optional[float] = ..., local_hits: _Optional[int] = ..., redis_hits: _Optional[int] = ..., extractions: _Optional[int] = ..., coalesced: _Optional[int] = ..., errors: _Optional[int] = ..., redis_errors: _Optional[int] = ..., corrupt_entries: _Optional[int] = ..., redis_available: _Optional[bool] = ..., local_entries: _Optional[int] = ..., local_bytes: _Optional[int] = ..., redis_entries: _Optional[int] = ..., extraction_latency: _Optional[_Union[LatencyPercentiles, _Mapping]] = ..., local_capacity_bytes: _Optional[int] = ..., write_back_pending: _Optional[int] = ..., write_back_bytes: _Optional[int] = ..., write_back_written: _Optional[int] = ..., write_back_dropped: _Optional[int] = ..., dropped_extractions: _Optional[int] = ..., encoder_runtimes: _Optional[_Mapping[str, EncoderRuntime]] = ..., forward_passes: _Optional[int] = ..., batched_clips: _Optional[int] = ..., speaker_similarity: _Optional[_Mapping[str, SpeakerSimilarityStats]] = ...) -> None: ...
+    shed_extractions: int
+    def __init__(self, requests: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ..., hit_ratio: _Optional[float] = ..., local_hits: _Optional[int] = ..., redis_hits: _Optional[int] = ..., extractions: _Optional[int] = ..., coalesced: _Optional[int] = ..., errors: _Optional[int] = ..., redis_errors: _Optional[int] = ..., corrupt_entries: _Optional[int] = ..., redis_available: _Optional[bool] = ..., local_entries: _Optional[int] = ..., local_bytes: _Optional[int] = ..., redis_entries: _Optional[int] = ..., extraction_latency: _Optional[_Union[LatencyPercentiles, _Mapping]] = ..., local_capacity_bytes: _Optional[int] = ..., write_back_pending: _Optional[int] = ..., write_back_bytes: _Optional[int] = ..., write_back_written: _Optional[int] = ..., write_back_dropped: _Optional[int] = ..., dropped_extractions: _Optional[int] = ..., encoder_runtimes: _Optional[_Mapping[str, EncoderRuntime]] = ..., forward_passes: _Optional[int] = ..., batched_clips: _Optional[int] = ..., speaker_similarity: _Optional[_Mapping[str, SpeakerSimilarityStats]] = ..., shed_extractions: _Optional[int] = ...) -> None: ...
 
 class SpeakerSimilarityStats(_message.Message):
     __slots__ = ("p50", "samples", "scored", "failed")

@@ -184,7 +184,7 @@ public final class EmbedderProto {
       "PreloadFailure\022\020\n\010total_ms\030\006 \001(\001\"\021\n\017GetS" +
       "tatsRequest\"U\n\022LatencyPercentiles\022\016\n\006p50" +
       "_ms\030\001 \001(\001\022\016\n\006p95_ms\030\002 \001(\001\022\016\n\006p99_ms\030\003 \001(" +
-      "\001\022\017\n\007samples\030\004 \001(\004\"\251\007\n\020GetStatsResponse\022" +
+      "\001\022\017\n\007samples\030\004 \001(\004\"\303\007\n\020GetStatsResponse\022" +
       "\020\n\010requests\030\001 \001(\004\022\014\n\004hits\030\002 \001(\004\022\016\n\006misse" +
       "s\030\003 \001(\004\022\021\n\thit_ratio\030\004 \001(\001\022\022\n\nlocal_hits" +
       "\030\005 \001(\004\022\022\n\nredis_hits\030\006 \001(\004\022\023\n\013extraction" +
@@ -203,47 +203,48 @@ public final class EmbedderProto {
       "imesEntry\022\026\n\016forward_passes\030\030 \001(\004\022\025\n\rbat" +
       "ched_clips\030\031 \001(\004\022P\n\022speaker_similarity\030 " +
       " \003(\01324.voxcache.v1.GetStatsResponse.Spea" +
-      "kerSimilarityEntry\032S\n\024EncoderRuntimesEnt" +
-      "ry\022\013\n\003key\030\001 \001(\t\022*\n\005value\030\002 \001(\0132\033.voxcach" +
-      "e.v1.EncoderRuntime:\0028\001\032]\n\026SpeakerSimila" +
-      "rityEntry\022\013\n\003key\030\001 \001(\t\0222\n\005value\030\002 \001(\0132#." +
-      "voxcache.v1.SpeakerSimilarityStats:\0028\001\"V" +
-      "\n\026SpeakerSimilarityStats\022\013\n\003p50\030\001 \001(\001\022\017\n" +
-      "\007samples\030\002 \001(\004\022\016\n\006scored\030\003 \001(\004\022\016\n\006failed" +
-      "\030\004 \001(\004\"\256\001\n\023ScoreSpeakerRequest\022\r\n\005audio\030" +
-      "\001 \001(\014\022\031\n\017reference_audio\030\002 \001(\014H\000\022\022\n\010voic" +
-      "e_id\030\003 \001(\tH\000\022;\n\026reference_conditioning\030\004" +
-      " \001(\0132\031.voxcache.v1.ConditioningH\000\022\017\n\007bac" +
-      "kend\030\005 \001(\tB\013\n\treference\"u\n\024ScoreSpeakerR" +
-      "esponse\022\032\n\022speaker_similarity\030\001 \001(\002\022\033\n\023r" +
-      "eference_cache_hit\030\002 \001(\010\022\020\n\010total_ms\030\003 \001" +
-      "(\001\022\022\n\nextract_ms\030\004 \001(\001\"\213\002\n\016EncoderRuntim" +
-      "e\022\017\n\007runtime\030\001 \001(\t\022\016\n\006forced\030\002 \001(\010\022<\n\twa" +
-      "rmup_ms\030\003 \003(\0132).voxcache.v1.EncoderRunti" +
-      "me.WarmupMsEntry\0229\n\007skipped\030\004 \003(\0132(.voxc" +
-      "ache.v1.EncoderRuntime.SkippedEntry\032/\n\rW" +
-      "armupMsEntry\022\013\n\003key\030\001 \001(\t\022\r\n\005value\030\002 \001(\001" +
-      ":\0028\001\032.\n\014SkippedEntry\022\013\n\003key\030\001 \001(\t\022\r\n\005val" +
-      "ue\030\002 \001(\t:\0028\001*l\n\tCacheTier\022\032\n\026CACHE_TIER_" +
-      "UNSPECIFIED\020\000\022\024\n\020CACHE_TIER_LOCAL\020\001\022\024\n\020C" +
-      "ACHE_TIER_REDIS\020\002\022\027\n\023CACHE_TIER_COMPUTED" +
-      "\020\0032\251\004\n\010Embedder\022>\n\005Embed\022\031.voxcache.v1.E" +
-      "mbedRequest\032\032.voxcache.v1.EmbedResponse\022" +
-      "V\n\rRegisterVoice\022!.voxcache.v1.RegisterV" +
-      "oiceRequest\032\".voxcache.v1.RegisterVoiceR" +
-      "esponse\022P\n\013DeleteVoice\022\037.voxcache.v1.Del" +
-      "eteVoiceRequest\032 .voxcache.v1.DeleteVoic" +
-      "eResponse\022M\n\nListVoices\022\036.voxcache.v1.Li" +
-      "stVoicesRequest\032\037.voxcache.v1.ListVoices" +
-      "Response\022F\n\007Preload\022\033.voxcache.v1.Preloa" +
-      "dRequest\032\034.voxcache.v1.PreloadResponse(\001" +
-      "\022G\n\010GetStats\022\034.voxcache.v1.GetStatsReque" +
-      "st\032\035.voxcache.v1.GetStatsResponse\022S\n\014Sco" +
-      "reSpeaker\022 .voxcache.v1.ScoreSpeakerRequ" +
-      "est\032!.voxcache.v1.ScoreSpeakerResponseBa" +
-      "\n\017dev.voxcache.v1B\rEmbedderProtoP\001Z=gith" +
-      "ub.com/voxcache/voxcache/clients/go/voxc" +
-      "achev1;voxcachev1b\006proto3"
+      "kerSimilarityEntry\022\030\n\020shed_extractions\030!" +
+      " \001(\004\032S\n\024EncoderRuntimesEntry\022\013\n\003key\030\001 \001(" +
+      "\t\022*\n\005value\030\002 \001(\0132\033.voxcache.v1.EncoderRu" +
+      "ntime:\0028\001\032]\n\026SpeakerSimilarityEntry\022\013\n\003k" +
+      "ey\030\001 \001(\t\0222\n\005value\030\002 \001(\0132#.voxcache.v1.Sp" +
+      "eakerSimilarityStats:\0028\001\"V\n\026SpeakerSimil" +
+      "arityStats\022\013\n\003p50\030\001 \001(\001\022\017\n\007samples\030\002 \001(\004" +
+      "\022\016\n\006scored\030\003 \001(\004\022\016\n\006failed\030\004 \001(\004\"\256\001\n\023Sco" +
+      "reSpeakerRequest\022\r\n\005audio\030\001 \001(\014\022\031\n\017refer" +
+      "ence_audio\030\002 \001(\014H\000\022\022\n\010voice_id\030\003 \001(\tH\000\022;" +
+      "\n\026reference_conditioning\030\004 \001(\0132\031.voxcach" +
+      "e.v1.ConditioningH\000\022\017\n\007backend\030\005 \001(\tB\013\n\t" +
+      "reference\"u\n\024ScoreSpeakerResponse\022\032\n\022spe" +
+      "aker_similarity\030\001 \001(\002\022\033\n\023reference_cache" +
+      "_hit\030\002 \001(\010\022\020\n\010total_ms\030\003 \001(\001\022\022\n\nextract_" +
+      "ms\030\004 \001(\001\"\213\002\n\016EncoderRuntime\022\017\n\007runtime\030\001" +
+      " \001(\t\022\016\n\006forced\030\002 \001(\010\022<\n\twarmup_ms\030\003 \003(\0132" +
+      ").voxcache.v1.EncoderRuntime.WarmupMsEnt" +
+      "ry\0229\n\007skipped\030\004 \003(\0132(.voxcache.v1.Encode" +
+      "rRuntime.SkippedEntry\032/\n\rWarmupMsEntry\022\013" +
+      "\n\003key\030\001 \001(\t\022\r\n\005value\030\002 \001(\001:\0028\001\032.\n\014Skippe" +
+      "dEntry\022\013\n\003key\030\001 \001(\t\022\r\n\005value\030\002 \001(\t:\0028\001*l" +
+      "\n\tCacheTier\022\032\n\026CACHE_TIER_UNSPECIFIED\020\000\022" +
+      "\024\n\020CACHE_TIER_LOCAL\020\001\022\024\n\020CACHE_TIER_REDI" +
+      "S\020\002\022\027\n\023CACHE_TIER_COMPUTED\020\0032\251\004\n\010Embedde" +
+      "r\022>\n\005Embed\022\031.voxcache.v1.EmbedRequest\032\032." +
+      "voxcache.v1.EmbedResponse\022V\n\rRegisterVoi" +
+      "ce\022!.voxcache.v1.RegisterVoiceRequest\032\"." +
+      "voxcache.v1.RegisterVoiceResponse\022P\n\013Del" +
+      "eteVoice\022\037.voxcache.v1.DeleteVoiceReques" +
+      "t\032 .voxcache.v1.DeleteVoiceResponse\022M\n\nL" +
+      "istVoices\022\036.voxcache.v1.ListVoicesReques" +
+      "t\032\037.voxcache.v1.ListVoicesResponse\022F\n\007Pr" +
+      "eload\022\033.voxcache.v1.PreloadRequest\032\034.vox" +
+      "cache.v1.PreloadResponse(\001\022G\n\010GetStats\022\034" +
+      ".voxcache.v1.GetStatsRequest\032\035.voxcache." +
+      "v1.GetStatsResponse\022S\n\014ScoreSpeaker\022 .vo" +
+      "xcache.v1.ScoreSpeakerRequest\032!.voxcache" +
+      ".v1.ScoreSpeakerResponseBa\n\017dev.voxcache" +
+      ".v1B\rEmbedderProtoP\001Z=github.com/voxcach" +
+      "e/voxcache/clients/go/voxcachev1;voxcach" +
+      "ev1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -351,7 +352,7 @@ public final class EmbedderProto {
     internal_static_voxcache_v1_GetStatsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_GetStatsResponse_descriptor,
-        new java.lang.String[] { "Requests", "Hits", "Misses", "HitRatio", "LocalHits", "RedisHits", "Extractions", "Coalesced", "Errors", "RedisErrors", "CorruptEntries", "RedisAvailable", "LocalEntries", "LocalBytes", "RedisEntries", "ExtractionLatency", "LocalCapacityBytes", "WriteBackPending", "WriteBackBytes", "WriteBackWritten", "WriteBackDropped", "DroppedExtractions", "EncoderRuntimes", "ForwardPasses", "BatchedClips", "SpeakerSimilarity", });
+        new java.lang.String[] { "Requests", "Hits", "Misses", "HitRatio", "LocalHits", "RedisHits", "Extractions", "Coalesced", "Errors", "RedisErrors", "CorruptEntries", "RedisAvailable", "LocalEntries", "LocalBytes", "RedisEntries", "ExtractionLatency", "LocalCapacityBytes", "WriteBackPending", "WriteBackBytes", "WriteBackWritten", "WriteBackDropped", "DroppedExtractions", "EncoderRuntimes", "ForwardPasses", "BatchedClips", "SpeakerSimilarity", "ShedExtractions", });
     internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_descriptor =
       internal_static_voxcache_v1_GetStatsResponse_descriptor.getNestedTypes().get(0);
     internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_fieldAccessorTable = new

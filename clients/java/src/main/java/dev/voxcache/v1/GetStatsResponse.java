@@ -581,6 +581,22 @@ dev.voxcache.v1.SpeakerSimilarityStats defaultValue) {
     return map.get(key);
   }
 
+  public static final int SHED_EXTRACTIONS_FIELD_NUMBER = 33;
+  private long shedExtractions_ = 0L;
+  /**
+   * <pre>
+   * Extractions refused at once with RESOURCE_EXHAUSTED: too many queued, or the queue
+   * ahead could not finish before the request's deadline (load shedding).
+   * </pre>
+   *
+   * <code>uint64 shed_extractions = 33;</code>
+   * @return The shedExtractions.
+   */
+  @java.lang.Override
+  public long getShedExtractions() {
+    return shedExtractions_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -679,6 +695,9 @@ dev.voxcache.v1.SpeakerSimilarityStats defaultValue) {
         internalGetSpeakerSimilarity(),
         SpeakerSimilarityDefaultEntryHolder.defaultEntry,
         32);
+    if (shedExtractions_ != 0L) {
+      output.writeUInt64(33, shedExtractions_);
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -804,6 +823,10 @@ dev.voxcache.v1.SpeakerSimilarityStats defaultValue) {
       size += com.google.protobuf.CodedOutputStream
           .computeMessageSize(32, speakerSimilarity__);
     }
+    if (shedExtractions_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(33, shedExtractions_);
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -875,6 +898,8 @@ dev.voxcache.v1.SpeakerSimilarityStats defaultValue) {
         != other.getBatchedClips()) return false;
     if (!internalGetSpeakerSimilarity().equals(
         other.internalGetSpeakerSimilarity())) return false;
+    if (getShedExtractions()
+        != other.getShedExtractions()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -967,6 +992,9 @@ dev.voxcache.v1.SpeakerSimilarityStats defaultValue) {
       hash = (37 * hash) + SPEAKER_SIMILARITY_FIELD_NUMBER;
       hash = (53 * hash) + internalGetSpeakerSimilarity().hashCode();
     }
+    hash = (37 * hash) + SHED_EXTRACTIONS_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getShedExtractions());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -1152,6 +1180,7 @@ dev.voxcache.v1.SpeakerSimilarityStats defaultValue) {
       forwardPasses_ = 0L;
       batchedClips_ = 0L;
       internalGetMutableSpeakerSimilarity().clear();
+      shedExtractions_ = 0L;
       return this;
     }
 
@@ -1266,6 +1295,9 @@ dev.voxcache.v1.SpeakerSimilarityStats defaultValue) {
       if (((from_bitField0_ & 0x02000000) != 0)) {
         result.speakerSimilarity_ = internalGetSpeakerSimilarity();
         result.speakerSimilarity_.makeImmutable();
+      }
+      if (((from_bitField0_ & 0x04000000) != 0)) {
+        result.shedExtractions_ = shedExtractions_;
       }
     }
 
@@ -1391,6 +1423,9 @@ dev.voxcache.v1.SpeakerSimilarityStats defaultValue) {
       internalGetMutableSpeakerSimilarity().mergeFrom(
           other.internalGetSpeakerSimilarity());
       bitField0_ |= 0x02000000;
+      if (other.getShedExtractions() != 0L) {
+        setShedExtractions(other.getShedExtractions());
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -1557,6 +1592,11 @@ dev.voxcache.v1.SpeakerSimilarityStats defaultValue) {
               bitField0_ |= 0x02000000;
               break;
             } // case 258
+            case 264: {
+              shedExtractions_ = input.readUInt64();
+              bitField0_ |= 0x04000000;
+              break;
+            } // case 264
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -2896,6 +2936,53 @@ dev.voxcache.v1.SpeakerSimilarityStats defaultValue) {
       internalGetMutableSpeakerSimilarity().getMutableMap()
           .putAll(values);
       bitField0_ |= 0x02000000;
+      return this;
+    }
+
+    private long shedExtractions_ ;
+    /**
+     * <pre>
+     * Extractions refused at once with RESOURCE_EXHAUSTED: too many queued, or the queue
+     * ahead could not finish before the request's deadline (load shedding).
+     * </pre>
+     *
+     * <code>uint64 shed_extractions = 33;</code>
+     * @return The shedExtractions.
+     */
+    @java.lang.Override
+    public long getShedExtractions() {
+      return shedExtractions_;
+    }
+    /**
+     * <pre>
+     * Extractions refused at once with RESOURCE_EXHAUSTED: too many queued, or the queue
+     * ahead could not finish before the request's deadline (load shedding).
+     * </pre>
+     *
+     * <code>uint64 shed_extractions = 33;</code>
+     * @param value The shedExtractions to set.
+     * @return This builder for chaining.
+     */
+    public Builder setShedExtractions(long value) {
+      
+      shedExtractions_ = value;
+      bitField0_ |= 0x04000000;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Extractions refused at once with RESOURCE_EXHAUSTED: too many queued, or the queue
+     * ahead could not finish before the request's deadline (load shedding).
+     * </pre>
+     *
+     * <code>uint64 shed_extractions = 33;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearShedExtractions() {
+      bitField0_ = (bitField0_ & ~0x04000000);
+      shedExtractions_ = 0L;
+      onChanged();
       return this;
     }
     @java.lang.Override

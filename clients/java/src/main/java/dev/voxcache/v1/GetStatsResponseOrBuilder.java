@@ -323,4 +323,15 @@ dev.voxcache.v1.SpeakerSimilarityStats defaultValue);
    */
   dev.voxcache.v1.SpeakerSimilarityStats getSpeakerSimilarityOrThrow(
       java.lang.String key);
+
+  /**
+   * <pre>
+   * Extractions refused at once with RESOURCE_EXHAUSTED: too many queued, or the queue
+   * ahead could not finish before the request's deadline (load shedding).
+   * </pre>
+   *
+   * <code>uint64 shed_extractions = 33;</code>
+   * @return The shedExtractions.
+   */
+  long getShedExtractions();
 }
