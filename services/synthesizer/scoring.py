@@ -30,6 +30,10 @@ SCORE_WINDOW_S = 20.0
 SCORING_ENCODER = "ecapa"
 
 
+class ScoringSettingsError(ValueError):
+    """A --score-sample-rate the Synthesizer cannot use: it refuses to start."""
+
+
 @dataclass(frozen=True)
 class ScoreReference:
     """What the generated audio is compared with: exactly one field set, or none (cannot be scored)."""
@@ -69,7 +73,7 @@ class CloneScore:
 class CloneScorer:
     def __init__(self, embedder: EmbedderGateway, sample_every: int) -> None:
         if sample_every < 0:
-            raise ValueError(f"--score-sample-rate must be 0 (off) or N >= 1 (1 in N), not {sample_every}")
+            raise ScoringSettingsError(f"--score-sample-rate must be 0 (off) or N >= 1 (1 in N), not {sample_every}")
         self.embedder = embedder
         self.sample_every = sample_every
         self._unforced = 0

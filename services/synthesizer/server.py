@@ -21,6 +21,7 @@ from services.synthesizer.backends import load_backend
 from services.synthesizer.backends.base import Backend
 from services.synthesizer.core import Synthesizer
 from services.synthesizer.embedder_client import EmbedderGateway
+from services.synthesizer.scoring import ScoringSettingsError
 from services.synthesizer.servicer import SynthesizerServicer
 from voxcache.v1 import synthesizer_pb2, synthesizer_pb2_grpc
 
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         asyncio.run(serve())
-    except (WeightsError, AuthSettingsError, TLSError) as exc:
+    except (WeightsError, AuthSettingsError, TLSError, ScoringSettingsError) as exc:
         raise SystemExit(f"voxcache-synthesizer: {exc}") from None
 
 

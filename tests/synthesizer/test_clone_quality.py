@@ -19,6 +19,7 @@ import pytest
 from services.common.redis_server import free_port
 from services.synthesizer import server as synthesizer_server
 from services.synthesizer.backends.kokoro import KokoroBackend
+from services.synthesizer.scoring import CloneScorer, ScoringSettingsError
 from services.synthesizer.settings import SynthesizerSettings
 from tests.conftest import Services
 from voxcache import AsyncEmbedderClient, AsyncSynthesizerClient, cli
@@ -119,3 +120,14 @@ async def test_cli_say_score_and_stats(
     assert await asyncio.to_thread(cli.main, [*common, "stats"]) == 0
     stats = capsys.readouterr().out
     assert re.search(r"^similarity kokoro +p50 -?\d\.\d{3} over 2 recent scores \(2 scored, 0 failed\)$", stats, re.M)
+
+
+def test_sampling_counts_only_unforced_requests_and_refuses_a_negative_rate() -> None:
+    scorer = CloneScorer(None, 2)  # type: ignore[arg-type]  # wanted() never calls the Embedder
+    pattern = [scorer.wanted(forced) for forced in (False, True, False, True, False, False)]
+    assert pattern == [False, True, True, True, False, True]
+    assert [CloneScorer(None, 0).wanted(False) for _ in range(3)] == [False] * 3  # type: ignore[arg-type]
+    with pytest.raises(ScoringSettingsError, match="--score-sample-rate"):
+        CloneScorer(None, -1)  # type: ignore[arg-type]
+    with pytest.raises(SystemExit, match="--score-sample-rate must be 0"):
+        synthesizer_server.main(["--score-sample-rate", "-1", "--port", "0"])
