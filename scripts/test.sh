@@ -39,6 +39,7 @@ echo "contract: compatible with $(cat contract/VERSION)"
 
 echo "== compose.yaml"
 ./scripts/check_compose.sh
+echo "== alert rules (promtool)" && ./scripts/check_alerts.sh
 
 echo "== deploy/k8s (kustomize, Kubernetes schemas, checkov)" && ./scripts/check_k8s.sh
 

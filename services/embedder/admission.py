@@ -26,10 +26,18 @@ T = TypeVar("T")
 
 class Admission:
     def __init__(
-        self, max_pending: int, *, workers: int, typical_s: Callable[[], float | None], slots: int | None = None
+        self,
+        max_pending: int,
+        *,
+        workers: int,
+        typical_s: Callable[[], float | None],
+        slots: int | None = None,
+        on_shed: Callable[[], None] | None = None,
     ) -> None:
         """`workers`: concurrent forward passes (what the finish estimate divides by); `slots`:
-        extractions that may be past the queue at once (default: one per worker)."""
+        extractions that may be past the queue at once (default: one per worker); `on_shed`:
+        called for every refusal, so operators can alert on shedding."""
+        self._on_shed = on_shed
         self.max_pending = max_pending
         self.workers = max(1, workers)
         #: A recent typical extraction time in seconds, or None before the first one.
@@ -46,11 +54,13 @@ class Admission:
     async def run(self, work: Callable[[], Awaitable[T]], deadline: float | None = None) -> T:
         """`deadline` is on the time.monotonic() clock (None: the caller set none)."""
         if self.pending >= self.max_pending:
+            self._shed()
             raise Overloaded(f"{self.pending} extractions already queued; retry with backoff")
         estimate = self.finish_estimate_s()
         if deadline is not None and estimate is not None:
             left = deadline - time.monotonic()
             if estimate > left:
+                self._shed()
                 raise Overloaded(
                     f"{self.pending} extractions are queued ahead: this one would finish in about "
                     f"{estimate:.1f} s, but the deadline leaves {max(left, 0.0):.1f} s; retry in "
@@ -63,3 +73,7 @@ class Admission:
                 return await work()
         finally:
             self.pending -= 1
+
+    def _shed(self) -> None:
+        if self._on_shed is not None:
+            self._on_shed()

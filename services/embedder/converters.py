@@ -9,11 +9,21 @@ from __future__ import annotations
 import weakref
 from typing import TypedDict
 
+import numpy as np
+
 from services.common.errors import InvalidInput
 from services.common.grpc_errors import STATUS_OF_KIND
 from services.embedder.cache.tiered import CacheTier
 from services.embedder.conditioning import Conditioning
-from services.embedder.core import CacheOptions, EmbedResult, PreloadItem, PreloadSummary, SearchQuery, SearchResult
+from services.embedder.core import (
+    CacheOptions,
+    EmbedResult,
+    PreloadItem,
+    PreloadSummary,
+    SearchQuery,
+    SearchResult,
+    SpeakerScore,
+)
 from services.embedder.metrics import EmbedderSnapshot
 from services.embedder.voices import Voice
 from voxcache import tensors
@@ -158,6 +168,44 @@ def preload_to_proto(summary: PreloadSummary) -> pb.PreloadResponse:
     )
 
 
+class ScoreArgs(TypedDict):
+    """Keyword arguments of `Embedder.score_speaker`."""
+
+    audio: bytes
+    reference_audio: bytes | None
+    voice_id: str | None
+    reference: dict[str, np.ndarray] | None
+    reference_encoder: str
+    backend: str
+
+
+def score_from_proto(request: pb.ScoreSpeakerRequest) -> ScoreArgs:
+    which = request.WhichOneof("reference")
+    reference = None
+    if which == "reference_conditioning":
+        try:
+            reference = tensors.map_from_proto(request.reference_conditioning.tensors)
+        except tensors.TensorFormatError as exc:
+            raise InvalidInput(f"malformed conditioning tensor: {exc}", field="reference_conditioning.tensors") from exc
+    return {
+        "audio": request.audio,
+        "reference_audio": request.reference_audio if which == "reference_audio" else None,
+        "voice_id": request.voice_id if which == "voice_id" else None,
+        "reference": reference,
+        "reference_encoder": request.reference_conditioning.encoder if which == "reference_conditioning" else "",
+        "backend": request.backend,
+    }
+
+
+def score_to_proto(score: SpeakerScore) -> pb.ScoreSpeakerResponse:
+    return pb.ScoreSpeakerResponse(
+        speaker_similarity=score.similarity,
+        reference_cache_hit=score.reference_cache_hit,
+        total_ms=score.total_ms,
+        extract_ms=score.extract_ms,
+    )
+
+
 def stats_to_proto(s: EmbedderSnapshot) -> pb.GetStatsResponse:
     return pb.GetStatsResponse(
         requests=s.requests,
@@ -207,4 +255,9 @@ def stats_to_proto(s: EmbedderSnapshot) -> pb.GetStatsResponse:
         workers=s.workers,
         peer_fills=s.peer_fills,
         lease_takeovers=s.lease_takeovers,
+        shed_extractions=s.shed,
+        speaker_similarity={
+            label: pb.SpeakerSimilarityStats(p50=f.p50, samples=f.samples, scored=f.scored, failed=f.failed)
+            for label, f in s.speaker_similarity.items()
+        },
     )

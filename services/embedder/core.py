@@ -20,7 +20,15 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from services.common import tracing
-from services.common.errors import AlreadyExists, ErrorKind, InvalidInput, NotFound, Resource, ServiceError
+from services.common.errors import (
+    AlreadyExists,
+    ErrorKind,
+    InvalidInput,
+    NotFound,
+    Resource,
+    ServiceError,
+    Unavailable,
+)
 from services.embedder import audio as audio_mod
 from services.embedder.admission import Admission
 from services.embedder.batching import MicroBatcher
@@ -34,13 +42,17 @@ from services.embedder.encoders.base import Encoder
 from services.embedder.fleet import Fleet
 from services.embedder.metrics import EmbedderSnapshot, EmbedderStats
 from services.embedder.settings import EmbedderSettings
+from services.embedder.similarity import SimilarityStats, cosine, label_of, reference_vector
 from services.embedder.voices import Voice, VoiceRegistries, VoiceRegistry, validate_voice_id
 from services.embedder.voices.search import VoiceIndexes, searched_tensor
+from voxcache.tensors import SPEAKER as SPEAKER_TENSOR
 
 log = logging.getLogger(__name__)
 
 #: ResourceInfo.resource_type of a registered voice: the proto message that describes one.
 VOICE_RESOURCE_TYPE = "voxcache.v1.Voice"
+#: The encoder whose embeddings speaker similarity is measured with (the SIM of TTS papers uses a speaker verifier).
+SCORING_ENCODER = "ecapa"
 
 
 def voice_resource(voice_id: str) -> Resource:
@@ -131,6 +143,16 @@ class PreloadSummary:
     total_ms: float = 0.0
 
 
+@dataclass(frozen=True)
+class SpeakerScore:
+    """ScoreSpeaker's answer: the cosine, and where the reference and the time came from."""
+
+    similarity: float
+    reference_cache_hit: bool
+    total_ms: float
+    extract_ms: float
+
+
 @dataclass
 class _Extraction:
     """A miss's fill: the conditioning and where its time went."""
@@ -172,6 +194,7 @@ class Embedder:
         self.settings = settings
         self.limits = settings.audio_limits
         self.stats = stats or EmbedderStats()
+        self.similarity = SimilarityStats()
         self._pool = model_pool
         self.pcm_index = PcmIndex(cache, enabled=settings.reencode_aliases)
         self.hotness = Hotness(
@@ -200,6 +223,7 @@ class Embedder:
             workers=settings.model_workers,
             slots=settings.model_workers * (settings.max_batch if batching else 1),
             typical_s=self.stats.extraction_latency.median_s,
+            on_shed=self.stats.record_shed,
         )
         self.indexes = VoiceIndexes(
             cache.store, voices, self._vector_of, prefix=settings.cache_prefix, sync_s=settings.search_sync_s
@@ -350,6 +374,85 @@ class Embedder:
         summary.total_ms = (time.perf_counter() - started) * 1000
         return summary
 
+    async def score_speaker(
+        self,
+        audio: bytes,
+        *,
+        reference_audio: bytes | None = None,
+        voice_id: str | None = None,
+        reference: Mapping[str, np.ndarray] | None = None,
+        reference_encoder: str = "",
+        backend: str = "",
+        deadline: float | None = None,
+        tenant: str = "",
+    ) -> SpeakerScore:
+        """The cosine between the ECAPA embeddings of `audio` (generated speech) and of a reference.
+
+        `audio` is one-off output: it is decoded and embedded under admission like a miss, but
+        never keyed, looked up or stored in any tier. The reference (audio or voice) goes
+        through `embed` and its cache; inline conditioning is used as given. Every outcome is
+        counted under the caller's backend label.
+        """
+        label = label_of(backend)
+        started = time.perf_counter()
+        try:
+            encoder = self.encoders.get(SCORING_ENCODER)
+            if encoder is None:
+                raise Unavailable(f"this Embedder runs no {SCORING_ENCODER} encoder, which speaker scoring needs")
+            if sum(x is not None for x in (reference_audio, voice_id, reference)) != 1:
+                raise InvalidInput(
+                    "set exactly one of reference_audio, voice_id or reference_conditioning",
+                    fields=("reference_audio", "voice_id", "reference_conditioning"),
+                )
+            audio_mod.check_size(audio, self.limits)
+            if reference is not None:
+                if reference_encoder and reference_encoder != encoder.name:
+                    raise InvalidInput(
+                        f"reference conditioning comes from encoder {reference_encoder!r}; scoring needs "
+                        f"{encoder.name!r}",
+                        field="reference_conditioning.encoder",
+                    )
+                wanted, cache_hit = reference_vector(reference), False
+            else:
+                found = await self._reference(reference_audio, voice_id, encoder.name, deadline, tenant)
+                wanted, cache_hit = found.conditioning.tensors[SPEAKER_TENSOR], found.cache_hit
+            spoken, extract_ms = await self._admission.run(lambda: self._embed_uncached(audio, encoder), deadline)
+            value = cosine(spoken, wanted)
+        except ServiceError:
+            self.similarity.record_failure(label)
+            raise
+        self.similarity.record(label, value)
+        return SpeakerScore(value, cache_hit, (time.perf_counter() - started) * 1000, extract_ms)
+
+    async def _reference(
+        self, audio: bytes | None, voice_id: str | None, encoder: str, deadline: float | None, tenant: str
+    ) -> EmbedResult:
+        """The reference's conditioning through the cache; a fault in its audio names `reference_audio`."""
+        try:
+            return await self.embed(audio=audio, voice_id=voice_id, encoder=encoder, deadline=deadline, tenant=tenant)
+        except ServiceError as exc:
+            if exc.fields != ("audio",):
+                raise
+            raise ServiceError(
+                f"reference_audio: {exc.message}", field="reference_audio", resource=exc.resource, kind=exc.kind
+            ) from exc
+
+    async def _embed_uncached(self, data: bytes, encoder: Encoder) -> tuple[np.ndarray, float]:
+        """One clip's speaker vector straight from the model: no key, no cache, no single-flight."""
+        loop = asyncio.get_running_loop()
+        decoded = await loop.run_in_executor(
+            None, lambda: audio_mod.decode(data, self.limits, target_rate=encoder.sample_rate)
+        )
+        started = time.perf_counter()
+        try:
+            tensors = await self._batchers[encoder.name].encode(decoded.samples)
+        except (RuntimeError, ValueError, FloatingPointError) as exc:
+            raise InvalidInput(f"the {encoder.name} model could not use this audio: {exc}", field="audio") from exc
+        vector = tensors[SPEAKER_TENSOR]
+        if not np.isfinite(vector).all() or not vector.any():
+            raise InvalidInput(f"the {encoder.name} model produced no usable vector for this audio", field="audio")
+        return vector, (time.perf_counter() - started) * 1000
+
     # -- observability --------------------------------------------------------------------
     def snapshot(self) -> EmbedderSnapshot:
         """Counters and gauges from memory alone: cheap enough for every Prometheus scrape."""
@@ -372,6 +475,7 @@ class Embedder:
             warm_start_bytes=self.warmed.bytes,
             warm_start_ms=self.warmed.ms,
             runtimes={name: choice for name, e in self.encoders.items() if (choice := getattr(e, "runtime", None))},
+            speaker_similarity=self.similarity.figures(),
         )
 
     async def full_snapshot(self) -> EmbedderSnapshot:

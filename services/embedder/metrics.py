@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from copy import deepcopy
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -21,25 +22,36 @@ from prometheus_client.registry import Collector
 from services.embedder.cache.tiered import CacheTier
 from services.embedder.encoders.runtimes import RuntimeChoice
 
+if TYPE_CHECKING:
+    from services.embedder.similarity import SimilarityFigures
+
 #: Latency buckets (seconds): sub-ms hits to multi-second cold extractions.
 BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 OUTCOMES = ("hit_local", "hit_redis", "miss", "error")
 #: Prometheus outcome label of each answering tier; None (no answer) is "error".
+MetricFamily = CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily
 _OUTCOME = {CacheTier.LOCAL: "hit_local", CacheTier.REDIS: "hit_redis", CacheTier.COMPUTED: "miss", None: "error"}
 
 
 @dataclass
 class Histogram:
-    counts: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
+    """Counts per upper bound (latency seconds by default), as Prometheus histograms want them."""
+
+    bounds: tuple[float, ...] = BUCKETS
+    counts: list[int] = field(default_factory=list)
     total: float = 0.0
 
-    def observe(self, seconds: float) -> None:
-        self.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
-        self.total += seconds
+    def __post_init__(self) -> None:
+        if not self.counts:
+            self.counts = [0] * (len(self.bounds) + 1)
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
 
     def cumulative(self) -> list[tuple[str, float]]:
         running, out = 0, []
-        for bound, count in zip((*map(str, BUCKETS), "+Inf"), self.counts, strict=True):
+        for bound, count in zip((*map(str, self.bounds), "+Inf"), self.counts, strict=True):
             running += count
             out.append((bound, running))
         return out
@@ -86,6 +98,8 @@ class EmbedderStats:
     batched_clips: int = 0
     #: Extractions dropped while still queued for a model slot, because every caller had gone.
     dropped_extractions: int = 0
+    #: Extractions refused at once with RESOURCE_EXHAUSTED (queue full, or it could not finish in time).
+    shed: int = 0
     extraction_latency: LatencyWindow = field(default_factory=LatencyWindow)
     extraction_histogram: Histogram = field(default_factory=Histogram)
     request_histograms: dict[str, Histogram] = field(default_factory=lambda: {o: Histogram() for o in OUTCOMES})
@@ -102,6 +116,9 @@ class EmbedderStats:
         else:
             self.errors += 1
         self.request_histograms[_OUTCOME[tier]].observe(seconds)
+
+    def record_shed(self) -> None:
+        self.shed += 1
 
     def record_dropped_extraction(self) -> None:
         self.dropped_extractions += 1
@@ -128,6 +145,7 @@ class EmbedderStats:
             extractions=self.extractions,
             redis_errors=self.redis_errors,
             dropped_extractions=self.dropped_extractions,
+            shed=self.shed,
             extraction_p50_ms=p50,
             extraction_p95_ms=p95,
             extraction_p99_ms=p99,
@@ -196,6 +214,12 @@ class EmbedderSnapshot:
     #: Which worker this snapshot is from, and how many workers' counters it sums (fleet.py).
     worker: str = ""
     workers: int = 1
+    #: Extractions refused at once with RESOURCE_EXHAUSTED: the admission queue shed them.
+    shed: int = 0
+    #: What runs each encoder that has a choice (ECAPA on CPU: encoders/runtimes.py), by encoder.
+    runtimes: Mapping[str, RuntimeChoice] = field(default_factory=dict)
+    #: Clone quality of generated speech (ScoreSpeaker), by the backend label callers gave.
+    speaker_similarity: Mapping[str, SimilarityFigures] = field(default_factory=dict)
 
     @property
     def hits(self) -> int:
@@ -211,7 +235,7 @@ class StatsCollector(Collector):
     def __init__(self, snapshot: Callable[[], EmbedderSnapshot]) -> None:
         self._snapshot = snapshot
 
-    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
+    def collect(self) -> Iterator[MetricFamily]:
         s = self._snapshot()
         requests = CounterMetricFamily("voxcache_embed_requests", "Embed requests by outcome", labels=["outcome"])
         latency = HistogramMetricFamily(
@@ -232,6 +256,11 @@ class StatsCollector(Collector):
                 "voxcache_dropped_extractions",
                 "Extractions dropped while queued for the model, every caller having gone",
                 s.dropped_extractions,
+            ),
+            (
+                "voxcache_shed_extractions",
+                "Extractions refused at once with RESOURCE_EXHAUSTED (queue full, or it could not finish in time)",
+                s.shed,
             ),
             ("voxcache_redis_errors", "Failed or timed-out Redis operations", s.redis_errors),
             (
@@ -282,6 +311,27 @@ class StatsCollector(Collector):
             )
             info.add_metric([s.worker], 1.0)
             yield info
+        yield from similarity_metrics(s.speaker_similarity)
+
+
+def similarity_metrics(figures: Mapping[str, SimilarityFigures]) -> Iterator[MetricFamily]:
+    """ScoreSpeaker's cosines per backend label (a histogram) and its outcomes (a counter)."""
+    if not figures:
+        return
+    histogram = HistogramMetricFamily(
+        "voxcache_speaker_similarity",
+        "Cosine between ECAPA embeddings of generated speech and its reference (ScoreSpeaker), by backend",
+        labels=["backend"],
+    )
+    scores = CounterMetricFamily(
+        "voxcache_speaker_scores", "ScoreSpeaker requests by backend and outcome", labels=["backend", "outcome"]
+    )
+    for label, f in figures.items():
+        histogram.add_metric([label], f.histogram.cumulative(), f.histogram.total)
+        scores.add_metric([label, "scored"], f.scored)
+        scores.add_metric([label, "failed"], f.failed)
+    yield histogram
+    yield scores
 
 
 def runtime_metrics(runtimes: Mapping[str, RuntimeChoice]) -> Iterator[GaugeMetricFamily]:

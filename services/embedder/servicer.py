@@ -79,6 +79,15 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
         return converters.search_to_proto(result)
 
     @rpc_errors
+    async def ScoreSpeaker(
+        self, request: pb.ScoreSpeakerRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ScoreSpeakerResponse:
+        score = await self.core.score_speaker(
+            **converters.score_from_proto(request), deadline=deadline_of(context), tenant=_tenant()
+        )
+        return converters.score_to_proto(score)
+
+    @rpc_errors
     async def GetStats(self, request: pb.GetStatsRequest, context: grpc.aio.ServicerContext) -> pb.GetStatsResponse:
         return converters.stats_to_proto(await self.core.full_snapshot())
 

@@ -12,6 +12,7 @@ from services.synthesizer.core import (
     SynthesisTimings,
     VoiceSelection,
 )
+from services.synthesizer.scoring import CloneScore
 from voxcache import tensors
 from voxcache.v1 import synthesizer_pb2 as pb
 
@@ -36,6 +37,7 @@ def request_from_proto(request: pb.SynthesizeRequest) -> SynthesisRequest:
         speed=request.speed,
         backend=request.backend,
         options=dict(request.backend_options),
+        score=request.score_similarity,
     )
 
 
@@ -64,8 +66,17 @@ def timings_to_proto(timings: SynthesisTimings) -> pb.SynthesisTimings:
     return pb.SynthesisTimings(embed_ms=timings.embed_ms, synthesis_ms=timings.synthesis_ms, total_ms=timings.total_ms)
 
 
+def _fill_score(message: pb.SynthesizeResponse | pb.SynthesizeStreamResponse, score: CloneScore | None) -> None:
+    """speaker_similarity only when scored (its presence is the signal); the reason when scoring failed."""
+    if score is None:
+        return
+    if score.similarity is not None:
+        message.speaker_similarity = score.similarity
+    message.speaker_similarity_error = score.error
+
+
 def synthesis_to_proto(result: Synthesis) -> pb.SynthesizeResponse:
-    return pb.SynthesizeResponse(
+    response = pb.SynthesizeResponse(
         audio=result.audio,
         sample_rate=result.sample_rate,
         format=FORMAT_TO_PROTO[result.format],
@@ -73,17 +84,21 @@ def synthesis_to_proto(result: Synthesis) -> pb.SynthesizeResponse:
         timings=timings_to_proto(result.timings),
         duration_s=result.duration_s,
     )
+    _fill_score(response, result.score)
+    return response
 
 
 def stream_event_to_proto(event: Chunk | StreamEnd) -> pb.SynthesizeStreamResponse:
     if isinstance(event, StreamEnd):
-        return pb.SynthesizeStreamResponse(
+        last = pb.SynthesizeStreamResponse(
             sample_rate=event.sample_rate,
             sentence_index=event.sentences,
             last=True,
             timings=timings_to_proto(event.timings),
             wav_header=event.wav_header,
         )
+        _fill_score(last, event.score)
+        return last
     return pb.SynthesizeStreamResponse(
         audio=event.pcm16,
         sample_rate=event.sample_rate,

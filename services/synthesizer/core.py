@@ -26,6 +26,7 @@ from services.common.errors import DeadlineExceeded, InvalidInput
 from services.synthesizer import text as text_mod
 from services.synthesizer.backends.base import Backend, Segment, VoicePlan
 from services.synthesizer.embedder_client import EmbedderGateway
+from services.synthesizer.scoring import CloneScore, CloneScorer, ScoreReference
 from services.synthesizer.settings import SynthesizerSettings
 from services.synthesizer.wav import to_pcm16, wav_header
 
@@ -44,6 +45,8 @@ class SynthesisRequest:
     speed: float = 0.0
     backend: str = ""
     options: Mapping[str, str] = field(default_factory=dict)
+    #: Score this answer's clone quality whatever the sample rate.
+    score: bool = False
 
 
 #: Speaking rates every backend can honour (0 in a request means 1.0).
@@ -85,6 +88,8 @@ class RequestPlan:
     selection: VoiceSelection
     embed_ms: float
     started: float
+    #: What the audio is scored against, when this answer is scored (forced or sampled); else None.
+    score_reference: ScoreReference | None = None
 
     def timings(self) -> SynthesisTimings:
         total_ms = (time.perf_counter() - self.started) * 1000
@@ -101,6 +106,7 @@ class Synthesis:
     selection: VoiceSelection
     timings: SynthesisTimings
     duration_s: float
+    score: CloneScore | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,7 @@ class StreamEnd:
     timings: SynthesisTimings
     #: Empty for raw PCM; else the header a client prepends to the concatenated chunks.
     wav_header: bytes
+    score: CloneScore | None = None
 
 
 class Synthesizer:
@@ -143,6 +150,7 @@ class Synthesizer:
         self.settings = settings
         self._pool = model_pool
         self._warm: dict[str, asyncio.Task[None]] = {}
+        self.scorer = CloneScorer(embedder, settings.score_sample_rate)
 
     # -- public API -------------------------------------------------------------------
     async def warm_up(self) -> None:
@@ -160,18 +168,25 @@ class Synthesizer:
         pcm = b"".join([chunk.pcm16 async for chunk in self._render(plan, deadline)])
         rate = plan.backend.sample_rate
         framed = wav_header(len(pcm), rate) + pcm if audio_format is AudioFormat.WAV else pcm
-        return Synthesis(framed, rate, audio_format, plan.selection, plan.timings(), len(pcm) / 2 / rate)
+        timings = plan.timings()  # synthesis time only: scoring is reported, not hidden in it
+        score = await self._score(plan, pcm, deadline)
+        return Synthesis(framed, rate, audio_format, plan.selection, timings, len(pcm) / 2 / rate, score)
 
     async def stream(
         self, request: SynthesisRequest, audio_format: AudioFormat, deadline: float | None = None
     ) -> AsyncIterator[Chunk | StreamEnd]:
         plan = await self.plan(request, deadline)
         total = 0
+        spoken: list[bytes] = []  # kept only when this stream is scored
         async for chunk in self._render(plan, deadline):
             total += len(chunk.pcm16)
+            if plan.score_reference is not None:
+                spoken.append(chunk.pcm16)
             yield chunk
         header = wav_header(total, plan.backend.sample_rate) if audio_format is AudioFormat.WAV else b""
-        yield StreamEnd(len(plan.segments), plan.backend.sample_rate, plan.timings(), header)
+        timings = plan.timings()
+        score = await self._score(plan, b"".join(spoken), deadline)
+        yield StreamEnd(len(plan.segments), plan.backend.sample_rate, timings, header, score)
 
     async def plan(self, request: SynthesisRequest, deadline: float | None = None) -> RequestPlan:
         """Check the request and decide its voice (asking the Embedder): everything but speaking."""
@@ -205,13 +220,26 @@ class Synthesizer:
         voice = backend.plan(conditioning, request.options)
         embed_ms = (time.perf_counter() - conditioning_started) * 1000
         selection = VoiceSelection(backend.name, voice.backend_voice, voice.similarity, cache_hit, cache_key)
-        return RequestPlan(backend, segments, voice, language, speed, selection, embed_ms, started)
+        reference = None
+        if self.scorer.wanted(request.score):
+            reference = ScoreReference.of(
+                encoder=backend.encoder,
+                conditioning=conditioning,
+                reference_audio=request.reference_audio,
+                voice_id=request.voice_id,
+            )
+        return RequestPlan(backend, segments, voice, language, speed, selection, embed_ms, started, reference)
 
     async def close(self) -> None:
         for task in self._warm.values():
             task.cancel()
         await asyncio.gather(*self._warm.values(), return_exceptions=True)
         await self.embedder.close()
+
+    async def _score(self, plan: RequestPlan, pcm: bytes, deadline: float | None) -> CloneScore | None:
+        if plan.score_reference is None:
+            return None
+        return await self.scorer.score(pcm, plan.backend.sample_rate, plan.score_reference, plan.backend.name, deadline)
 
     async def _render(self, plan: RequestPlan, deadline: float | None) -> AsyncIterator[Chunk]:
         loop = asyncio.get_running_loop()

@@ -143,6 +143,33 @@ class EmbedderGateway:
             cache_key=response.conditioning.cache_key,
         )
 
+    async def score(
+        self,
+        *,
+        audio: bytes,
+        reference_audio: bytes | None = None,
+        voice_id: str | None = None,
+        speaker: np.ndarray | None = None,
+        backend: str,
+        deadline: float | None = None,
+    ) -> float:
+        """ScoreSpeaker: the cosine between `audio` and the reference (one of the three), counted under `backend`."""
+        request = pb.ScoreSpeakerRequest(audio=audio, backend=backend)
+        if speaker is not None:
+            request.reference_conditioning.encoder = "ecapa"
+            tensors.map_to_proto({tensors.SPEAKER: speaker}, request.reference_conditioning.tensors)
+        elif voice_id is not None:
+            request.voice_id = voice_id
+        else:
+            request.reference_audio = reference_audio or b""
+        try:
+            response = await self._stub.ScoreSpeaker(
+                request, timeout=self._timeout(deadline), metadata=self._metadata(())
+            )
+        except grpc.aio.AioRpcError as error:
+            raise self._translate(error) from None
+        return response.speaker_similarity
+
     def _translate(self, error: grpc.aio.AioRpcError) -> ServiceError:
         code = error.code()
         if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):

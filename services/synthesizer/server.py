@@ -22,6 +22,7 @@ from services.synthesizer.backends import load_backend
 from services.synthesizer.backends.base import Backend
 from services.synthesizer.core import Synthesizer
 from services.synthesizer.embedder_client import EmbedderGateway
+from services.synthesizer.scoring import ScoringSettingsError
 from services.synthesizer.servicer import SynthesizerServicer
 from voxcache.v1 import synthesizer_pb2, synthesizer_pb2_grpc
 
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         tracing.configure_from_environment("voxcache-synthesizer")  # before start: servers take its interceptors
         asyncio.run(serve())
-    except (WeightsError, AuthSettingsError, TLSError, tracing.TracingConfigError) as exc:
+    except (WeightsError, AuthSettingsError, TLSError, tracing.TracingConfigError, ScoringSettingsError) as exc:
         raise SystemExit(f"voxcache-synthesizer: {exc}") from None
     finally:
         tracing.shutdown()  # spans still queued are exported before the process exits

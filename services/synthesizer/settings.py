@@ -65,6 +65,11 @@ class SynthesizerSettings(AuthSettings, ServerTLSSettings, HealthPortSettings):
     synthesis_concurrency: int = setting(
         1, "syntheses run at once (model threads); a backend keeps its own per-model lock where it needs one"
     )
+    score_sample_rate: int = setting(
+        0,
+        "score the clone quality (speaker_similarity, one ECAPA pass at the Embedder) of 1 in N answers; "
+        "0 = only answers whose request sets score_similarity",
+    )
     log_level: str = setting("INFO", "DEBUG, INFO, WARNING or ERROR")
 
     @property

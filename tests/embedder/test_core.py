@@ -181,8 +181,10 @@ async def test_queue_limit_answers_resource_exhausted(
         await asyncio.sleep(0.2)
         with pytest.raises(Overloaded, match="extractions already queued"):
             await core.embed(audio=other_speech)
+        assert core.snapshot().shed == 1  # /metrics' voxcache_shed_extractions_total, GetStats' shed_extractions
         gate.set()
         assert (await slow).tier is CacheTier.COMPUTED
+        assert core.snapshot().shed == 1
     finally:
         gate.set()
         await core.close()
@@ -352,6 +354,7 @@ async def test_a_miss_that_cannot_finish_before_its_deadline_is_refused_at_once(
         with pytest.raises(Overloaded, match="deadline leaves") as caught:
             await asyncio.wait_for(core.embed(audio=third, deadline=time.monotonic() + 0.05), 2)
         assert "queued ahead" in caught.value.message
+        assert core.snapshot().shed == 1
     finally:
         gate.set()
         await ahead

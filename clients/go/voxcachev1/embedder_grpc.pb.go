@@ -32,6 +32,12 @@ type EmbedderClient interface {
 	// The k registered voices of the caller's tenant nearest to a clip, a vector or
 	// another voice, by cosine of the encoder's speaker vector (brute force, exact).
 	SearchVoices(ctx context.Context, in *SearchVoicesRequest, opts ...grpc.CallOption) (*SearchVoicesResponse, error)
+	// How much generated speech sounds like a reference voice: the cosine between
+	// their ECAPA speaker embeddings (the SIM figure TTS papers report). The
+	// generated audio is embedded once and never cached (it is one-off); the
+	// reference goes through the cache like Embed. Counted per `backend` in
+	// GetStats and /metrics.
+	ScoreSpeaker(ctx context.Context, in *ScoreSpeakerRequest, opts ...grpc.CallOption) (*ScoreSpeakerResponse, error)
 }
 
 type embedderClient struct {
@@ -130,6 +136,15 @@ func (c *embedderClient) SearchVoices(ctx context.Context, in *SearchVoicesReque
 	return out, nil
 }
 
+func (c *embedderClient) ScoreSpeaker(ctx context.Context, in *ScoreSpeakerRequest, opts ...grpc.CallOption) (*ScoreSpeakerResponse, error) {
+	out := new(ScoreSpeakerResponse)
+	err := c.cc.Invoke(ctx, "/voxcache.v1.Embedder/ScoreSpeaker", in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EmbedderServer is the server API for Embedder service.
 // All implementations must embed UnimplementedEmbedderServer
 // for forward compatibility
@@ -149,6 +164,12 @@ type EmbedderServer interface {
 	// The k registered voices of the caller's tenant nearest to a clip, a vector or
 	// another voice, by cosine of the encoder's speaker vector (brute force, exact).
 	SearchVoices(context.Context, *SearchVoicesRequest) (*SearchVoicesResponse, error)
+	// How much generated speech sounds like a reference voice: the cosine between
+	// their ECAPA speaker embeddings (the SIM figure TTS papers report). The
+	// generated audio is embedded once and never cached (it is one-off); the
+	// reference goes through the cache like Embed. Counted per `backend` in
+	// GetStats and /metrics.
+	ScoreSpeaker(context.Context, *ScoreSpeakerRequest) (*ScoreSpeakerResponse, error)
 	mustEmbedUnimplementedEmbedderServer()
 }
 
@@ -176,6 +197,9 @@ func (UnimplementedEmbedderServer) GetStats(context.Context, *GetStatsRequest) (
 }
 func (UnimplementedEmbedderServer) SearchVoices(context.Context, *SearchVoicesRequest) (*SearchVoicesResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method SearchVoices not implemented")
+}
+func (UnimplementedEmbedderServer) ScoreSpeaker(context.Context, *ScoreSpeakerRequest) (*ScoreSpeakerResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ScoreSpeaker not implemented")
 }
 func (UnimplementedEmbedderServer) mustEmbedUnimplementedEmbedderServer() {}
 
@@ -324,6 +348,24 @@ func _Embedder_SearchVoices_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Embedder_ScoreSpeaker_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ScoreSpeakerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EmbedderServer).ScoreSpeaker(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: "/voxcache.v1.Embedder/ScoreSpeaker",
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EmbedderServer).ScoreSpeaker(ctx, req.(*ScoreSpeakerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 var _Embedder_serviceDesc = grpc.ServiceDesc{
 	ServiceName: "voxcache.v1.Embedder",
 	HandlerType: (*EmbedderServer)(nil),
@@ -351,6 +393,10 @@ var _Embedder_serviceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SearchVoices",
 			Handler:    _Embedder_SearchVoices_Handler,
+		},
+		{
+			MethodName: "ScoreSpeaker",
+			Handler:    _Embedder_ScoreSpeaker_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -261,6 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="backend option, repeatable (kokoro: voice=NAME speaks that bundled voice)",
     )
     say.add_argument(
+        "--score",
+        action="store_true",
+        help="also report clone quality: the ECAPA cosine between the speech and the reference voice "
+        "(the SIM of TTS papers; one extra speaker-encoder pass at the Embedder)",
+    )
+    say.add_argument(
         "--stream",
         action="store_true",
         help="use the streaming call even when not on a terminal (on a terminal `say` always streams, "
@@ -376,17 +382,19 @@ class SaidSpeech:
     similarity: float
     conditioning_cache_hit: bool
     timings_ms: dict[str, float]
+    speaker_similarity: float | None = None
+    speaker_similarity_error: str = ""
 
 
 def say_streamed(chunks: Iterable[Any], progress: out.SentenceProgress) -> SaidSpeech:
     """Assemble the WAV from the streamed sentences, advancing `progress` per finished sentence."""
-    pcm, first, header, timings = bytearray(), None, b"", {}
+    pcm, first, header, timings, last = bytearray(), None, b"", {}, None
     try:
         for chunk in chunks:
             first = first or chunk
             pcm += chunk.audio
             if chunk.last:
-                header, timings = chunk.wav_header, chunk.timings_ms
+                header, timings, last = chunk.wav_header, chunk.timings_ms, chunk
             else:
                 progress.sentence_done(len(chunk.audio), chunk.sample_rate)
     finally:
@@ -402,6 +410,8 @@ def say_streamed(chunks: Iterable[Any], progress: out.SentenceProgress) -> SaidS
         first.similarity,
         first.conditioning_cache_hit,
         timings,
+        getattr(last, "speaker_similarity", None),
+        getattr(last, "speaker_similarity_error", ""),
     )
 
 
@@ -410,6 +420,8 @@ def _say(args: argparse.Namespace) -> int:
     voice = {"voice": check_clip(args.voice, "--voice")} if args.voice else {"voice_id": args.voice_id}
     show = progress_enabled(args)
     request = dict(language=args.language, speed=args.speed, backend=args.backend, options=dict(args.option), **voice)
+    if args.score:
+        request["score"] = True
     with synthesizer_client(args) as client:
         if args.stream or show:
             said = say_streamed(client.stream(args.text, **request), out.SentenceProgress(sys.stderr, show))
@@ -423,6 +435,8 @@ def _say(args: argparse.Namespace) -> int:
                 speech.similarity,
                 speech.conditioning_cache_hit,
                 speech.timings_ms,
+                speech.speaker_similarity,
+                speech.speaker_similarity_error,
             )
     write_output(output, said.audio, args.force)
     print(
@@ -430,6 +444,8 @@ def _say(args: argparse.Namespace) -> int:
         f"{out.voice_summary(said.backend_voice, said.similarity)}; "
         f"conditioning {'hit' if said.conditioning_cache_hit else 'miss'}; {out.timings(said.timings_ms)}"
     )
+    if args.score:
+        print(out.clone_quality(said.speaker_similarity, said.speaker_similarity_error))
     return 0
 
 
@@ -633,6 +649,14 @@ def stats_rows(stats: dict[str, Any]) -> list[tuple[str, str]]:
             else "nothing loaded (off, cold Redis, or no hot entries)",
         )
     )
+    for backend, sim in sorted((get("speaker_similarity", {}) or {}).items()):
+        rows.append(
+            (
+                f"similarity {backend}",
+                f"p50 {sim['p50']:.3f} over {out.count(sim['samples'])} recent scores "
+                f"({out.count(sim['scored'])} scored, {out.count(sim['failed'])} failed)",
+            )
+        )
     rows += [(name.replace("_", " "), str(value)) for name, value in stats.items()]  # fields added later
     return rows
 

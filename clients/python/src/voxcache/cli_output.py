@@ -131,3 +131,10 @@ class SentenceProgress:
             self.stream.write("\r" + " " * self._width + "\r")
             self.stream.flush()
             self._width = 0
+
+
+def clone_quality(similarity: float | None, error: str) -> str:
+    """`say --score`'s line: the cosine, or why there is none (a score never fails `say`)."""
+    if similarity is None:
+        return f"clone quality: {error or 'not scored'}"
+    return f"clone quality: speaker similarity {similarity:.3f} (ECAPA cosine to the reference; 1 = same voice)"

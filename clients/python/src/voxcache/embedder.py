@@ -248,6 +248,10 @@ def _stats(response: pb.GetStatsResponse) -> dict[str, Any]:
         encoder: {"runtime": r.runtime, "forced": r.forced, "warmup_ms": dict(r.warmup_ms), "skipped": dict(r.skipped)}
         for encoder, r in response.encoder_runtimes.items()
     }
+    stats["speaker_similarity"] = {
+        backend: {"p50": f.p50, "samples": f.samples, "scored": f.scored, "failed": f.failed}
+        for backend, f in response.speaker_similarity.items()
+    }
     return stats
 
 

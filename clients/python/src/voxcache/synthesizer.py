@@ -44,6 +44,10 @@ class Speech:
     similarity: float
     conditioning_cache_hit: bool
     timings_ms: dict[str, float] = field(default_factory=dict)
+    #: Clone quality: cosine (ECAPA) between this audio and the reference; None when not scored.
+    speaker_similarity: float | None = None
+    #: Why a requested score is missing ("" when scored or not asked for).
+    speaker_similarity_error: str = ""
 
     def save(self, path: str | Path) -> Path:
         target = Path(path)
@@ -65,6 +69,9 @@ class SpeechChunk:
     similarity: float = 0.0
     conditioning_cache_hit: bool = False
     timings_ms: dict[str, float] = field(default_factory=dict)
+    #: On the last chunk, when scored: the whole stream's clone quality (see Speech).
+    speaker_similarity: float | None = None
+    speaker_similarity_error: str = ""
 
 
 def _request(
@@ -77,6 +84,7 @@ def _request(
     format: str,
     backend: str,
     options: Mapping[str, str] | None,
+    score: bool = False,
 ) -> pb.SynthesizeRequest:
     if sum(x is not None for x in (voice, voice_id, conditioning)) != 1:
         raise ValueError("pass exactly one of voice (reference audio), voice_id or conditioning")
@@ -89,6 +97,7 @@ def _request(
         format=_FORMATS[format],
         backend=backend,
         backend_options=dict(options or {}),
+        score_similarity=score,
     )
     if voice is not None:
         request.reference_audio = read_audio(voice)
@@ -118,6 +127,8 @@ def _speech(response: pb.SynthesizeResponse) -> Speech:
         similarity=voice.similarity,
         conditioning_cache_hit=voice.conditioning_cache_hit,
         timings_ms=_timings(response.timings),
+        speaker_similarity=response.speaker_similarity if response.HasField("speaker_similarity") else None,
+        speaker_similarity_error=response.speaker_similarity_error,
     )
 
 
@@ -133,6 +144,8 @@ def _chunk(message: pb.SynthesizeStreamResponse) -> SpeechChunk:
         similarity=message.selection.similarity,
         conditioning_cache_hit=message.selection.conditioning_cache_hit,
         timings_ms=_timings(message.timings),
+        speaker_similarity=message.speaker_similarity if message.HasField("speaker_similarity") else None,
+        speaker_similarity_error=message.speaker_similarity_error,
     )
 
 
@@ -164,8 +177,9 @@ class SynthesizerClient(ChannelClient):
         backend: str = "",
         options: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        score: bool = False,
     ) -> Speech:
-        request = _request(text, voice, voice_id, conditioning, language, speed, format, backend, options)
+        request = _request(text, voice, voice_id, conditioning, language, speed, format, backend, options, score)
         return _speech(self._call(self._stub.Synthesize, request, timeout))
 
     def stream(
@@ -181,9 +195,10 @@ class SynthesizerClient(ChannelClient):
         backend: str = "",
         options: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        score: bool = False,
     ) -> Iterator[SpeechChunk]:
         """Sentences as they are ready; same arguments as say()."""
-        request = _request(text, voice, voice_id, conditioning, language, speed, format, backend, options)
+        request = _request(text, voice, voice_id, conditioning, language, speed, format, backend, options, score)
         with rpc_errors():
             for message in self._stub.SynthesizeStream(request, **self._call_options(timeout)):
                 yield _chunk(message)
@@ -217,8 +232,9 @@ class AsyncSynthesizerClient(AsyncChannelClient):
         backend: str = "",
         options: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        score: bool = False,
     ) -> Speech:
-        request = _request(text, voice, voice_id, conditioning, language, speed, format, backend, options)
+        request = _request(text, voice, voice_id, conditioning, language, speed, format, backend, options, score)
         return _speech(await self._call(self._stub.Synthesize, request, timeout))
 
     async def stream(
@@ -234,8 +250,9 @@ class AsyncSynthesizerClient(AsyncChannelClient):
         backend: str = "",
         options: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        score: bool = False,
     ) -> AsyncIterator[SpeechChunk]:
-        request = _request(text, voice, voice_id, conditioning, language, speed, format, backend, options)
+        request = _request(text, voice, voice_id, conditioning, language, speed, format, backend, options, score)
         with rpc_errors():
             async for message in self._stub.SynthesizeStream(request, **self._call_options(timeout)):
                 yield _chunk(message)

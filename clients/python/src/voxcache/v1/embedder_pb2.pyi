@@ -214,7 +214,7 @@ class LatencyPercentiles(_message.Message):
     def __init__(self, p50_ms: _Optional[float] = ..., p95_ms: _Optional[float] = ..., p99_ms: _Optional[float] = ..., samples: _Optional[int] = ...) -> None: ...
 
 class GetStatsResponse(_message.Message):
-    __slots__ = ("requests", "hits", "misses", "hit_ratio", "local_hits", "redis_hits", "extractions", "coalesced", "errors", "redis_errors", "corrupt_entries", "redis_available", "local_entries", "local_bytes", "redis_entries", "extraction_latency", "local_capacity_bytes", "write_back_pending", "write_back_bytes", "write_back_written", "write_back_dropped", "dropped_extractions", "encoder_runtimes", "forward_passes", "batched_clips", "reencode_aliases", "alias_hits", "warm_start_entries", "warm_start_bytes", "warm_start_ms", "indexed_voices", "index_bytes", "index_loads", "worker", "workers", "peer_fills", "lease_takeovers")
+    __slots__ = ("requests", "hits", "misses", "hit_ratio", "local_hits", "redis_hits", "extractions", "coalesced", "errors", "redis_errors", "corrupt_entries", "redis_available", "local_entries", "local_bytes", "redis_entries", "extraction_latency", "local_capacity_bytes", "write_back_pending", "write_back_bytes", "write_back_written", "write_back_dropped", "dropped_extractions", "encoder_runtimes", "forward_passes", "batched_clips", "reencode_aliases", "alias_hits", "warm_start_entries", "warm_start_bytes", "warm_start_ms", "indexed_voices", "index_bytes", "index_loads", "worker", "workers", "peer_fills", "lease_takeovers", "speaker_similarity", "shed_extractions")
     class EncoderRuntimesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -222,6 +222,13 @@ class GetStatsResponse(_message.Message):
         key: str
         value: EncoderRuntime
         def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[EncoderRuntime, _Mapping]] = ...) -> None: ...
+    class SpeakerSimilarityEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: SpeakerSimilarityStats
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[SpeakerSimilarityStats, _Mapping]] = ...) -> None: ...
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
     HITS_FIELD_NUMBER: _ClassVar[int]
     MISSES_FIELD_NUMBER: _ClassVar[int]
@@ -259,6 +266,8 @@ class GetStatsResponse(_message.Message):
     WORKERS_FIELD_NUMBER: _ClassVar[int]
     PEER_FILLS_FIELD_NUMBER: _ClassVar[int]
     LEASE_TAKEOVERS_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    SHED_EXTRACTIONS_FIELD_NUMBER: _ClassVar[int]
     requests: int
     hits: int
     misses: int
@@ -296,7 +305,47 @@ class GetStatsResponse(_message.Message):
     workers: int
     peer_fills: int
     lease_takeovers: int
-    def __init__(self, requests: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ..., hit_ratio: _Optional[float] = ..., local_hits: _Optional[int] = ..., redis_hits: _Optional[int] = ..., extractions: _Optional[int] = ..., coalesced: _Optional[int] = ..., errors: _Optional[int] = ..., redis_errors: _Optional[int] = ..., corrupt_entries: _Optional[int] = ..., redis_available: _Optional[bool] = ..., local_entries: _Optional[int] = ..., local_bytes: _Optional[int] = ..., redis_entries: _Optional[int] = ..., extraction_latency: _Optional[_Union[LatencyPercentiles, _Mapping]] = ..., local_capacity_bytes: _Optional[int] = ..., write_back_pending: _Optional[int] = ..., write_back_bytes: _Optional[int] = ..., write_back_written: _Optional[int] = ..., write_back_dropped: _Optional[int] = ..., dropped_extractions: _Optional[int] = ..., encoder_runtimes: _Optional[_Mapping[str, EncoderRuntime]] = ..., forward_passes: _Optional[int] = ..., batched_clips: _Optional[int] = ..., reencode_aliases: _Optional[int] = ..., alias_hits: _Optional[int] = ..., warm_start_entries: _Optional[int] = ..., warm_start_bytes: _Optional[int] = ..., warm_start_ms: _Optional[float] = ..., indexed_voices: _Optional[int] = ..., index_bytes: _Optional[int] = ..., index_loads: _Optional[int] = ..., worker: _Optional[str] = ..., workers: _Optional[int] = ..., peer_fills: _Optional[int] = ..., lease_takeovers: _Optional[int] = ...) -> None: ...
+    speaker_similarity: _containers.MessageMap[str, SpeakerSimilarityStats]
+    shed_extractions: int
+    def __init__(self, requests: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ..., hit_ratio: _Optional[float] = ..., local_hits: _Optional[int] = ..., redis_hits: _Optional[int] = ..., extractions: _Optional[int] = ..., coalesced: _Optional[int] = ..., errors: _Optional[int] = ..., redis_errors: _Optional[int] = ..., corrupt_entries: _Optional[int] = ..., redis_available: _Optional[bool] = ..., local_entries: _Optional[int] = ..., local_bytes: _Optional[int] = ..., redis_entries: _Optional[int] = ..., extraction_latency: _Optional[_Union[LatencyPercentiles, _Mapping]] = ..., local_capacity_bytes: _Optional[int] = ..., write_back_pending: _Optional[int] = ..., write_back_bytes: _Optional[int] = ..., write_back_written: _Optional[int] = ..., write_back_dropped: _Optional[int] = ..., dropped_extractions: _Optional[int] = ..., encoder_runtimes: _Optional[_Mapping[str, EncoderRuntime]] = ..., forward_passes: _Optional[int] = ..., batched_clips: _Optional[int] = ..., reencode_aliases: _Optional[int] = ..., alias_hits: _Optional[int] = ..., warm_start_entries: _Optional[int] = ..., warm_start_bytes: _Optional[int] = ..., warm_start_ms: _Optional[float] = ..., indexed_voices: _Optional[int] = ..., index_bytes: _Optional[int] = ..., index_loads: _Optional[int] = ..., worker: _Optional[str] = ..., workers: _Optional[int] = ..., peer_fills: _Optional[int] = ..., lease_takeovers: _Optional[int] = ..., speaker_similarity: _Optional[_Mapping[str, SpeakerSimilarityStats]] = ..., shed_extractions: _Optional[int] = ...) -> None: ...
+
+class SpeakerSimilarityStats(_message.Message):
+    __slots__ = ("p50", "samples", "scored", "failed")
+    P50_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    SCORED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    p50: float
+    samples: int
+    scored: int
+    failed: int
+    def __init__(self, p50: _Optional[float] = ..., samples: _Optional[int] = ..., scored: _Optional[int] = ..., failed: _Optional[int] = ...) -> None: ...
+
+class ScoreSpeakerRequest(_message.Message):
+    __slots__ = ("audio", "reference_audio", "voice_id", "reference_conditioning", "backend")
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_AUDIO_FIELD_NUMBER: _ClassVar[int]
+    VOICE_ID_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_CONDITIONING_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    audio: bytes
+    reference_audio: bytes
+    voice_id: str
+    reference_conditioning: _tensor_pb2.Conditioning
+    backend: str
+    def __init__(self, audio: _Optional[bytes] = ..., reference_audio: _Optional[bytes] = ..., voice_id: _Optional[str] = ..., reference_conditioning: _Optional[_Union[_tensor_pb2.Conditioning, _Mapping]] = ..., backend: _Optional[str] = ...) -> None: ...
+
+class ScoreSpeakerResponse(_message.Message):
+    __slots__ = ("speaker_similarity", "reference_cache_hit", "total_ms", "extract_ms")
+    SPEAKER_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    EXTRACT_MS_FIELD_NUMBER: _ClassVar[int]
+    speaker_similarity: float
+    reference_cache_hit: bool
+    total_ms: float
+    extract_ms: float
+    def __init__(self, speaker_similarity: _Optional[float] = ..., reference_cache_hit: _Optional[bool] = ..., total_ms: _Optional[float] = ..., extract_ms: _Optional[float] = ...) -> None: ...
 
 class EncoderRuntime(_message.Message):
     __slots__ = ("runtime", "forced", "warmup_ms", "skipped")

@@ -75,6 +75,11 @@ class EmbedderStub:
                 request_serializer=voxcache_dot_v1_dot_embedder__pb2.SearchVoicesRequest.SerializeToString,
                 response_deserializer=voxcache_dot_v1_dot_embedder__pb2.SearchVoicesResponse.FromString,
                 _registered_method=True)
+        self.ScoreSpeaker = channel.unary_unary(
+                '/voxcache.v1.Embedder/ScoreSpeaker',
+                request_serializer=voxcache_dot_v1_dot_embedder__pb2.ScoreSpeakerRequest.SerializeToString,
+                response_deserializer=voxcache_dot_v1_dot_embedder__pb2.ScoreSpeakerResponse.FromString,
+                _registered_method=True)
 
 
 class EmbedderServicer:
@@ -136,6 +141,17 @@ class EmbedderServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ScoreSpeaker(self, request, context):
+        """How much generated speech sounds like a reference voice: the cosine between
+        their ECAPA speaker embeddings (the SIM figure TTS papers report). The
+        generated audio is embedded once and never cached (it is one-off); the
+        reference goes through the cache like Embed. Counted per `backend` in
+        GetStats and /metrics.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EmbedderServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -173,6 +189,11 @@ def add_EmbedderServicer_to_server(servicer, server):
                     servicer.SearchVoices,
                     request_deserializer=voxcache_dot_v1_dot_embedder__pb2.SearchVoicesRequest.FromString,
                     response_serializer=voxcache_dot_v1_dot_embedder__pb2.SearchVoicesResponse.SerializeToString,
+            ),
+            'ScoreSpeaker': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScoreSpeaker,
+                    request_deserializer=voxcache_dot_v1_dot_embedder__pb2.ScoreSpeakerRequest.FromString,
+                    response_serializer=voxcache_dot_v1_dot_embedder__pb2.ScoreSpeakerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -370,6 +391,33 @@ class Embedder:
             '/voxcache.v1.Embedder/SearchVoices',
             voxcache_dot_v1_dot_embedder__pb2.SearchVoicesRequest.SerializeToString,
             voxcache_dot_v1_dot_embedder__pb2.SearchVoicesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScoreSpeaker(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxcache.v1.Embedder/ScoreSpeaker',
+            voxcache_dot_v1_dot_embedder__pb2.ScoreSpeakerRequest.SerializeToString,
+            voxcache_dot_v1_dot_embedder__pb2.ScoreSpeakerResponse.FromString,
             options,
             channel_credentials,
             insecure,

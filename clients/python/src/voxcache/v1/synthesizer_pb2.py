@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from voxcache.v1 import tensor_pb2 as voxcache_dot_v1_dot_tensor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvoxcache/v1/synthesizer.proto\x12\x0bvoxcache.v1\x1a\x18voxcache/v1/tensor.proto\"\xec\x02\n\x11SynthesizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x19\n\x0freference_audio\x18\x02 \x01(\x0cH\x00\x12\x12\n\x08voice_id\x18\x03 \x01(\tH\x00\x12\x31\n\x0c\x63onditioning\x18\x04 \x01(\x0b\x32\x19.voxcache.v1.ConditioningH\x00\x12\x10\n\x08language\x18\x05 \x01(\t\x12\r\n\x05speed\x18\x06 \x01(\x02\x12(\n\x06\x66ormat\x18\x07 \x01(\x0e\x32\x18.voxcache.v1.AudioFormat\x12\x0f\n\x07\x62\x61\x63kend\x18\x08 \x01(\t\x12K\n\x0f\x62\x61\x63kend_options\x18\t \x03(\x0b\x32\x32.voxcache.v1.SynthesizeRequest.BackendOptionsEntry\x1a\x35\n\x13\x42\x61\x63kendOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x07\n\x05voice\"\x7f\n\x0eVoiceSelection\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x15\n\rbackend_voice\x18\x02 \x01(\t\x12\x12\n\nsimilarity\x18\x03 \x01(\x02\x12\x1e\n\x16\x63onditioning_cache_hit\x18\x04 \x01(\x08\x12\x11\n\tcache_key\x18\x05 \x01(\t\"L\n\x10SynthesisTimings\x12\x10\n\x08\x65mbed_ms\x18\x01 \x01(\x01\x12\x14\n\x0csynthesis_ms\x18\x02 \x01(\x01\x12\x10\n\x08total_ms\x18\x03 \x01(\x01\"\xd6\x01\n\x12SynthesizeResponse\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12\x13\n\x0bsample_rate\x18\x02 \x01(\r\x12(\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x18.voxcache.v1.AudioFormat\x12.\n\tselection\x18\x04 \x01(\x0b\x32\x1b.voxcache.v1.VoiceSelection\x12.\n\x07timings\x18\x05 \x01(\x0b\x32\x1d.voxcache.v1.SynthesisTimings\x12\x12\n\nduration_s\x18\x06 \x01(\x01\"\xea\x01\n\x18SynthesizeStreamResponse\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12\x13\n\x0bsample_rate\x18\x02 \x01(\r\x12\x16\n\x0esentence_index\x18\x03 \x01(\r\x12\x10\n\x08sentence\x18\x04 \x01(\t\x12.\n\tselection\x18\x05 \x01(\x0b\x32\x1b.voxcache.v1.VoiceSelection\x12\x0c\n\x04last\x18\x06 \x01(\x08\x12.\n\x07timings\x18\x07 \x01(\x0b\x32\x1d.voxcache.v1.SynthesisTimings\x12\x12\n\nwav_header\x18\x08 \x01(\x0c*Y\n\x0b\x41udioFormat\x12\x1c\n\x18\x41UDIO_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10\x41UDIO_FORMAT_WAV\x10\x01\x12\x16\n\x12\x41UDIO_FORMAT_PCM16\x10\x02\x32\xb9\x01\n\x0bSynthesizer\x12M\n\nSynthesize\x12\x1e.voxcache.v1.SynthesizeRequest\x1a\x1f.voxcache.v1.SynthesizeResponse\x12[\n\x10SynthesizeStream\x12\x1e.voxcache.v1.SynthesizeRequest\x1a%.voxcache.v1.SynthesizeStreamResponse0\x01\x42\x64\n\x0f\x64\x65v.voxcache.v1B\x10SynthesizerProtoP\x01Z=github.com/voxcache/voxcache/clients/go/voxcachev1;voxcachev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dvoxcache/v1/synthesizer.proto\x12\x0bvoxcache.v1\x1a\x18voxcache/v1/tensor.proto\"\x86\x03\n\x11SynthesizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x19\n\x0freference_audio\x18\x02 \x01(\x0cH\x00\x12\x12\n\x08voice_id\x18\x03 \x01(\tH\x00\x12\x31\n\x0c\x63onditioning\x18\x04 \x01(\x0b\x32\x19.voxcache.v1.ConditioningH\x00\x12\x10\n\x08language\x18\x05 \x01(\t\x12\r\n\x05speed\x18\x06 \x01(\x02\x12(\n\x06\x66ormat\x18\x07 \x01(\x0e\x32\x18.voxcache.v1.AudioFormat\x12\x0f\n\x07\x62\x61\x63kend\x18\x08 \x01(\t\x12K\n\x0f\x62\x61\x63kend_options\x18\t \x03(\x0b\x32\x32.voxcache.v1.SynthesizeRequest.BackendOptionsEntry\x12\x18\n\x10score_similarity\x18\n \x01(\x08\x1a\x35\n\x13\x42\x61\x63kendOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x07\n\x05voice\"\x7f\n\x0eVoiceSelection\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x15\n\rbackend_voice\x18\x02 \x01(\t\x12\x12\n\nsimilarity\x18\x03 \x01(\x02\x12\x1e\n\x16\x63onditioning_cache_hit\x18\x04 \x01(\x08\x12\x11\n\tcache_key\x18\x05 \x01(\t\"L\n\x10SynthesisTimings\x12\x10\n\x08\x65mbed_ms\x18\x01 \x01(\x01\x12\x14\n\x0csynthesis_ms\x18\x02 \x01(\x01\x12\x10\n\x08total_ms\x18\x03 \x01(\x01\"\xb0\x02\n\x12SynthesizeResponse\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12\x13\n\x0bsample_rate\x18\x02 \x01(\r\x12(\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x18.voxcache.v1.AudioFormat\x12.\n\tselection\x18\x04 \x01(\x0b\x32\x1b.voxcache.v1.VoiceSelection\x12.\n\x07timings\x18\x05 \x01(\x0b\x32\x1d.voxcache.v1.SynthesisTimings\x12\x12\n\nduration_s\x18\x06 \x01(\x01\x12\x1f\n\x12speaker_similarity\x18\x07 \x01(\x02H\x00\x88\x01\x01\x12 \n\x18speaker_similarity_error\x18\x08 \x01(\tB\x15\n\x13_speaker_similarity\"\xc4\x02\n\x18SynthesizeStreamResponse\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12\x13\n\x0bsample_rate\x18\x02 \x01(\r\x12\x16\n\x0esentence_index\x18\x03 \x01(\r\x12\x10\n\x08sentence\x18\x04 \x01(\t\x12.\n\tselection\x18\x05 \x01(\x0b\x32\x1b.voxcache.v1.VoiceSelection\x12\x0c\n\x04last\x18\x06 \x01(\x08\x12.\n\x07timings\x18\x07 \x01(\x0b\x32\x1d.voxcache.v1.SynthesisTimings\x12\x12\n\nwav_header\x18\x08 \x01(\x0c\x12\x1f\n\x12speaker_similarity\x18\t \x01(\x02H\x00\x88\x01\x01\x12 \n\x18speaker_similarity_error\x18\n \x01(\tB\x15\n\x13_speaker_similarity*Y\n\x0b\x41udioFormat\x12\x1c\n\x18\x41UDIO_FORMAT_UNSPECIFIED\x10\x00\x12\x14\n\x10\x41UDIO_FORMAT_WAV\x10\x01\x12\x16\n\x12\x41UDIO_FORMAT_PCM16\x10\x02\x32\xb9\x01\n\x0bSynthesizer\x12M\n\nSynthesize\x12\x1e.voxcache.v1.SynthesizeRequest\x1a\x1f.voxcache.v1.SynthesizeResponse\x12[\n\x10SynthesizeStream\x12\x1e.voxcache.v1.SynthesizeRequest\x1a%.voxcache.v1.SynthesizeStreamResponse0\x01\x42\x64\n\x0f\x64\x65v.voxcache.v1B\x10SynthesizerProtoP\x01Z=github.com/voxcache/voxcache/clients/go/voxcachev1;voxcachev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,20 +35,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\017dev.voxcache.v1B\020SynthesizerProtoP\001Z=github.com/voxcache/voxcache/clients/go/voxcachev1;voxcachev1'
   _globals['_SYNTHESIZEREQUEST_BACKENDOPTIONSENTRY']._loaded_options = None
   _globals['_SYNTHESIZEREQUEST_BACKENDOPTIONSENTRY']._serialized_options = b'8\001'
-  _globals['_AUDIOFORMAT']._serialized_start=1100
-  _globals['_AUDIOFORMAT']._serialized_end=1189
+  _globals['_AUDIOFORMAT']._serialized_start=1306
+  _globals['_AUDIOFORMAT']._serialized_end=1395
   _globals['_SYNTHESIZEREQUEST']._serialized_start=73
-  _globals['_SYNTHESIZEREQUEST']._serialized_end=437
-  _globals['_SYNTHESIZEREQUEST_BACKENDOPTIONSENTRY']._serialized_start=375
-  _globals['_SYNTHESIZEREQUEST_BACKENDOPTIONSENTRY']._serialized_end=428
-  _globals['_VOICESELECTION']._serialized_start=439
-  _globals['_VOICESELECTION']._serialized_end=566
-  _globals['_SYNTHESISTIMINGS']._serialized_start=568
-  _globals['_SYNTHESISTIMINGS']._serialized_end=644
-  _globals['_SYNTHESIZERESPONSE']._serialized_start=647
-  _globals['_SYNTHESIZERESPONSE']._serialized_end=861
-  _globals['_SYNTHESIZESTREAMRESPONSE']._serialized_start=864
-  _globals['_SYNTHESIZESTREAMRESPONSE']._serialized_end=1098
-  _globals['_SYNTHESIZER']._serialized_start=1192
-  _globals['_SYNTHESIZER']._serialized_end=1377
+  _globals['_SYNTHESIZEREQUEST']._serialized_end=463
+  _globals['_SYNTHESIZEREQUEST_BACKENDOPTIONSENTRY']._serialized_start=401
+  _globals['_SYNTHESIZEREQUEST_BACKENDOPTIONSENTRY']._serialized_end=454
+  _globals['_VOICESELECTION']._serialized_start=465
+  _globals['_VOICESELECTION']._serialized_end=592
+  _globals['_SYNTHESISTIMINGS']._serialized_start=594
+  _globals['_SYNTHESISTIMINGS']._serialized_end=670
+  _globals['_SYNTHESIZERESPONSE']._serialized_start=673
+  _globals['_SYNTHESIZERESPONSE']._serialized_end=977
+  _globals['_SYNTHESIZESTREAMRESPONSE']._serialized_start=980
+  _globals['_SYNTHESIZESTREAMRESPONSE']._serialized_end=1304
+  _globals['_SYNTHESIZER']._serialized_start=1398
+  _globals['_SYNTHESIZER']._serialized_end=1583
 # @@protoc_insertion_point(module_scope)

@@ -18,7 +18,7 @@ AUDIO_FORMAT_WAV: AudioFormat
 AUDIO_FORMAT_PCM16: AudioFormat
 
 class SynthesizeRequest(_message.Message):
-    __slots__ = ("text", "reference_audio", "voice_id", "conditioning", "language", "speed", "format", "backend", "backend_options")
+    __slots__ = ("text", "reference_audio", "voice_id", "conditioning", "language", "speed", "format", "backend", "backend_options", "score_similarity")
     class BackendOptionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +35,7 @@ class SynthesizeRequest(_message.Message):
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     BACKEND_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
     text: str
     reference_audio: bytes
     voice_id: str
@@ -44,7 +45,8 @@ class SynthesizeRequest(_message.Message):
     format: AudioFormat
     backend: str
     backend_options: _containers.ScalarMap[str, str]
-    def __init__(self, text: _Optional[str] = ..., reference_audio: _Optional[bytes] = ..., voice_id: _Optional[str] = ..., conditioning: _Optional[_Union[_tensor_pb2.Conditioning, _Mapping]] = ..., language: _Optional[str] = ..., speed: _Optional[float] = ..., format: _Optional[_Union[AudioFormat, str]] = ..., backend: _Optional[str] = ..., backend_options: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    score_similarity: bool
+    def __init__(self, text: _Optional[str] = ..., reference_audio: _Optional[bytes] = ..., voice_id: _Optional[str] = ..., conditioning: _Optional[_Union[_tensor_pb2.Conditioning, _Mapping]] = ..., language: _Optional[str] = ..., speed: _Optional[float] = ..., format: _Optional[_Union[AudioFormat, str]] = ..., backend: _Optional[str] = ..., backend_options: _Optional[_Mapping[str, str]] = ..., score_similarity: _Optional[bool] = ...) -> None: ...
 
 class VoiceSelection(_message.Message):
     __slots__ = ("backend", "backend_voice", "similarity", "conditioning_cache_hit", "cache_key")
@@ -71,23 +73,27 @@ class SynthesisTimings(_message.Message):
     def __init__(self, embed_ms: _Optional[float] = ..., synthesis_ms: _Optional[float] = ..., total_ms: _Optional[float] = ...) -> None: ...
 
 class SynthesizeResponse(_message.Message):
-    __slots__ = ("audio", "sample_rate", "format", "selection", "timings", "duration_s")
+    __slots__ = ("audio", "sample_rate", "format", "selection", "timings", "duration_s", "speaker_similarity", "speaker_similarity_error")
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     SELECTION_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_SIMILARITY_ERROR_FIELD_NUMBER: _ClassVar[int]
     audio: bytes
     sample_rate: int
     format: AudioFormat
     selection: VoiceSelection
     timings: SynthesisTimings
     duration_s: float
-    def __init__(self, audio: _Optional[bytes] = ..., sample_rate: _Optional[int] = ..., format: _Optional[_Union[AudioFormat, str]] = ..., selection: _Optional[_Union[VoiceSelection, _Mapping]] = ..., timings: _Optional[_Union[SynthesisTimings, _Mapping]] = ..., duration_s: _Optional[float] = ...) -> None: ...
+    speaker_similarity: float
+    speaker_similarity_error: str
+    def __init__(self, audio: _Optional[bytes] = ..., sample_rate: _Optional[int] = ..., format: _Optional[_Union[AudioFormat, str]] = ..., selection: _Optional[_Union[VoiceSelection, _Mapping]] = ..., timings: _Optional[_Union[SynthesisTimings, _Mapping]] = ..., duration_s: _Optional[float] = ..., speaker_similarity: _Optional[float] = ..., speaker_similarity_error: _Optional[str] = ...) -> None: ...
 
 class SynthesizeStreamResponse(_message.Message):
-    __slots__ = ("audio", "sample_rate", "sentence_index", "sentence", "selection", "last", "timings", "wav_header")
+    __slots__ = ("audio", "sample_rate", "sentence_index", "sentence", "selection", "last", "timings", "wav_header", "speaker_similarity", "speaker_similarity_error")
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
     SENTENCE_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +102,8 @@ class SynthesizeStreamResponse(_message.Message):
     LAST_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     WAV_HEADER_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    SPEAKER_SIMILARITY_ERROR_FIELD_NUMBER: _ClassVar[int]
     audio: bytes
     sample_rate: int
     sentence_index: int
@@ -104,4 +112,6 @@ class SynthesizeStreamResponse(_message.Message):
     last: bool
     timings: SynthesisTimings
     wav_header: bytes
-    def __init__(self, audio: _Optional[bytes] = ..., sample_rate: _Optional[int] = ..., sentence_index: _Optional[int] = ..., sentence: _Optional[str] = ..., selection: _Optional[_Union[VoiceSelection, _Mapping]] = ..., last: _Optional[bool] = ..., timings: _Optional[_Union[SynthesisTimings, _Mapping]] = ..., wav_header: _Optional[bytes] = ...) -> None: ...
+    speaker_similarity: float
+    speaker_similarity_error: str
+    def __init__(self, audio: _Optional[bytes] = ..., sample_rate: _Optional[int] = ..., sentence_index: _Optional[int] = ..., sentence: _Optional[str] = ..., selection: _Optional[_Union[VoiceSelection, _Mapping]] = ..., last: _Optional[bool] = ..., timings: _Optional[_Union[SynthesisTimings, _Mapping]] = ..., wav_header: _Optional[bytes] = ..., speaker_similarity: _Optional[float] = ..., speaker_similarity_error: _Optional[str] = ...) -> None: ...

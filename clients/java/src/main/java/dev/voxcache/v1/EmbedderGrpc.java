@@ -239,6 +239,37 @@ public final class EmbedderGrpc {
     return getSearchVoicesMethod;
   }
 
+  private static volatile io.grpc.MethodDescriptor<dev.voxcache.v1.ScoreSpeakerRequest,
+      dev.voxcache.v1.ScoreSpeakerResponse> getScoreSpeakerMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "ScoreSpeaker",
+      requestType = dev.voxcache.v1.ScoreSpeakerRequest.class,
+      responseType = dev.voxcache.v1.ScoreSpeakerResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.voxcache.v1.ScoreSpeakerRequest,
+      dev.voxcache.v1.ScoreSpeakerResponse> getScoreSpeakerMethod() {
+    io.grpc.MethodDescriptor<dev.voxcache.v1.ScoreSpeakerRequest, dev.voxcache.v1.ScoreSpeakerResponse> getScoreSpeakerMethod;
+    if ((getScoreSpeakerMethod = EmbedderGrpc.getScoreSpeakerMethod) == null) {
+      synchronized (EmbedderGrpc.class) {
+        if ((getScoreSpeakerMethod = EmbedderGrpc.getScoreSpeakerMethod) == null) {
+          EmbedderGrpc.getScoreSpeakerMethod = getScoreSpeakerMethod =
+              io.grpc.MethodDescriptor.<dev.voxcache.v1.ScoreSpeakerRequest, dev.voxcache.v1.ScoreSpeakerResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "ScoreSpeaker"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.voxcache.v1.ScoreSpeakerRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.voxcache.v1.ScoreSpeakerResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new EmbedderMethodDescriptorSupplier("ScoreSpeaker"))
+              .build();
+        }
+      }
+    }
+    return getScoreSpeakerMethod;
+  }
+
   /**
    * Creates a new async stub that supports all call types for the service
    */
@@ -365,6 +396,20 @@ public final class EmbedderGrpc {
       io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getSearchVoicesMethod(), responseObserver);
     }
 
+    /**
+     * <pre>
+     * How much generated speech sounds like a reference voice: the cosine between
+     * their ECAPA speaker embeddings (the SIM figure TTS papers report). The
+     * generated audio is embedded once and never cached (it is one-off); the
+     * reference goes through the cache like Embed. Counted per `backend` in
+     * GetStats and /metrics.
+     * </pre>
+     */
+    public void scoreSpeaker(dev.voxcache.v1.ScoreSpeakerRequest request,
+        io.grpc.stub.StreamObserver<dev.voxcache.v1.ScoreSpeakerResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getScoreSpeakerMethod(), responseObserver);
+    }
+
     @java.lang.Override public final io.grpc.ServerServiceDefinition bindService() {
       return io.grpc.ServerServiceDefinition.builder(getServiceDescriptor())
           .addMethod(
@@ -416,6 +461,13 @@ public final class EmbedderGrpc {
                 dev.voxcache.v1.SearchVoicesRequest,
                 dev.voxcache.v1.SearchVoicesResponse>(
                   this, METHODID_SEARCH_VOICES)))
+          .addMethod(
+            getScoreSpeakerMethod(),
+            io.grpc.stub.ServerCalls.asyncUnaryCall(
+              new MethodHandlers<
+                dev.voxcache.v1.ScoreSpeakerRequest,
+                dev.voxcache.v1.ScoreSpeakerResponse>(
+                  this, METHODID_SCORE_SPEAKER)))
           .build();
     }
   }
@@ -518,6 +570,21 @@ public final class EmbedderGrpc {
       io.grpc.stub.ClientCalls.asyncUnaryCall(
           getChannel().newCall(getSearchVoicesMethod(), getCallOptions()), request, responseObserver);
     }
+
+    /**
+     * <pre>
+     * How much generated speech sounds like a reference voice: the cosine between
+     * their ECAPA speaker embeddings (the SIM figure TTS papers report). The
+     * generated audio is embedded once and never cached (it is one-off); the
+     * reference goes through the cache like Embed. Counted per `backend` in
+     * GetStats and /metrics.
+     * </pre>
+     */
+    public void scoreSpeaker(dev.voxcache.v1.ScoreSpeakerRequest request,
+        io.grpc.stub.StreamObserver<dev.voxcache.v1.ScoreSpeakerResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getScoreSpeakerMethod(), getCallOptions()), request, responseObserver);
+    }
   }
 
   /**
@@ -600,6 +667,20 @@ public final class EmbedderGrpc {
     public dev.voxcache.v1.SearchVoicesResponse searchVoices(dev.voxcache.v1.SearchVoicesRequest request) {
       return io.grpc.stub.ClientCalls.blockingUnaryCall(
           getChannel(), getSearchVoicesMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * How much generated speech sounds like a reference voice: the cosine between
+     * their ECAPA speaker embeddings (the SIM figure TTS papers report). The
+     * generated audio is embedded once and never cached (it is one-off); the
+     * reference goes through the cache like Embed. Counted per `backend` in
+     * GetStats and /metrics.
+     * </pre>
+     */
+    public dev.voxcache.v1.ScoreSpeakerResponse scoreSpeaker(dev.voxcache.v1.ScoreSpeakerRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getScoreSpeakerMethod(), getCallOptions(), request);
     }
   }
 
@@ -690,6 +771,21 @@ public final class EmbedderGrpc {
       return io.grpc.stub.ClientCalls.futureUnaryCall(
           getChannel().newCall(getSearchVoicesMethod(), getCallOptions()), request);
     }
+
+    /**
+     * <pre>
+     * How much generated speech sounds like a reference voice: the cosine between
+     * their ECAPA speaker embeddings (the SIM figure TTS papers report). The
+     * generated audio is embedded once and never cached (it is one-off); the
+     * reference goes through the cache like Embed. Counted per `backend` in
+     * GetStats and /metrics.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.voxcache.v1.ScoreSpeakerResponse> scoreSpeaker(
+        dev.voxcache.v1.ScoreSpeakerRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getScoreSpeakerMethod(), getCallOptions()), request);
+    }
   }
 
   private static final int METHODID_EMBED = 0;
@@ -698,7 +794,8 @@ public final class EmbedderGrpc {
   private static final int METHODID_LIST_VOICES = 3;
   private static final int METHODID_GET_STATS = 4;
   private static final int METHODID_SEARCH_VOICES = 5;
-  private static final int METHODID_PRELOAD = 6;
+  private static final int METHODID_SCORE_SPEAKER = 6;
+  private static final int METHODID_PRELOAD = 7;
 
   private static final class MethodHandlers<Req, Resp> implements
       io.grpc.stub.ServerCalls.UnaryMethod<Req, Resp>,
@@ -740,6 +837,10 @@ public final class EmbedderGrpc {
         case METHODID_SEARCH_VOICES:
           serviceImpl.searchVoices((dev.voxcache.v1.SearchVoicesRequest) request,
               (io.grpc.stub.StreamObserver<dev.voxcache.v1.SearchVoicesResponse>) responseObserver);
+          break;
+        case METHODID_SCORE_SPEAKER:
+          serviceImpl.scoreSpeaker((dev.voxcache.v1.ScoreSpeakerRequest) request,
+              (io.grpc.stub.StreamObserver<dev.voxcache.v1.ScoreSpeakerResponse>) responseObserver);
           break;
         default:
           throw new AssertionError();
@@ -812,6 +913,7 @@ public final class EmbedderGrpc {
               .addMethod(getPreloadMethod())
               .addMethod(getGetStatsMethod())
               .addMethod(getSearchVoicesMethod())
+              .addMethod(getScoreSpeakerMethod())
               .build();
         }
       }

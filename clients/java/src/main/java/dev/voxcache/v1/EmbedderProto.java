@@ -120,6 +120,26 @@ public final class EmbedderProto {
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
       internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_voxcache_v1_GetStatsResponse_SpeakerSimilarityEntry_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_voxcache_v1_GetStatsResponse_SpeakerSimilarityEntry_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_voxcache_v1_SpeakerSimilarityStats_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_voxcache_v1_SpeakerSimilarityStats_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_voxcache_v1_ScoreSpeakerRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_voxcache_v1_ScoreSpeakerRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_voxcache_v1_ScoreSpeakerResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_voxcache_v1_ScoreSpeakerResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_voxcache_v1_EncoderRuntime_descriptor;
   static final 
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
@@ -188,7 +208,7 @@ public final class EmbedderProto {
       "\t\022\020\n\010searched\030\003 \001(\r\"\021\n\017GetStatsRequest\"U" +
       "\n\022LatencyPercentiles\022\016\n\006p50_ms\030\001 \001(\001\022\016\n\006" +
       "p95_ms\030\002 \001(\001\022\016\n\006p99_ms\030\003 \001(\001\022\017\n\007samples\030" +
-      "\004 \001(\004\"\203\010\n\020GetStatsResponse\022\020\n\010requests\030\001" +
+      "\004 \001(\004\"\316\t\n\020GetStatsResponse\022\020\n\010requests\030\001" +
       " \001(\004\022\014\n\004hits\030\002 \001(\004\022\016\n\006misses\030\003 \001(\004\022\021\n\thi" +
       "t_ratio\030\004 \001(\001\022\022\n\nlocal_hits\030\005 \001(\004\022\022\n\nred" +
       "is_hits\030\006 \001(\004\022\023\n\013extractions\030\007 \001(\004\022\021\n\tco" +
@@ -211,35 +231,52 @@ public final class EmbedderProto {
       "\030( \001(\001\022\026\n\016indexed_voices\030* \001(\004\022\023\n\013index_" +
       "bytes\030+ \001(\004\022\023\n\013index_loads\030, \001(\004\022\016\n\006work" +
       "er\030\032 \001(\t\022\017\n\007workers\030\033 \001(\r\022\022\n\npeer_fills\030" +
-      "\034 \001(\004\022\027\n\017lease_takeovers\030\035 \001(\004\032S\n\024Encode" +
-      "rRuntimesEntry\022\013\n\003key\030\001 \001(\t\022*\n\005value\030\002 \001" +
-      "(\0132\033.voxcache.v1.EncoderRuntime:\0028\001\"\213\002\n\016" +
-      "EncoderRuntime\022\017\n\007runtime\030\001 \001(\t\022\016\n\006force" +
-      "d\030\002 \001(\010\022<\n\twarmup_ms\030\003 \003(\0132).voxcache.v1" +
-      ".EncoderRuntime.WarmupMsEntry\0229\n\007skipped" +
-      "\030\004 \003(\0132(.voxcache.v1.EncoderRuntime.Skip" +
-      "pedEntry\032/\n\rWarmupMsEntry\022\013\n\003key\030\001 \001(\t\022\r" +
-      "\n\005value\030\002 \001(\001:\0028\001\032.\n\014SkippedEntry\022\013\n\003key" +
-      "\030\001 \001(\t\022\r\n\005value\030\002 \001(\t:\0028\001*l\n\tCacheTier\022\032" +
-      "\n\026CACHE_TIER_UNSPECIFIED\020\000\022\024\n\020CACHE_TIER" +
-      "_LOCAL\020\001\022\024\n\020CACHE_TIER_REDIS\020\002\022\027\n\023CACHE_" +
-      "TIER_COMPUTED\020\0032\251\004\n\010Embedder\022>\n\005Embed\022\031." +
-      "voxcache.v1.EmbedRequest\032\032.voxcache.v1.E" +
-      "mbedResponse\022V\n\rRegisterVoice\022!.voxcache" +
-      ".v1.RegisterVoiceRequest\032\".voxcache.v1.R" +
-      "egisterVoiceResponse\022P\n\013DeleteVoice\022\037.vo" +
-      "xcache.v1.DeleteVoiceRequest\032 .voxcache." +
-      "v1.DeleteVoiceResponse\022M\n\nListVoices\022\036.v" +
-      "oxcache.v1.ListVoicesRequest\032\037.voxcache." +
-      "v1.ListVoicesResponse\022F\n\007Preload\022\033.voxca" +
-      "che.v1.PreloadRequest\032\034.voxcache.v1.Prel" +
-      "oadResponse(\001\022G\n\010GetStats\022\034.voxcache.v1." +
-      "GetStatsRequest\032\035.voxcache.v1.GetStatsRe" +
-      "sponse\022S\n\014SearchVoices\022 .voxcache.v1.Sea" +
-      "rchVoicesRequest\032!.voxcache.v1.SearchVoi" +
-      "cesResponseBa\n\017dev.voxcache.v1B\rEmbedder" +
-      "ProtoP\001Z=github.com/voxcache/voxcache/cl" +
-      "ients/go/voxcachev1;voxcachev1b\006proto3"
+      "\034 \001(\004\022\027\n\017lease_takeovers\030\035 \001(\004\022P\n\022speake" +
+      "r_similarity\030  \003(\01324.voxcache.v1.GetStat" +
+      "sResponse.SpeakerSimilarityEntry\022\030\n\020shed" +
+      "_extractions\030! \001(\004\032S\n\024EncoderRuntimesEnt" +
+      "ry\022\013\n\003key\030\001 \001(\t\022*\n\005value\030\002 \001(\0132\033.voxcach" +
+      "e.v1.EncoderRuntime:\0028\001\032]\n\026SpeakerSimila" +
+      "rityEntry\022\013\n\003key\030\001 \001(\t\0222\n\005value\030\002 \001(\0132#." +
+      "voxcache.v1.SpeakerSimilarityStats:\0028\001\"V" +
+      "\n\026SpeakerSimilarityStats\022\013\n\003p50\030\001 \001(\001\022\017\n" +
+      "\007samples\030\002 \001(\004\022\016\n\006scored\030\003 \001(\004\022\016\n\006failed" +
+      "\030\004 \001(\004\"\256\001\n\023ScoreSpeakerRequest\022\r\n\005audio\030" +
+      "\001 \001(\014\022\031\n\017reference_audio\030\002 \001(\014H\000\022\022\n\010voic" +
+      "e_id\030\003 \001(\tH\000\022;\n\026reference_conditioning\030\004" +
+      " \001(\0132\031.voxcache.v1.ConditioningH\000\022\017\n\007bac" +
+      "kend\030\005 \001(\tB\013\n\treference\"u\n\024ScoreSpeakerR" +
+      "esponse\022\032\n\022speaker_similarity\030\001 \001(\002\022\033\n\023r" +
+      "eference_cache_hit\030\002 \001(\010\022\020\n\010total_ms\030\003 \001" +
+      "(\001\022\022\n\nextract_ms\030\004 \001(\001\"\213\002\n\016EncoderRuntim" +
+      "e\022\017\n\007runtime\030\001 \001(\t\022\016\n\006forced\030\002 \001(\010\022<\n\twa" +
+      "rmup_ms\030\003 \003(\0132).voxcache.v1.EncoderRunti" +
+      "me.WarmupMsEntry\0229\n\007skipped\030\004 \003(\0132(.voxc" +
+      "ache.v1.EncoderRuntime.SkippedEntry\032/\n\rW" +
+      "armupMsEntry\022\013\n\003key\030\001 \001(\t\022\r\n\005value\030\002 \001(\001" +
+      ":\0028\001\032.\n\014SkippedEntry\022\013\n\003key\030\001 \001(\t\022\r\n\005val" +
+      "ue\030\002 \001(\t:\0028\001*l\n\tCacheTier\022\032\n\026CACHE_TIER_" +
+      "UNSPECIFIED\020\000\022\024\n\020CACHE_TIER_LOCAL\020\001\022\024\n\020C" +
+      "ACHE_TIER_REDIS\020\002\022\027\n\023CACHE_TIER_COMPUTED" +
+      "\020\0032\376\004\n\010Embedder\022>\n\005Embed\022\031.voxcache.v1.E" +
+      "mbedRequest\032\032.voxcache.v1.EmbedResponse\022" +
+      "V\n\rRegisterVoice\022!.voxcache.v1.RegisterV" +
+      "oiceRequest\032\".voxcache.v1.RegisterVoiceR" +
+      "esponse\022P\n\013DeleteVoice\022\037.voxcache.v1.Del" +
+      "eteVoiceRequest\032 .voxcache.v1.DeleteVoic" +
+      "eResponse\022M\n\nListVoices\022\036.voxcache.v1.Li" +
+      "stVoicesRequest\032\037.voxcache.v1.ListVoices" +
+      "Response\022F\n\007Preload\022\033.voxcache.v1.Preloa" +
+      "dRequest\032\034.voxcache.v1.PreloadResponse(\001" +
+      "\022G\n\010GetStats\022\034.voxcache.v1.GetStatsReque" +
+      "st\032\035.voxcache.v1.GetStatsResponse\022S\n\014Sea" +
+      "rchVoices\022 .voxcache.v1.SearchVoicesRequ" +
+      "est\032!.voxcache.v1.SearchVoicesResponse\022S" +
+      "\n\014ScoreSpeaker\022 .voxcache.v1.ScoreSpeake" +
+      "rRequest\032!.voxcache.v1.ScoreSpeakerRespo" +
+      "nseBa\n\017dev.voxcache.v1B\rEmbedderProtoP\001Z" +
+      "=github.com/voxcache/voxcache/clients/go" +
+      "/voxcachev1;voxcachev1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -365,15 +402,39 @@ public final class EmbedderProto {
     internal_static_voxcache_v1_GetStatsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_GetStatsResponse_descriptor,
-        new java.lang.String[] { "Requests", "Hits", "Misses", "HitRatio", "LocalHits", "RedisHits", "Extractions", "Coalesced", "Errors", "RedisErrors", "CorruptEntries", "RedisAvailable", "LocalEntries", "LocalBytes", "RedisEntries", "ExtractionLatency", "LocalCapacityBytes", "WriteBackPending", "WriteBackBytes", "WriteBackWritten", "WriteBackDropped", "DroppedExtractions", "EncoderRuntimes", "ForwardPasses", "BatchedClips", "ReencodeAliases", "AliasHits", "WarmStartEntries", "WarmStartBytes", "WarmStartMs", "IndexedVoices", "IndexBytes", "IndexLoads", "Worker", "Workers", "PeerFills", "LeaseTakeovers", });
+        new java.lang.String[] { "Requests", "Hits", "Misses", "HitRatio", "LocalHits", "RedisHits", "Extractions", "Coalesced", "Errors", "RedisErrors", "CorruptEntries", "RedisAvailable", "LocalEntries", "LocalBytes", "RedisEntries", "ExtractionLatency", "LocalCapacityBytes", "WriteBackPending", "WriteBackBytes", "WriteBackWritten", "WriteBackDropped", "DroppedExtractions", "EncoderRuntimes", "ForwardPasses", "BatchedClips", "ReencodeAliases", "AliasHits", "WarmStartEntries", "WarmStartBytes", "WarmStartMs", "IndexedVoices", "IndexBytes", "IndexLoads", "Worker", "Workers", "PeerFills", "LeaseTakeovers", "SpeakerSimilarity", "ShedExtractions", });
     internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_descriptor =
       internal_static_voxcache_v1_GetStatsResponse_descriptor.getNestedTypes().get(0);
     internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_GetStatsResponse_EncoderRuntimesEntry_descriptor,
         new java.lang.String[] { "Key", "Value", });
-    internal_static_voxcache_v1_EncoderRuntime_descriptor =
+    internal_static_voxcache_v1_GetStatsResponse_SpeakerSimilarityEntry_descriptor =
+      internal_static_voxcache_v1_GetStatsResponse_descriptor.getNestedTypes().get(1);
+    internal_static_voxcache_v1_GetStatsResponse_SpeakerSimilarityEntry_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_voxcache_v1_GetStatsResponse_SpeakerSimilarityEntry_descriptor,
+        new java.lang.String[] { "Key", "Value", });
+    internal_static_voxcache_v1_SpeakerSimilarityStats_descriptor =
       getDescriptor().getMessageTypes().get(20);
+    internal_static_voxcache_v1_SpeakerSimilarityStats_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_voxcache_v1_SpeakerSimilarityStats_descriptor,
+        new java.lang.String[] { "P50", "Samples", "Scored", "Failed", });
+    internal_static_voxcache_v1_ScoreSpeakerRequest_descriptor =
+      getDescriptor().getMessageTypes().get(21);
+    internal_static_voxcache_v1_ScoreSpeakerRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_voxcache_v1_ScoreSpeakerRequest_descriptor,
+        new java.lang.String[] { "Audio", "ReferenceAudio", "VoiceId", "ReferenceConditioning", "Backend", "Reference", });
+    internal_static_voxcache_v1_ScoreSpeakerResponse_descriptor =
+      getDescriptor().getMessageTypes().get(22);
+    internal_static_voxcache_v1_ScoreSpeakerResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_voxcache_v1_ScoreSpeakerResponse_descriptor,
+        new java.lang.String[] { "SpeakerSimilarity", "ReferenceCacheHit", "TotalMs", "ExtractMs", });
+    internal_static_voxcache_v1_EncoderRuntime_descriptor =
+      getDescriptor().getMessageTypes().get(23);
     internal_static_voxcache_v1_EncoderRuntime_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_EncoderRuntime_descriptor,

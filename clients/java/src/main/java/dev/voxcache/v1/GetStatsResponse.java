@@ -43,6 +43,8 @@ private static final long serialVersionUID = 0L;
     switch (number) {
       case 23:
         return internalGetEncoderRuntimes();
+      case 32:
+        return internalGetSpeakerSimilarity();
       default:
         throw new RuntimeException(
             "Invalid map field number: " + number);
@@ -702,6 +704,117 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     return leaseTakeovers_;
   }
 
+  public static final int SPEAKER_SIMILARITY_FIELD_NUMBER = 32;
+  private static final class SpeakerSimilarityDefaultEntryHolder {
+    static final com.google.protobuf.MapEntry<
+        java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> defaultEntry =
+            com.google.protobuf.MapEntry
+            .<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats>newDefaultInstance(
+                dev.voxcache.v1.EmbedderProto.internal_static_voxcache_v1_GetStatsResponse_SpeakerSimilarityEntry_descriptor, 
+                com.google.protobuf.WireFormat.FieldType.STRING,
+                "",
+                com.google.protobuf.WireFormat.FieldType.MESSAGE,
+                dev.voxcache.v1.SpeakerSimilarityStats.getDefaultInstance());
+  }
+  @SuppressWarnings("serial")
+  private com.google.protobuf.MapField<
+      java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> speakerSimilarity_;
+  private com.google.protobuf.MapField<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats>
+  internalGetSpeakerSimilarity() {
+    if (speakerSimilarity_ == null) {
+      return com.google.protobuf.MapField.emptyMapField(
+          SpeakerSimilarityDefaultEntryHolder.defaultEntry);
+    }
+    return speakerSimilarity_;
+  }
+  public int getSpeakerSimilarityCount() {
+    return internalGetSpeakerSimilarity().getMap().size();
+  }
+  /**
+   * <pre>
+   * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+   */
+  @java.lang.Override
+  public boolean containsSpeakerSimilarity(
+      java.lang.String key) {
+    if (key == null) { throw new NullPointerException("map key"); }
+    return internalGetSpeakerSimilarity().getMap().containsKey(key);
+  }
+  /**
+   * Use {@link #getSpeakerSimilarityMap()} instead.
+   */
+  @java.lang.Override
+  @java.lang.Deprecated
+  public java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> getSpeakerSimilarity() {
+    return getSpeakerSimilarityMap();
+  }
+  /**
+   * <pre>
+   * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+   */
+  @java.lang.Override
+  public java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> getSpeakerSimilarityMap() {
+    return internalGetSpeakerSimilarity().getMap();
+  }
+  /**
+   * <pre>
+   * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+   */
+  @java.lang.Override
+  public /* nullable */
+dev.voxcache.v1.SpeakerSimilarityStats getSpeakerSimilarityOrDefault(
+      java.lang.String key,
+      /* nullable */
+dev.voxcache.v1.SpeakerSimilarityStats defaultValue) {
+    if (key == null) { throw new NullPointerException("map key"); }
+    java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> map =
+        internalGetSpeakerSimilarity().getMap();
+    return map.containsKey(key) ? map.get(key) : defaultValue;
+  }
+  /**
+   * <pre>
+   * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+   */
+  @java.lang.Override
+  public dev.voxcache.v1.SpeakerSimilarityStats getSpeakerSimilarityOrThrow(
+      java.lang.String key) {
+    if (key == null) { throw new NullPointerException("map key"); }
+    java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> map =
+        internalGetSpeakerSimilarity().getMap();
+    if (!map.containsKey(key)) {
+      throw new java.lang.IllegalArgumentException();
+    }
+    return map.get(key);
+  }
+
+  public static final int SHED_EXTRACTIONS_FIELD_NUMBER = 33;
+  private long shedExtractions_ = 0L;
+  /**
+   * <pre>
+   * Extractions refused at once with RESOURCE_EXHAUSTED: too many queued, or the queue
+   * ahead could not finish before the request's deadline (load shedding).
+   * </pre>
+   *
+   * <code>uint64 shed_extractions = 33;</code>
+   * @return The shedExtractions.
+   */
+  @java.lang.Override
+  public long getShedExtractions() {
+    return shedExtractions_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -805,6 +918,15 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     }
     if (leaseTakeovers_ != 0L) {
       output.writeUInt64(29, leaseTakeovers_);
+    }
+    com.google.protobuf.GeneratedMessageV3
+      .serializeStringMapTo(
+        output,
+        internalGetSpeakerSimilarity(),
+        SpeakerSimilarityDefaultEntryHolder.defaultEntry,
+        32);
+    if (shedExtractions_ != 0L) {
+      output.writeUInt64(33, shedExtractions_);
     }
     if (reencodeAliases_ != 0L) {
       output.writeUInt64(36, reencodeAliases_);
@@ -960,6 +1082,20 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       size += com.google.protobuf.CodedOutputStream
         .computeUInt64Size(29, leaseTakeovers_);
     }
+    for (java.util.Map.Entry<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> entry
+         : internalGetSpeakerSimilarity().getMap().entrySet()) {
+      com.google.protobuf.MapEntry<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats>
+      speakerSimilarity__ = SpeakerSimilarityDefaultEntryHolder.defaultEntry.newBuilderForType()
+          .setKey(entry.getKey())
+          .setValue(entry.getValue())
+          .build();
+      size += com.google.protobuf.CodedOutputStream
+          .computeMessageSize(32, speakerSimilarity__);
+    }
+    if (shedExtractions_ != 0L) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeUInt64Size(33, shedExtractions_);
+    }
     if (reencodeAliases_ != 0L) {
       size += com.google.protobuf.CodedOutputStream
         .computeUInt64Size(36, reencodeAliases_);
@@ -1086,6 +1222,10 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
         != other.getPeerFills()) return false;
     if (getLeaseTakeovers()
         != other.getLeaseTakeovers()) return false;
+    if (!internalGetSpeakerSimilarity().equals(
+        other.internalGetSpeakerSimilarity())) return false;
+    if (getShedExtractions()
+        != other.getShedExtractions()) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -1208,6 +1348,13 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     hash = (37 * hash) + LEASE_TAKEOVERS_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         getLeaseTakeovers());
+    if (!internalGetSpeakerSimilarity().getMap().isEmpty()) {
+      hash = (37 * hash) + SPEAKER_SIMILARITY_FIELD_NUMBER;
+      hash = (53 * hash) + internalGetSpeakerSimilarity().hashCode();
+    }
+    hash = (37 * hash) + SHED_EXTRACTIONS_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+        getShedExtractions());
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -1321,6 +1468,8 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       switch (number) {
         case 23:
           return internalGetEncoderRuntimes();
+        case 32:
+          return internalGetSpeakerSimilarity();
         default:
           throw new RuntimeException(
               "Invalid map field number: " + number);
@@ -1332,6 +1481,8 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       switch (number) {
         case 23:
           return internalGetMutableEncoderRuntimes();
+        case 32:
+          return internalGetMutableSpeakerSimilarity();
         default:
           throw new RuntimeException(
               "Invalid map field number: " + number);
@@ -1401,6 +1552,8 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       workers_ = 0;
       peerFills_ = 0L;
       leaseTakeovers_ = 0L;
+      internalGetMutableSpeakerSimilarity().clear();
+      shedExtractions_ = 0L;
       return this;
     }
 
@@ -1552,6 +1705,13 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       }
       if (((from_bitField1_ & 0x00000010) != 0)) {
         result.leaseTakeovers_ = leaseTakeovers_;
+      }
+      if (((from_bitField1_ & 0x00000020) != 0)) {
+        result.speakerSimilarity_ = internalGetSpeakerSimilarity();
+        result.speakerSimilarity_.makeImmutable();
+      }
+      if (((from_bitField1_ & 0x00000040) != 0)) {
+        result.shedExtractions_ = shedExtractions_;
       }
     }
 
@@ -1711,6 +1871,12 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
       }
       if (other.getLeaseTakeovers() != 0L) {
         setLeaseTakeovers(other.getLeaseTakeovers());
+      }
+      internalGetMutableSpeakerSimilarity().mergeFrom(
+          other.internalGetSpeakerSimilarity());
+      bitField1_ |= 0x00000020;
+      if (other.getShedExtractions() != 0L) {
+        setShedExtractions(other.getShedExtractions());
       }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
@@ -1889,6 +2055,20 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
               bitField1_ |= 0x00000010;
               break;
             } // case 232
+            case 258: {
+              com.google.protobuf.MapEntry<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats>
+              speakerSimilarity__ = input.readMessage(
+                  SpeakerSimilarityDefaultEntryHolder.defaultEntry.getParserForType(), extensionRegistry);
+              internalGetMutableSpeakerSimilarity().getMutableMap().put(
+                  speakerSimilarity__.getKey(), speakerSimilarity__.getValue());
+              bitField1_ |= 0x00000020;
+              break;
+            } // case 258
+            case 264: {
+              shedExtractions_ = input.readUInt64();
+              bitField1_ |= 0x00000040;
+              break;
+            } // case 264
             case 288: {
               reencodeAliases_ = input.readUInt64();
               bitField0_ |= 0x02000000;
@@ -3700,6 +3880,208 @@ dev.voxcache.v1.EncoderRuntime defaultValue) {
     public Builder clearLeaseTakeovers() {
       bitField1_ = (bitField1_ & ~0x00000010);
       leaseTakeovers_ = 0L;
+      onChanged();
+      return this;
+    }
+
+    private com.google.protobuf.MapField<
+        java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> speakerSimilarity_;
+    private com.google.protobuf.MapField<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats>
+        internalGetSpeakerSimilarity() {
+      if (speakerSimilarity_ == null) {
+        return com.google.protobuf.MapField.emptyMapField(
+            SpeakerSimilarityDefaultEntryHolder.defaultEntry);
+      }
+      return speakerSimilarity_;
+    }
+    private com.google.protobuf.MapField<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats>
+        internalGetMutableSpeakerSimilarity() {
+      if (speakerSimilarity_ == null) {
+        speakerSimilarity_ = com.google.protobuf.MapField.newMapField(
+            SpeakerSimilarityDefaultEntryHolder.defaultEntry);
+      }
+      if (!speakerSimilarity_.isMutable()) {
+        speakerSimilarity_ = speakerSimilarity_.copy();
+      }
+      bitField1_ |= 0x00000020;
+      onChanged();
+      return speakerSimilarity_;
+    }
+    public int getSpeakerSimilarityCount() {
+      return internalGetSpeakerSimilarity().getMap().size();
+    }
+    /**
+     * <pre>
+     * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+     * </pre>
+     *
+     * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+     */
+    @java.lang.Override
+    public boolean containsSpeakerSimilarity(
+        java.lang.String key) {
+      if (key == null) { throw new NullPointerException("map key"); }
+      return internalGetSpeakerSimilarity().getMap().containsKey(key);
+    }
+    /**
+     * Use {@link #getSpeakerSimilarityMap()} instead.
+     */
+    @java.lang.Override
+    @java.lang.Deprecated
+    public java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> getSpeakerSimilarity() {
+      return getSpeakerSimilarityMap();
+    }
+    /**
+     * <pre>
+     * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+     * </pre>
+     *
+     * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+     */
+    @java.lang.Override
+    public java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> getSpeakerSimilarityMap() {
+      return internalGetSpeakerSimilarity().getMap();
+    }
+    /**
+     * <pre>
+     * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+     * </pre>
+     *
+     * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+     */
+    @java.lang.Override
+    public /* nullable */
+dev.voxcache.v1.SpeakerSimilarityStats getSpeakerSimilarityOrDefault(
+        java.lang.String key,
+        /* nullable */
+dev.voxcache.v1.SpeakerSimilarityStats defaultValue) {
+      if (key == null) { throw new NullPointerException("map key"); }
+      java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> map =
+          internalGetSpeakerSimilarity().getMap();
+      return map.containsKey(key) ? map.get(key) : defaultValue;
+    }
+    /**
+     * <pre>
+     * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+     * </pre>
+     *
+     * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+     */
+    @java.lang.Override
+    public dev.voxcache.v1.SpeakerSimilarityStats getSpeakerSimilarityOrThrow(
+        java.lang.String key) {
+      if (key == null) { throw new NullPointerException("map key"); }
+      java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> map =
+          internalGetSpeakerSimilarity().getMap();
+      if (!map.containsKey(key)) {
+        throw new java.lang.IllegalArgumentException();
+      }
+      return map.get(key);
+    }
+    public Builder clearSpeakerSimilarity() {
+      bitField1_ = (bitField1_ & ~0x00000020);
+      internalGetMutableSpeakerSimilarity().getMutableMap()
+          .clear();
+      return this;
+    }
+    /**
+     * <pre>
+     * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+     * </pre>
+     *
+     * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+     */
+    public Builder removeSpeakerSimilarity(
+        java.lang.String key) {
+      if (key == null) { throw new NullPointerException("map key"); }
+      internalGetMutableSpeakerSimilarity().getMutableMap()
+          .remove(key);
+      return this;
+    }
+    /**
+     * Use alternate mutation accessors instead.
+     */
+    @java.lang.Deprecated
+    public java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats>
+        getMutableSpeakerSimilarity() {
+      bitField1_ |= 0x00000020;
+      return internalGetMutableSpeakerSimilarity().getMutableMap();
+    }
+    /**
+     * <pre>
+     * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+     * </pre>
+     *
+     * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+     */
+    public Builder putSpeakerSimilarity(
+        java.lang.String key,
+        dev.voxcache.v1.SpeakerSimilarityStats value) {
+      if (key == null) { throw new NullPointerException("map key"); }
+      if (value == null) { throw new NullPointerException("map value"); }
+      internalGetMutableSpeakerSimilarity().getMutableMap()
+          .put(key, value);
+      bitField1_ |= 0x00000020;
+      return this;
+    }
+    /**
+     * <pre>
+     * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+     * </pre>
+     *
+     * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+     */
+    public Builder putAllSpeakerSimilarity(
+        java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats> values) {
+      internalGetMutableSpeakerSimilarity().getMutableMap()
+          .putAll(values);
+      bitField1_ |= 0x00000020;
+      return this;
+    }
+
+    private long shedExtractions_ ;
+    /**
+     * <pre>
+     * Extractions refused at once with RESOURCE_EXHAUSTED: too many queued, or the queue
+     * ahead could not finish before the request's deadline (load shedding).
+     * </pre>
+     *
+     * <code>uint64 shed_extractions = 33;</code>
+     * @return The shedExtractions.
+     */
+    @java.lang.Override
+    public long getShedExtractions() {
+      return shedExtractions_;
+    }
+    /**
+     * <pre>
+     * Extractions refused at once with RESOURCE_EXHAUSTED: too many queued, or the queue
+     * ahead could not finish before the request's deadline (load shedding).
+     * </pre>
+     *
+     * <code>uint64 shed_extractions = 33;</code>
+     * @param value The shedExtractions to set.
+     * @return This builder for chaining.
+     */
+    public Builder setShedExtractions(long value) {
+      
+      shedExtractions_ = value;
+      bitField1_ |= 0x00000040;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Extractions refused at once with RESOURCE_EXHAUSTED: too many queued, or the queue
+     * ahead could not finish before the request's deadline (load shedding).
+     * </pre>
+     *
+     * <code>uint64 shed_extractions = 33;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearShedExtractions() {
+      bitField1_ = (bitField1_ & ~0x00000040);
+      shedExtractions_ = 0L;
       onChanged();
       return this;
     }

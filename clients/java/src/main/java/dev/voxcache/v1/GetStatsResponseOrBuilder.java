@@ -404,4 +404,69 @@ dev.voxcache.v1.EncoderRuntime defaultValue);
    * @return The leaseTakeovers.
    */
   long getLeaseTakeovers();
+
+  /**
+   * <pre>
+   * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+   */
+  int getSpeakerSimilarityCount();
+  /**
+   * <pre>
+   * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+   */
+  boolean containsSpeakerSimilarity(
+      java.lang.String key);
+  /**
+   * Use {@link #getSpeakerSimilarityMap()} instead.
+   */
+  @java.lang.Deprecated
+  java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats>
+  getSpeakerSimilarity();
+  /**
+   * <pre>
+   * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+   */
+  java.util.Map<java.lang.String, dev.voxcache.v1.SpeakerSimilarityStats>
+  getSpeakerSimilarityMap();
+  /**
+   * <pre>
+   * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+   */
+  /* nullable */
+dev.voxcache.v1.SpeakerSimilarityStats getSpeakerSimilarityOrDefault(
+      java.lang.String key,
+      /* nullable */
+dev.voxcache.v1.SpeakerSimilarityStats defaultValue);
+  /**
+   * <pre>
+   * -- Clone quality (ScoreSpeaker), by the backend label its callers gave. --
+   * </pre>
+   *
+   * <code>map&lt;string, .voxcache.v1.SpeakerSimilarityStats&gt; speaker_similarity = 32;</code>
+   */
+  dev.voxcache.v1.SpeakerSimilarityStats getSpeakerSimilarityOrThrow(
+      java.lang.String key);
+
+  /**
+   * <pre>
+   * Extractions refused at once with RESOURCE_EXHAUSTED: too many queued, or the queue
+   * ahead could not finish before the request's deadline (load shedding).
+   * </pre>
+   *
+   * <code>uint64 shed_extractions = 33;</code>
+   * @return The shedExtractions.
+   */
+  long getShedExtractions();
 }

@@ -510,6 +510,22 @@ java.lang.String defaultValue) {
     return map.get(key);
   }
 
+  public static final int SCORE_SIMILARITY_FIELD_NUMBER = 10;
+  private boolean scoreSimilarity_ = false;
+  /**
+   * <pre>
+   * Score this answer's clone quality (speaker_similarity in the response),
+   * whatever the server's --score-sample-rate. Costs one ECAPA pass (~0.1-0.5 s on CPU).
+   * </pre>
+   *
+   * <code>bool score_similarity = 10;</code>
+   * @return The scoreSimilarity.
+   */
+  @java.lang.Override
+  public boolean getScoreSimilarity() {
+    return scoreSimilarity_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -555,6 +571,9 @@ java.lang.String defaultValue) {
         internalGetBackendOptions(),
         BackendOptionsDefaultEntryHolder.defaultEntry,
         9);
+    if (scoreSimilarity_ != false) {
+      output.writeBool(10, scoreSimilarity_);
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -603,6 +622,10 @@ java.lang.String defaultValue) {
       size += com.google.protobuf.CodedOutputStream
           .computeMessageSize(9, backendOptions__);
     }
+    if (scoreSimilarity_ != false) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeBoolSize(10, scoreSimilarity_);
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -630,6 +653,8 @@ java.lang.String defaultValue) {
         .equals(other.getBackend())) return false;
     if (!internalGetBackendOptions().equals(
         other.internalGetBackendOptions())) return false;
+    if (getScoreSimilarity()
+        != other.getScoreSimilarity()) return false;
     if (!getVoiceCase().equals(other.getVoiceCase())) return false;
     switch (voiceCase_) {
       case 2:
@@ -673,6 +698,9 @@ java.lang.String defaultValue) {
       hash = (37 * hash) + BACKEND_OPTIONS_FIELD_NUMBER;
       hash = (53 * hash) + internalGetBackendOptions().hashCode();
     }
+    hash = (37 * hash) + SCORE_SIMILARITY_FIELD_NUMBER;
+    hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
+        getScoreSimilarity());
     switch (voiceCase_) {
       case 2:
         hash = (37 * hash) + REFERENCE_AUDIO_FIELD_NUMBER;
@@ -849,6 +877,7 @@ java.lang.String defaultValue) {
       format_ = 0;
       backend_ = "";
       internalGetMutableBackendOptions().clear();
+      scoreSimilarity_ = false;
       voiceCase_ = 0;
       voice_ = null;
       return this;
@@ -903,6 +932,9 @@ java.lang.String defaultValue) {
       if (((from_bitField0_ & 0x00000100) != 0)) {
         result.backendOptions_ = internalGetBackendOptions();
         result.backendOptions_.makeImmutable();
+      }
+      if (((from_bitField0_ & 0x00000200) != 0)) {
+        result.scoreSimilarity_ = scoreSimilarity_;
       }
     }
 
@@ -983,6 +1015,9 @@ java.lang.String defaultValue) {
       internalGetMutableBackendOptions().mergeFrom(
           other.internalGetBackendOptions());
       bitField0_ |= 0x00000100;
+      if (other.getScoreSimilarity() != false) {
+        setScoreSimilarity(other.getScoreSimilarity());
+      }
       switch (other.getVoiceCase()) {
         case REFERENCE_AUDIO: {
           setReferenceAudio(other.getReferenceAudio());
@@ -1080,6 +1115,11 @@ java.lang.String defaultValue) {
               bitField0_ |= 0x00000100;
               break;
             } // case 74
+            case 80: {
+              scoreSimilarity_ = input.readBool();
+              bitField0_ |= 0x00000200;
+              break;
+            } // case 80
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1999,6 +2039,53 @@ java.lang.String defaultValue) {
       internalGetMutableBackendOptions().getMutableMap()
           .putAll(values);
       bitField0_ |= 0x00000100;
+      return this;
+    }
+
+    private boolean scoreSimilarity_ ;
+    /**
+     * <pre>
+     * Score this answer's clone quality (speaker_similarity in the response),
+     * whatever the server's --score-sample-rate. Costs one ECAPA pass (~0.1-0.5 s on CPU).
+     * </pre>
+     *
+     * <code>bool score_similarity = 10;</code>
+     * @return The scoreSimilarity.
+     */
+    @java.lang.Override
+    public boolean getScoreSimilarity() {
+      return scoreSimilarity_;
+    }
+    /**
+     * <pre>
+     * Score this answer's clone quality (speaker_similarity in the response),
+     * whatever the server's --score-sample-rate. Costs one ECAPA pass (~0.1-0.5 s on CPU).
+     * </pre>
+     *
+     * <code>bool score_similarity = 10;</code>
+     * @param value The scoreSimilarity to set.
+     * @return This builder for chaining.
+     */
+    public Builder setScoreSimilarity(boolean value) {
+      
+      scoreSimilarity_ = value;
+      bitField0_ |= 0x00000200;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Score this answer's clone quality (speaker_similarity in the response),
+     * whatever the server's --score-sample-rate. Costs one ECAPA pass (~0.1-0.5 s on CPU).
+     * </pre>
+     *
+     * <code>bool score_similarity = 10;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearScoreSimilarity() {
+      bitField0_ = (bitField0_ & ~0x00000200);
+      scoreSimilarity_ = false;
+      onChanged();
       return this;
     }
     @java.lang.Override

@@ -220,5 +220,16 @@ java.lang.String defaultValue);
   java.lang.String getBackendOptionsOrThrow(
       java.lang.String key);
 
+  /**
+   * <pre>
+   * Score this answer's clone quality (speaker_similarity in the response),
+   * whatever the server's --score-sample-rate. Costs one ECAPA pass (~0.1-0.5 s on CPU).
+   * </pre>
+   *
+   * <code>bool score_similarity = 10;</code>
+   * @return The scoreSimilarity.
+   */
+  boolean getScoreSimilarity();
+
   public dev.voxcache.v1.SynthesizeRequest.VoiceCase getVoiceCase();
 }

@@ -18,6 +18,7 @@ private static final long serialVersionUID = 0L;
   private SynthesizeResponse() {
     audio_ = com.google.protobuf.ByteString.EMPTY;
     format_ = 0;
+    speakerSimilarityError_ = "";
   }
 
   @java.lang.Override
@@ -45,6 +46,7 @@ private static final long serialVersionUID = 0L;
             dev.voxcache.v1.SynthesizeResponse.class, dev.voxcache.v1.SynthesizeResponse.Builder.class);
   }
 
+  private int bitField0_;
   public static final int AUDIO_FIELD_NUMBER = 1;
   private com.google.protobuf.ByteString audio_ = com.google.protobuf.ByteString.EMPTY;
   /**
@@ -148,6 +150,84 @@ private static final long serialVersionUID = 0L;
     return durationS_;
   }
 
+  public static final int SPEAKER_SIMILARITY_FIELD_NUMBER = 7;
+  private float speakerSimilarity_ = 0F;
+  /**
+   * <pre>
+   * Clone quality: cosine between the ECAPA embeddings of this audio (its first
+   * 20 s) and of the reference, from the Embedder's ScoreSpeaker. Present only
+   * when scored (score_similarity, or sampled by --score-sample-rate).
+   * </pre>
+   *
+   * <code>optional float speaker_similarity = 7;</code>
+   * @return Whether the speakerSimilarity field is set.
+   */
+  @java.lang.Override
+  public boolean hasSpeakerSimilarity() {
+    return ((bitField0_ & 0x00000001) != 0);
+  }
+  /**
+   * <pre>
+   * Clone quality: cosine between the ECAPA embeddings of this audio (its first
+   * 20 s) and of the reference, from the Embedder's ScoreSpeaker. Present only
+   * when scored (score_similarity, or sampled by --score-sample-rate).
+   * </pre>
+   *
+   * <code>optional float speaker_similarity = 7;</code>
+   * @return The speakerSimilarity.
+   */
+  @java.lang.Override
+  public float getSpeakerSimilarity() {
+    return speakerSimilarity_;
+  }
+
+  public static final int SPEAKER_SIMILARITY_ERROR_FIELD_NUMBER = 8;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object speakerSimilarityError_ = "";
+  /**
+   * <pre>
+   * Set when scoring was asked for but failed; the audio is served regardless.
+   * </pre>
+   *
+   * <code>string speaker_similarity_error = 8;</code>
+   * @return The speakerSimilarityError.
+   */
+  @java.lang.Override
+  public java.lang.String getSpeakerSimilarityError() {
+    java.lang.Object ref = speakerSimilarityError_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      speakerSimilarityError_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * Set when scoring was asked for but failed; the audio is served regardless.
+   * </pre>
+   *
+   * <code>string speaker_similarity_error = 8;</code>
+   * @return The bytes for speakerSimilarityError.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getSpeakerSimilarityErrorBytes() {
+    java.lang.Object ref = speakerSimilarityError_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      speakerSimilarityError_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -179,6 +259,12 @@ private static final long serialVersionUID = 0L;
     }
     if (java.lang.Double.doubleToRawLongBits(durationS_) != 0) {
       output.writeDouble(6, durationS_);
+    }
+    if (((bitField0_ & 0x00000001) != 0)) {
+      output.writeFloat(7, speakerSimilarity_);
+    }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(speakerSimilarityError_)) {
+      com.google.protobuf.GeneratedMessageV3.writeString(output, 8, speakerSimilarityError_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -213,6 +299,13 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeDoubleSize(6, durationS_);
     }
+    if (((bitField0_ & 0x00000001) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeFloatSize(7, speakerSimilarity_);
+    }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(speakerSimilarityError_)) {
+      size += com.google.protobuf.GeneratedMessageV3.computeStringSize(8, speakerSimilarityError_);
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -246,6 +339,14 @@ private static final long serialVersionUID = 0L;
     if (java.lang.Double.doubleToLongBits(getDurationS())
         != java.lang.Double.doubleToLongBits(
             other.getDurationS())) return false;
+    if (hasSpeakerSimilarity() != other.hasSpeakerSimilarity()) return false;
+    if (hasSpeakerSimilarity()) {
+      if (java.lang.Float.floatToIntBits(getSpeakerSimilarity())
+          != java.lang.Float.floatToIntBits(
+              other.getSpeakerSimilarity())) return false;
+    }
+    if (!getSpeakerSimilarityError()
+        .equals(other.getSpeakerSimilarityError())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -274,6 +375,13 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + DURATION_S_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
         java.lang.Double.doubleToLongBits(getDurationS()));
+    if (hasSpeakerSimilarity()) {
+      hash = (37 * hash) + SPEAKER_SIMILARITY_FIELD_NUMBER;
+      hash = (53 * hash) + java.lang.Float.floatToIntBits(
+          getSpeakerSimilarity());
+    }
+    hash = (37 * hash) + SPEAKER_SIMILARITY_ERROR_FIELD_NUMBER;
+    hash = (53 * hash) + getSpeakerSimilarityError().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -417,6 +525,8 @@ private static final long serialVersionUID = 0L;
         timingsBuilder_ = null;
       }
       durationS_ = 0D;
+      speakerSimilarity_ = 0F;
+      speakerSimilarityError_ = "";
       return this;
     }
 
@@ -472,6 +582,15 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000020) != 0)) {
         result.durationS_ = durationS_;
       }
+      int to_bitField0_ = 0;
+      if (((from_bitField0_ & 0x00000040) != 0)) {
+        result.speakerSimilarity_ = speakerSimilarity_;
+        to_bitField0_ |= 0x00000001;
+      }
+      if (((from_bitField0_ & 0x00000080) != 0)) {
+        result.speakerSimilarityError_ = speakerSimilarityError_;
+      }
+      result.bitField0_ |= to_bitField0_;
     }
 
     @java.lang.Override
@@ -536,6 +655,14 @@ private static final long serialVersionUID = 0L;
       if (other.getDurationS() != 0D) {
         setDurationS(other.getDurationS());
       }
+      if (other.hasSpeakerSimilarity()) {
+        setSpeakerSimilarity(other.getSpeakerSimilarity());
+      }
+      if (!other.getSpeakerSimilarityError().isEmpty()) {
+        speakerSimilarityError_ = other.speakerSimilarityError_;
+        bitField0_ |= 0x00000080;
+        onChanged();
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -596,6 +723,16 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000020;
               break;
             } // case 49
+            case 61: {
+              speakerSimilarity_ = input.readFloat();
+              bitField0_ |= 0x00000040;
+              break;
+            } // case 61
+            case 66: {
+              speakerSimilarityError_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000080;
+              break;
+            } // case 66
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -996,6 +1133,162 @@ private static final long serialVersionUID = 0L;
     public Builder clearDurationS() {
       bitField0_ = (bitField0_ & ~0x00000020);
       durationS_ = 0D;
+      onChanged();
+      return this;
+    }
+
+    private float speakerSimilarity_ ;
+    /**
+     * <pre>
+     * Clone quality: cosine between the ECAPA embeddings of this audio (its first
+     * 20 s) and of the reference, from the Embedder's ScoreSpeaker. Present only
+     * when scored (score_similarity, or sampled by --score-sample-rate).
+     * </pre>
+     *
+     * <code>optional float speaker_similarity = 7;</code>
+     * @return Whether the speakerSimilarity field is set.
+     */
+    @java.lang.Override
+    public boolean hasSpeakerSimilarity() {
+      return ((bitField0_ & 0x00000040) != 0);
+    }
+    /**
+     * <pre>
+     * Clone quality: cosine between the ECAPA embeddings of this audio (its first
+     * 20 s) and of the reference, from the Embedder's ScoreSpeaker. Present only
+     * when scored (score_similarity, or sampled by --score-sample-rate).
+     * </pre>
+     *
+     * <code>optional float speaker_similarity = 7;</code>
+     * @return The speakerSimilarity.
+     */
+    @java.lang.Override
+    public float getSpeakerSimilarity() {
+      return speakerSimilarity_;
+    }
+    /**
+     * <pre>
+     * Clone quality: cosine between the ECAPA embeddings of this audio (its first
+     * 20 s) and of the reference, from the Embedder's ScoreSpeaker. Present only
+     * when scored (score_similarity, or sampled by --score-sample-rate).
+     * </pre>
+     *
+     * <code>optional float speaker_similarity = 7;</code>
+     * @param value The speakerSimilarity to set.
+     * @return This builder for chaining.
+     */
+    public Builder setSpeakerSimilarity(float value) {
+      
+      speakerSimilarity_ = value;
+      bitField0_ |= 0x00000040;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Clone quality: cosine between the ECAPA embeddings of this audio (its first
+     * 20 s) and of the reference, from the Embedder's ScoreSpeaker. Present only
+     * when scored (score_similarity, or sampled by --score-sample-rate).
+     * </pre>
+     *
+     * <code>optional float speaker_similarity = 7;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearSpeakerSimilarity() {
+      bitField0_ = (bitField0_ & ~0x00000040);
+      speakerSimilarity_ = 0F;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object speakerSimilarityError_ = "";
+    /**
+     * <pre>
+     * Set when scoring was asked for but failed; the audio is served regardless.
+     * </pre>
+     *
+     * <code>string speaker_similarity_error = 8;</code>
+     * @return The speakerSimilarityError.
+     */
+    public java.lang.String getSpeakerSimilarityError() {
+      java.lang.Object ref = speakerSimilarityError_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        speakerSimilarityError_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Set when scoring was asked for but failed; the audio is served regardless.
+     * </pre>
+     *
+     * <code>string speaker_similarity_error = 8;</code>
+     * @return The bytes for speakerSimilarityError.
+     */
+    public com.google.protobuf.ByteString
+        getSpeakerSimilarityErrorBytes() {
+      java.lang.Object ref = speakerSimilarityError_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        speakerSimilarityError_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * Set when scoring was asked for but failed; the audio is served regardless.
+     * </pre>
+     *
+     * <code>string speaker_similarity_error = 8;</code>
+     * @param value The speakerSimilarityError to set.
+     * @return This builder for chaining.
+     */
+    public Builder setSpeakerSimilarityError(
+        java.lang.String value) {
+      if (value == null) { throw new NullPointerException(); }
+      speakerSimilarityError_ = value;
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Set when scoring was asked for but failed; the audio is served regardless.
+     * </pre>
+     *
+     * <code>string speaker_similarity_error = 8;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearSpeakerSimilarityError() {
+      speakerSimilarityError_ = getDefaultInstance().getSpeakerSimilarityError();
+      bitField0_ = (bitField0_ & ~0x00000080);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * Set when scoring was asked for but failed; the audio is served regardless.
+     * </pre>
+     *
+     * <code>string speaker_similarity_error = 8;</code>
+     * @param value The bytes for speakerSimilarityError to set.
+     * @return This builder for chaining.
+     */
+    public Builder setSpeakerSimilarityErrorBytes(
+        com.google.protobuf.ByteString value) {
+      if (value == null) { throw new NullPointerException(); }
+      checkByteStringIsUtf8(value);
+      speakerSimilarityError_ = value;
+      bitField0_ |= 0x00000080;
       onChanged();
       return this;
     }

@@ -65,4 +65,47 @@ public interface SynthesizeResponseOrBuilder extends
    * @return The durationS.
    */
   double getDurationS();
+
+  /**
+   * <pre>
+   * Clone quality: cosine between the ECAPA embeddings of this audio (its first
+   * 20 s) and of the reference, from the Embedder's ScoreSpeaker. Present only
+   * when scored (score_similarity, or sampled by --score-sample-rate).
+   * </pre>
+   *
+   * <code>optional float speaker_similarity = 7;</code>
+   * @return Whether the speakerSimilarity field is set.
+   */
+  boolean hasSpeakerSimilarity();
+  /**
+   * <pre>
+   * Clone quality: cosine between the ECAPA embeddings of this audio (its first
+   * 20 s) and of the reference, from the Embedder's ScoreSpeaker. Present only
+   * when scored (score_similarity, or sampled by --score-sample-rate).
+   * </pre>
+   *
+   * <code>optional float speaker_similarity = 7;</code>
+   * @return The speakerSimilarity.
+   */
+  float getSpeakerSimilarity();
+
+  /**
+   * <pre>
+   * Set when scoring was asked for but failed; the audio is served regardless.
+   * </pre>
+   *
+   * <code>string speaker_similarity_error = 8;</code>
+   * @return The speakerSimilarityError.
+   */
+  java.lang.String getSpeakerSimilarityError();
+  /**
+   * <pre>
+   * Set when scoring was asked for but failed; the audio is served regardless.
+   * </pre>
+   *
+   * <code>string speaker_similarity_error = 8;</code>
+   * @return The bytes for speakerSimilarityError.
+   */
+  com.google.protobuf.ByteString
+      getSpeakerSimilarityErrorBytes();
 }

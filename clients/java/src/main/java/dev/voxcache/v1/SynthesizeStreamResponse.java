@@ -19,6 +19,7 @@ private static final long serialVersionUID = 0L;
     audio_ = com.google.protobuf.ByteString.EMPTY;
     sentence_ = "";
     wavHeader_ = com.google.protobuf.ByteString.EMPTY;
+    speakerSimilarityError_ = "";
   }
 
   @java.lang.Override
@@ -46,6 +47,7 @@ private static final long serialVersionUID = 0L;
             dev.voxcache.v1.SynthesizeStreamResponse.class, dev.voxcache.v1.SynthesizeStreamResponse.Builder.class);
   }
 
+  private int bitField0_;
   public static final int AUDIO_FIELD_NUMBER = 1;
   private com.google.protobuf.ByteString audio_ = com.google.protobuf.ByteString.EMPTY;
   /**
@@ -228,6 +230,74 @@ private static final long serialVersionUID = 0L;
     return wavHeader_;
   }
 
+  public static final int SPEAKER_SIMILARITY_FIELD_NUMBER = 9;
+  private float speakerSimilarity_ = 0F;
+  /**
+   * <pre>
+   * On the last message, as in SynthesizeResponse: the clone-quality score of
+   * the whole stream's audio, when scored.
+   * </pre>
+   *
+   * <code>optional float speaker_similarity = 9;</code>
+   * @return Whether the speakerSimilarity field is set.
+   */
+  @java.lang.Override
+  public boolean hasSpeakerSimilarity() {
+    return ((bitField0_ & 0x00000001) != 0);
+  }
+  /**
+   * <pre>
+   * On the last message, as in SynthesizeResponse: the clone-quality score of
+   * the whole stream's audio, when scored.
+   * </pre>
+   *
+   * <code>optional float speaker_similarity = 9;</code>
+   * @return The speakerSimilarity.
+   */
+  @java.lang.Override
+  public float getSpeakerSimilarity() {
+    return speakerSimilarity_;
+  }
+
+  public static final int SPEAKER_SIMILARITY_ERROR_FIELD_NUMBER = 10;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object speakerSimilarityError_ = "";
+  /**
+   * <code>string speaker_similarity_error = 10;</code>
+   * @return The speakerSimilarityError.
+   */
+  @java.lang.Override
+  public java.lang.String getSpeakerSimilarityError() {
+    java.lang.Object ref = speakerSimilarityError_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      speakerSimilarityError_ = s;
+      return s;
+    }
+  }
+  /**
+   * <code>string speaker_similarity_error = 10;</code>
+   * @return The bytes for speakerSimilarityError.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getSpeakerSimilarityErrorBytes() {
+    java.lang.Object ref = speakerSimilarityError_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      speakerSimilarityError_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -265,6 +335,12 @@ private static final long serialVersionUID = 0L;
     }
     if (!wavHeader_.isEmpty()) {
       output.writeBytes(8, wavHeader_);
+    }
+    if (((bitField0_ & 0x00000001) != 0)) {
+      output.writeFloat(9, speakerSimilarity_);
+    }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(speakerSimilarityError_)) {
+      com.google.protobuf.GeneratedMessageV3.writeString(output, 10, speakerSimilarityError_);
     }
     getUnknownFields().writeTo(output);
   }
@@ -306,6 +382,13 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeBytesSize(8, wavHeader_);
     }
+    if (((bitField0_ & 0x00000001) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeFloatSize(9, speakerSimilarity_);
+    }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(speakerSimilarityError_)) {
+      size += com.google.protobuf.GeneratedMessageV3.computeStringSize(10, speakerSimilarityError_);
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -343,6 +426,14 @@ private static final long serialVersionUID = 0L;
     }
     if (!getWavHeader()
         .equals(other.getWavHeader())) return false;
+    if (hasSpeakerSimilarity() != other.hasSpeakerSimilarity()) return false;
+    if (hasSpeakerSimilarity()) {
+      if (java.lang.Float.floatToIntBits(getSpeakerSimilarity())
+          != java.lang.Float.floatToIntBits(
+              other.getSpeakerSimilarity())) return false;
+    }
+    if (!getSpeakerSimilarityError()
+        .equals(other.getSpeakerSimilarityError())) return false;
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -375,6 +466,13 @@ private static final long serialVersionUID = 0L;
     }
     hash = (37 * hash) + WAV_HEADER_FIELD_NUMBER;
     hash = (53 * hash) + getWavHeader().hashCode();
+    if (hasSpeakerSimilarity()) {
+      hash = (37 * hash) + SPEAKER_SIMILARITY_FIELD_NUMBER;
+      hash = (53 * hash) + java.lang.Float.floatToIntBits(
+          getSpeakerSimilarity());
+    }
+    hash = (37 * hash) + SPEAKER_SIMILARITY_ERROR_FIELD_NUMBER;
+    hash = (53 * hash) + getSpeakerSimilarityError().hashCode();
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -520,6 +618,8 @@ private static final long serialVersionUID = 0L;
         timingsBuilder_ = null;
       }
       wavHeader_ = com.google.protobuf.ByteString.EMPTY;
+      speakerSimilarity_ = 0F;
+      speakerSimilarityError_ = "";
       return this;
     }
 
@@ -581,6 +681,15 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000080) != 0)) {
         result.wavHeader_ = wavHeader_;
       }
+      int to_bitField0_ = 0;
+      if (((from_bitField0_ & 0x00000100) != 0)) {
+        result.speakerSimilarity_ = speakerSimilarity_;
+        to_bitField0_ |= 0x00000001;
+      }
+      if (((from_bitField0_ & 0x00000200) != 0)) {
+        result.speakerSimilarityError_ = speakerSimilarityError_;
+      }
+      result.bitField0_ |= to_bitField0_;
     }
 
     @java.lang.Override
@@ -653,6 +762,14 @@ private static final long serialVersionUID = 0L;
       if (other.getWavHeader() != com.google.protobuf.ByteString.EMPTY) {
         setWavHeader(other.getWavHeader());
       }
+      if (other.hasSpeakerSimilarity()) {
+        setSpeakerSimilarity(other.getSpeakerSimilarity());
+      }
+      if (!other.getSpeakerSimilarityError().isEmpty()) {
+        speakerSimilarityError_ = other.speakerSimilarityError_;
+        bitField0_ |= 0x00000200;
+        onChanged();
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -723,6 +840,16 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000080;
               break;
             } // case 66
+            case 77: {
+              speakerSimilarity_ = input.readFloat();
+              bitField0_ |= 0x00000100;
+              break;
+            } // case 77
+            case 82: {
+              speakerSimilarityError_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000200;
+              break;
+            } // case 82
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1310,6 +1437,138 @@ private static final long serialVersionUID = 0L;
     public Builder clearWavHeader() {
       bitField0_ = (bitField0_ & ~0x00000080);
       wavHeader_ = getDefaultInstance().getWavHeader();
+      onChanged();
+      return this;
+    }
+
+    private float speakerSimilarity_ ;
+    /**
+     * <pre>
+     * On the last message, as in SynthesizeResponse: the clone-quality score of
+     * the whole stream's audio, when scored.
+     * </pre>
+     *
+     * <code>optional float speaker_similarity = 9;</code>
+     * @return Whether the speakerSimilarity field is set.
+     */
+    @java.lang.Override
+    public boolean hasSpeakerSimilarity() {
+      return ((bitField0_ & 0x00000100) != 0);
+    }
+    /**
+     * <pre>
+     * On the last message, as in SynthesizeResponse: the clone-quality score of
+     * the whole stream's audio, when scored.
+     * </pre>
+     *
+     * <code>optional float speaker_similarity = 9;</code>
+     * @return The speakerSimilarity.
+     */
+    @java.lang.Override
+    public float getSpeakerSimilarity() {
+      return speakerSimilarity_;
+    }
+    /**
+     * <pre>
+     * On the last message, as in SynthesizeResponse: the clone-quality score of
+     * the whole stream's audio, when scored.
+     * </pre>
+     *
+     * <code>optional float speaker_similarity = 9;</code>
+     * @param value The speakerSimilarity to set.
+     * @return This builder for chaining.
+     */
+    public Builder setSpeakerSimilarity(float value) {
+      
+      speakerSimilarity_ = value;
+      bitField0_ |= 0x00000100;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * On the last message, as in SynthesizeResponse: the clone-quality score of
+     * the whole stream's audio, when scored.
+     * </pre>
+     *
+     * <code>optional float speaker_similarity = 9;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearSpeakerSimilarity() {
+      bitField0_ = (bitField0_ & ~0x00000100);
+      speakerSimilarity_ = 0F;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object speakerSimilarityError_ = "";
+    /**
+     * <code>string speaker_similarity_error = 10;</code>
+     * @return The speakerSimilarityError.
+     */
+    public java.lang.String getSpeakerSimilarityError() {
+      java.lang.Object ref = speakerSimilarityError_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        speakerSimilarityError_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <code>string speaker_similarity_error = 10;</code>
+     * @return The bytes for speakerSimilarityError.
+     */
+    public com.google.protobuf.ByteString
+        getSpeakerSimilarityErrorBytes() {
+      java.lang.Object ref = speakerSimilarityError_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        speakerSimilarityError_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <code>string speaker_similarity_error = 10;</code>
+     * @param value The speakerSimilarityError to set.
+     * @return This builder for chaining.
+     */
+    public Builder setSpeakerSimilarityError(
+        java.lang.String value) {
+      if (value == null) { throw new NullPointerException(); }
+      speakerSimilarityError_ = value;
+      bitField0_ |= 0x00000200;
+      onChanged();
+      return this;
+    }
+    /**
+     * <code>string speaker_similarity_error = 10;</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearSpeakerSimilarityError() {
+      speakerSimilarityError_ = getDefaultInstance().getSpeakerSimilarityError();
+      bitField0_ = (bitField0_ & ~0x00000200);
+      onChanged();
+      return this;
+    }
+    /**
+     * <code>string speaker_similarity_error = 10;</code>
+     * @param value The bytes for speakerSimilarityError to set.
+     * @return This builder for chaining.
+     */
+    public Builder setSpeakerSimilarityErrorBytes(
+        com.google.protobuf.ByteString value) {
+      if (value == null) { throw new NullPointerException(); }
+      checkByteStringIsUtf8(value);
+      speakerSimilarityError_ = value;
+      bitField0_ |= 0x00000200;
       onChanged();
       return this;
     }

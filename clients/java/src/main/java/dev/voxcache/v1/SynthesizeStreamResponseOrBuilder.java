@@ -114,4 +114,37 @@ public interface SynthesizeStreamResponseOrBuilder extends
    * @return The wavHeader.
    */
   com.google.protobuf.ByteString getWavHeader();
+
+  /**
+   * <pre>
+   * On the last message, as in SynthesizeResponse: the clone-quality score of
+   * the whole stream's audio, when scored.
+   * </pre>
+   *
+   * <code>optional float speaker_similarity = 9;</code>
+   * @return Whether the speakerSimilarity field is set.
+   */
+  boolean hasSpeakerSimilarity();
+  /**
+   * <pre>
+   * On the last message, as in SynthesizeResponse: the clone-quality score of
+   * the whole stream's audio, when scored.
+   * </pre>
+   *
+   * <code>optional float speaker_similarity = 9;</code>
+   * @return The speakerSimilarity.
+   */
+  float getSpeakerSimilarity();
+
+  /**
+   * <code>string speaker_similarity_error = 10;</code>
+   * @return The speakerSimilarityError.
+   */
+  java.lang.String getSpeakerSimilarityError();
+  /**
+   * <code>string speaker_similarity_error = 10;</code>
+   * @return The bytes for speakerSimilarityError.
+   */
+  com.google.protobuf.ByteString
+      getSpeakerSimilarityErrorBytes();
 }

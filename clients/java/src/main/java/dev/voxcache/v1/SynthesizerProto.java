@@ -54,7 +54,7 @@ public final class SynthesizerProto {
   static {
     java.lang.String[] descriptorData = {
       "\n\035voxcache/v1/synthesizer.proto\022\013voxcach" +
-      "e.v1\032\030voxcache/v1/tensor.proto\"\354\002\n\021Synth" +
+      "e.v1\032\030voxcache/v1/tensor.proto\"\206\003\n\021Synth" +
       "esizeRequest\022\014\n\004text\030\001 \001(\t\022\031\n\017reference_" +
       "audio\030\002 \001(\014H\000\022\022\n\010voice_id\030\003 \001(\tH\000\0221\n\014con" +
       "ditioning\030\004 \001(\0132\031.voxcache.v1.Conditioni" +
@@ -62,35 +62,40 @@ public final class SynthesizerProto {
       "\006format\030\007 \001(\0162\030.voxcache.v1.AudioFormat\022" +
       "\017\n\007backend\030\010 \001(\t\022K\n\017backend_options\030\t \003(" +
       "\01322.voxcache.v1.SynthesizeRequest.Backen" +
-      "dOptionsEntry\0325\n\023BackendOptionsEntry\022\013\n\003" +
-      "key\030\001 \001(\t\022\r\n\005value\030\002 \001(\t:\0028\001B\007\n\005voice\"\177\n" +
-      "\016VoiceSelection\022\017\n\007backend\030\001 \001(\t\022\025\n\rback" +
-      "end_voice\030\002 \001(\t\022\022\n\nsimilarity\030\003 \001(\002\022\036\n\026c" +
-      "onditioning_cache_hit\030\004 \001(\010\022\021\n\tcache_key" +
-      "\030\005 \001(\t\"L\n\020SynthesisTimings\022\020\n\010embed_ms\030\001" +
-      " \001(\001\022\024\n\014synthesis_ms\030\002 \001(\001\022\020\n\010total_ms\030\003" +
-      " \001(\001\"\326\001\n\022SynthesizeResponse\022\r\n\005audio\030\001 \001" +
-      "(\014\022\023\n\013sample_rate\030\002 \001(\r\022(\n\006format\030\003 \001(\0162" +
-      "\030.voxcache.v1.AudioFormat\022.\n\tselection\030\004" +
-      " \001(\0132\033.voxcache.v1.VoiceSelection\022.\n\007tim" +
-      "ings\030\005 \001(\0132\035.voxcache.v1.SynthesisTiming" +
-      "s\022\022\n\nduration_s\030\006 \001(\001\"\352\001\n\030SynthesizeStre" +
-      "amResponse\022\r\n\005audio\030\001 \001(\014\022\023\n\013sample_rate" +
-      "\030\002 \001(\r\022\026\n\016sentence_index\030\003 \001(\r\022\020\n\010senten" +
-      "ce\030\004 \001(\t\022.\n\tselection\030\005 \001(\0132\033.voxcache.v" +
-      "1.VoiceSelection\022\014\n\004last\030\006 \001(\010\022.\n\007timing" +
-      "s\030\007 \001(\0132\035.voxcache.v1.SynthesisTimings\022\022" +
-      "\n\nwav_header\030\010 \001(\014*Y\n\013AudioFormat\022\034\n\030AUD" +
-      "IO_FORMAT_UNSPECIFIED\020\000\022\024\n\020AUDIO_FORMAT_" +
-      "WAV\020\001\022\026\n\022AUDIO_FORMAT_PCM16\020\0022\271\001\n\013Synthe" +
-      "sizer\022M\n\nSynthesize\022\036.voxcache.v1.Synthe" +
-      "sizeRequest\032\037.voxcache.v1.SynthesizeResp" +
-      "onse\022[\n\020SynthesizeStream\022\036.voxcache.v1.S" +
-      "ynthesizeRequest\032%.voxcache.v1.Synthesiz" +
-      "eStreamResponse0\001Bd\n\017dev.voxcache.v1B\020Sy" +
-      "nthesizerProtoP\001Z=github.com/voxcache/vo" +
-      "xcache/clients/go/voxcachev1;voxcachev1b" +
-      "\006proto3"
+      "dOptionsEntry\022\030\n\020score_similarity\030\n \001(\010\032" +
+      "5\n\023BackendOptionsEntry\022\013\n\003key\030\001 \001(\t\022\r\n\005v" +
+      "alue\030\002 \001(\t:\0028\001B\007\n\005voice\"\177\n\016VoiceSelectio" +
+      "n\022\017\n\007backend\030\001 \001(\t\022\025\n\rbackend_voice\030\002 \001(" +
+      "\t\022\022\n\nsimilarity\030\003 \001(\002\022\036\n\026conditioning_ca" +
+      "che_hit\030\004 \001(\010\022\021\n\tcache_key\030\005 \001(\t\"L\n\020Synt" +
+      "hesisTimings\022\020\n\010embed_ms\030\001 \001(\001\022\024\n\014synthe" +
+      "sis_ms\030\002 \001(\001\022\020\n\010total_ms\030\003 \001(\001\"\260\002\n\022Synth" +
+      "esizeResponse\022\r\n\005audio\030\001 \001(\014\022\023\n\013sample_r" +
+      "ate\030\002 \001(\r\022(\n\006format\030\003 \001(\0162\030.voxcache.v1." +
+      "AudioFormat\022.\n\tselection\030\004 \001(\0132\033.voxcach" +
+      "e.v1.VoiceSelection\022.\n\007timings\030\005 \001(\0132\035.v" +
+      "oxcache.v1.SynthesisTimings\022\022\n\nduration_" +
+      "s\030\006 \001(\001\022\037\n\022speaker_similarity\030\007 \001(\002H\000\210\001\001" +
+      "\022 \n\030speaker_similarity_error\030\010 \001(\tB\025\n\023_s" +
+      "peaker_similarity\"\304\002\n\030SynthesizeStreamRe" +
+      "sponse\022\r\n\005audio\030\001 \001(\014\022\023\n\013sample_rate\030\002 \001" +
+      "(\r\022\026\n\016sentence_index\030\003 \001(\r\022\020\n\010sentence\030\004" +
+      " \001(\t\022.\n\tselection\030\005 \001(\0132\033.voxcache.v1.Vo" +
+      "iceSelection\022\014\n\004last\030\006 \001(\010\022.\n\007timings\030\007 " +
+      "\001(\0132\035.voxcache.v1.SynthesisTimings\022\022\n\nwa" +
+      "v_header\030\010 \001(\014\022\037\n\022speaker_similarity\030\t \001" +
+      "(\002H\000\210\001\001\022 \n\030speaker_similarity_error\030\n \001(" +
+      "\tB\025\n\023_speaker_similarity*Y\n\013AudioFormat\022" +
+      "\034\n\030AUDIO_FORMAT_UNSPECIFIED\020\000\022\024\n\020AUDIO_F" +
+      "ORMAT_WAV\020\001\022\026\n\022AUDIO_FORMAT_PCM16\020\0022\271\001\n\013" +
+      "Synthesizer\022M\n\nSynthesize\022\036.voxcache.v1." +
+      "SynthesizeRequest\032\037.voxcache.v1.Synthesi" +
+      "zeResponse\022[\n\020SynthesizeStream\022\036.voxcach" +
+      "e.v1.SynthesizeRequest\032%.voxcache.v1.Syn" +
+      "thesizeStreamResponse0\001Bd\n\017dev.voxcache." +
+      "v1B\020SynthesizerProtoP\001Z=github.com/voxca" +
+      "che/voxcache/clients/go/voxcachev1;voxca" +
+      "chev1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -102,7 +107,7 @@ public final class SynthesizerProto {
     internal_static_voxcache_v1_SynthesizeRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_SynthesizeRequest_descriptor,
-        new java.lang.String[] { "Text", "ReferenceAudio", "VoiceId", "Conditioning", "Language", "Speed", "Format", "Backend", "BackendOptions", "Voice", });
+        new java.lang.String[] { "Text", "ReferenceAudio", "VoiceId", "Conditioning", "Language", "Speed", "Format", "Backend", "BackendOptions", "ScoreSimilarity", "Voice", });
     internal_static_voxcache_v1_SynthesizeRequest_BackendOptionsEntry_descriptor =
       internal_static_voxcache_v1_SynthesizeRequest_descriptor.getNestedTypes().get(0);
     internal_static_voxcache_v1_SynthesizeRequest_BackendOptionsEntry_fieldAccessorTable = new
@@ -126,13 +131,13 @@ public final class SynthesizerProto {
     internal_static_voxcache_v1_SynthesizeResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_SynthesizeResponse_descriptor,
-        new java.lang.String[] { "Audio", "SampleRate", "Format", "Selection", "Timings", "DurationS", });
+        new java.lang.String[] { "Audio", "SampleRate", "Format", "Selection", "Timings", "DurationS", "SpeakerSimilarity", "SpeakerSimilarityError", "SpeakerSimilarity", });
     internal_static_voxcache_v1_SynthesizeStreamResponse_descriptor =
       getDescriptor().getMessageTypes().get(4);
     internal_static_voxcache_v1_SynthesizeStreamResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_voxcache_v1_SynthesizeStreamResponse_descriptor,
-        new java.lang.String[] { "Audio", "SampleRate", "SentenceIndex", "Sentence", "Selection", "Last", "Timings", "WavHeader", });
+        new java.lang.String[] { "Audio", "SampleRate", "SentenceIndex", "Sentence", "Selection", "Last", "Timings", "WavHeader", "SpeakerSimilarity", "SpeakerSimilarityError", "SpeakerSimilarity", });
     dev.voxcache.v1.TensorProto.getDescriptor();
   }
 
