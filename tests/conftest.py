@@ -139,6 +139,10 @@ def make_core(
     encoder: Any, redis_url: str | None, prefix: str, *, retry_s: float = 0.2, timeout_s: float = 0.25, **settings: Any
 ) -> Embedder:
     """The Embedder exactly as the server wires it, on the given Redis (or none), without gRPC."""
+    if redis_url and is_cluster_url(redis_url):
+        # A cluster client's first commands also read the slot table over fresh connections to
+        # several nodes: on a loaded 2-core CI machine that overran 250 ms (a spurious fail-open).
+        timeout_s = max(timeout_s, 1.0)
     stats = EmbedderStats()
     on_error, on_wrong_type = embedder_server.store_counters(stats)
     store = (

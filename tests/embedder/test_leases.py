@@ -57,8 +57,10 @@ async def test_64_identical_misses_over_two_workers_extract_once(
     pair: list[tuple[Embedder, CountingEncoder]], speech: dict[str, Any]
 ) -> None:
     (a, enc_a), (b, enc_b) = pair
-    slow(enc_a, 0.3)
-    slow(enc_b, 0.3)
+    # Long enough that every one of the 64 has asked before the extraction ends, even on a
+    # loaded machine (otherwise late ones are plain Redis hits and prove nothing about leases).
+    slow(enc_a, 2.0)
+    slow(enc_b, 2.0)
     results = await asyncio.wait_for(
         asyncio.gather(*(core.embed(audio=speech["wav"]) for core in (a, b) * 32)), timeout=60
     )
