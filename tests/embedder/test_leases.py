@@ -56,22 +56,23 @@ def slow(encoder: CountingEncoder, seconds: float) -> threading.Event:
 async def test_64_identical_misses_over_two_workers_extract_once(
     pair: list[tuple[Embedder, CountingEncoder]], speech: dict[str, Any]
 ) -> None:
+    """32 misses on worker A; once A's extraction is under way (it holds the lease), 32 more on
+    worker B, which must wait for A's entry instead of extracting. Starting B only once A's pass
+    has begun makes the overlap certain: B asking after A had finished would prove nothing."""
     (a, enc_a), (b, enc_b) = pair
-    # Long enough that every one of the 64 has asked before the extraction ends, even on a
-    # loaded machine (otherwise late ones are plain Redis hits and prove nothing about leases).
-    slow(enc_a, 2.0)
+    began = slow(enc_a, 2.0)
     slow(enc_b, 2.0)
-    results = await asyncio.wait_for(
-        asyncio.gather(*(core.embed(audio=speech["wav"]) for core in (a, b) * 32)), timeout=60
-    )
-    assert enc_a.calls + enc_b.calls == 1
+    first = [asyncio.create_task(a.embed(audio=speech["wav"])) for _ in range(32)]
+    assert await asyncio.to_thread(began.wait, 30), "A never started its extraction"
+    second = [asyncio.create_task(b.embed(audio=speech["wav"])) for _ in range(32)]
+    results = await asyncio.wait_for(asyncio.gather(*first, *second), timeout=60)
+    assert (enc_a.calls, enc_b.calls) == (1, 0)
     assert a.stats.extractions + b.stats.extractions == 1
     vectors = {b"".join(t.tobytes() for t in r.conditioning.tensors.values()) for r in results}
     assert len(vectors) == 1
-    # The worker that did not extract answered its 32 from Redis, after waiting once on the lease.
-    waiter = b if enc_a.calls else a
-    assert waiter.cache.leases is not None and waiter.cache.leases.counters.peer_fills == 1
-    assert {r.tier for r in results[(a, b).index(waiter) :: 2]} == {CacheTier.REDIS}
+    # B answered its 32 from Redis, after its one claim waited on A's lease.
+    assert b.cache.leases is not None and b.cache.leases.counters.peer_fills == 1
+    assert {r.tier for r in results[32:]} == {CacheTier.REDIS}
 
 
 async def test_a_lease_whose_holder_vanished_is_taken_over_after_it_expires(

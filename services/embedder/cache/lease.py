@@ -129,6 +129,8 @@ class Leases:
                     found = await lookup()
                     if found is not None:
                         await lease.release(announce=False)
+                        if waited:  # woken by the holder's announcement, after it dropped its lease
+                            self.counters.peer_fills += 1
                         return Claim(found=found)
                     if waited:
                         self.counters.takeovers += 1
