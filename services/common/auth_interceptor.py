@@ -21,6 +21,7 @@ from grpc_status import rpc_status
 from services.common.auth import ANONYMOUS, TENANT_HEADER, Authenticator, Principal
 from services.common.errors import ServiceError
 from services.common.grpc_errors import to_rpc_status
+from services.common.handler_wrap import rewrap
 
 #: The authenticated caller of the call being served (ANONYMOUS outside any call).
 current_principal: ContextVar[Principal] = ContextVar("voxcache_principal", default=ANONYMOUS)
@@ -87,18 +88,4 @@ def _wrap(handler: grpc.RpcMethodHandler, who: Who) -> grpc.RpcMethodHandler:
 
         return run
 
-    kinds = (
-        ("unary_unary", grpc.unary_unary_rpc_method_handler, unary),
-        ("unary_stream", grpc.unary_stream_rpc_method_handler, streaming),
-        ("stream_unary", grpc.stream_unary_rpc_method_handler, unary),
-        ("stream_stream", grpc.stream_stream_rpc_method_handler, streaming),
-    )
-    for attribute, make, wrap in kinds:
-        behavior = getattr(handler, attribute)
-        if behavior is not None:
-            return make(
-                wrap(behavior),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-    return handler
+    return rewrap(handler, unary, streaming)

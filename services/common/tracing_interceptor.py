@@ -21,6 +21,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.common.auth_interceptor import OPEN_SERVICES
+from services.common.handler_wrap import rewrap
 
 #: Status codes a server span marks as an error (the OpenTelemetry rpc conventions for servers).
 SERVER_ERRORS = frozenset(
@@ -123,18 +124,4 @@ def _wrapped(handler: grpc.RpcMethodHandler, tracer: trace.Tracer, method: str, 
 
         return run
 
-    kinds = (
-        ("unary_unary", grpc.unary_unary_rpc_method_handler, unary),
-        ("unary_stream", grpc.unary_stream_rpc_method_handler, streaming),
-        ("stream_unary", grpc.stream_unary_rpc_method_handler, unary),
-        ("stream_stream", grpc.stream_stream_rpc_method_handler, streaming),
-    )
-    for attribute, make, wrap in kinds:
-        behavior = getattr(handler, attribute)
-        if behavior is not None:
-            return make(
-                wrap(behavior),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-    return handler
+    return rewrap(handler, unary, streaming)
