@@ -25,7 +25,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from redis.asyncio import RedisCluster
 from redis.asyncio.client import PubSub
@@ -69,6 +69,20 @@ _ACL_HINT = (
 )
 #: Failures after which a cluster client must re-read the slot table before its next command.
 _TOPOLOGY_ERRORS = (RedisConnectionError, RedisTimeoutError, ClusterError, RedisClusterException)
+
+
+async def _exchange(connection: Connection, commands: list[bytes]) -> Any:
+    """Write packed commands on one connection and read every reply; the last one is returned
+    (an error reply raises). A connection left with an unread reply (an error, a timeout, a
+    cancelled caller) is closed, never reused half-read."""
+    try:
+        await connection.send_packed_command(commands)
+        for _ in commands[1:]:
+            await connection.read_response()
+        return await connection.read_response()
+    except BaseException:
+        await connection.disconnect()
+        raise
 
 
 def is_wrong_type(exc: Exception) -> bool:
@@ -207,8 +221,7 @@ class RedisStore:
     async def get(self, key: str) -> bytes | None:
         """GET, written straight onto one pooled connection: it is the whole of a Redis hit's
         round trip, and redis-py's generic command packing and dispatch cost as much client
-        time as the verification of the record it returns. A connection left with an unread
-        reply (an error, a timeout, a cancelled caller) is closed, never returned half-read.
+        time as the verification of the record it returns.
         """
         encoded = key.encode()
         command = b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(encoded), encoded)
@@ -219,14 +232,9 @@ class RedisStore:
             pool = self._client.connection_pool
             connection = await pool.get_connection()
             try:
-                await connection.send_packed_command(command)
-                value: bytes | None = await connection.read_response()
-            except BaseException:
-                await connection.disconnect()
-                raise
+                return await _exchange(connection, [command])
             finally:
                 await pool.release(connection)
-            return value
 
         return await self._call("GET", op, key=key)
 
@@ -242,22 +250,16 @@ class RedisStore:
         connection: Connection = node.acquire_connection()
         redirect: AskError | None = None
         try:
-            await connection.send_packed_command(command)
-            value: bytes | None = await connection.read_response()
-        except MovedError:
-            await connection.disconnect()
-            return await client.get(key)
-        except AskError as exc:
-            await connection.disconnect()
+            value: bytes | None = await _exchange(connection, [command])
+        except AskError as exc:  # MOVED is an AskError too
             redirect = exc
-        except BaseException:
-            await connection.disconnect()
-            raise
         finally:
-            node.release(connection)
-        if redirect is not None:
-            return await self._get_asking(client, key, redirect, command)
-        return value
+            node.release(connection)  # before following a redirect, which needs connections of its own
+        if redirect is None:
+            return value
+        if isinstance(redirect, MovedError):
+            return await client.get(key)
+        return await self._get_asking(client, key, redirect, command)
 
     @staticmethod
     async def _get_asking(client: RedisCluster, key: str, redirect: AskError, command: bytes) -> bytes | None:
@@ -271,15 +273,9 @@ class RedisStore:
             return await client.get(key)
         connection: Connection = node.acquire_connection()
         try:
-            await connection.send_packed_command([b"*1\r\n$6\r\nASKING\r\n", command])
-            await connection.read_response()
-            value: bytes | None = await connection.read_response()
-        except BaseException:
-            await connection.disconnect()
-            raise
+            return await _exchange(connection, [b"*1\r\n$6\r\nASKING\r\n", command])
         finally:
             node.release(connection)
-        return value
 
     async def put(self, key: str, value: bytes, ttl_s: int | None, *, replace: bool = False) -> None:
         """Store an entry. ttl_s=None pins it (and unpins nothing: NX keeps a pinned twin);
