@@ -169,16 +169,20 @@ def client_interceptors() -> Sequence[grpc.aio.ClientInterceptor]:
     return aio_client_interceptors(tracer_provider=_provider)
 
 
-def span(name: str, attributes: Attributes | None = None) -> contextlib.AbstractContextManager[Any]:
+def span(
+    name: str, attributes: Attributes | None = None, *, start_ns: int | None = None
+) -> contextlib.AbstractContextManager[Any]:
     """A child span of the current one around a block; a shared no-op while tracing is off.
 
-    Use only around code that runs on the event loop (an `await` of executor work is fine):
-    the span is the current one in this task's context, which executor threads do not see.
+    `start_ns` (time.time_ns()): when the work began, if before the block (a lookup whose first
+    step ran before it was known to be a miss). Use only around code that runs on the event
+    loop (an `await` of executor work is fine): the span is the current one in this task's
+    context, which executor threads do not see.
     """
     tracer = _tracer
     if tracer is None:
         return _NOTHING
-    return tracer.start_as_current_span(name, attributes=attributes)
+    return tracer.start_as_current_span(name, attributes=attributes, start_time=start_ns)
 
 
 def record(name: str, start_ns: int, attributes: Attributes) -> None:

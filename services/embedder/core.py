@@ -164,11 +164,11 @@ class _Extraction:
     stored: bool = False
 
 
-def _l1_hit_attributes(encoder: str, audio_bytes: int) -> dict[str, str | bool | int]:
+def _hit_attributes(encoder: str, audio_bytes: int, tier: CacheTier) -> dict[str, str | bool | int]:
     return {
         tracing.ENCODER: encoder,
         tracing.AUDIO_BYTES: audio_bytes,
-        tracing.TIER: CacheTier.LOCAL.value,
+        tracing.TIER: tier.value,
         tracing.CACHE_HIT: True,
     }
 
@@ -541,24 +541,32 @@ class Embedder:
         key = keys.conditioning(scope, encoder.name, encoder.weights_digest, digest)
         ttl_s = options.ttl_s or self.settings.default_ttl_s
         audio_bytes = len(audio) if audio is not None else 0
+        looked_up, looked_up_ns = time.perf_counter(), time.time_ns()
         if not options.bypass:
-            # The common case answered without building a fill, a policy or a second await: an
-            # L1 hit with nothing left to pin. Anything else takes the general path below.
-            looked_up, looked_up_ns = time.perf_counter(), time.time_ns()
-            local = self.cache.local_hit(key.redis_key, ttl_s, pin=pin)
-            if local is not None:
-                if voice is not None and voice.pinned.get(local.encoder) != local.cache_key:
-                    await self._record_pin(voice, local, voices)
+            # A hit is answered here, without building a fill, a policy or a span to nest under:
+            # the common L1 hit synchronously, a store hit (or a pin to add) with one await.
+            found = self.cache.local_hit(key.redis_key, ttl_s, pin=pin)
+            tier = CacheTier.LOCAL
+            if found is None and (hit := await self.cache.hit(key, ttl_s, encoder.tensors, pin=pin)) is not None:
+                found, tier = hit
+            if found is not None:
+                if voice is not None and voice.pinned.get(found.encoder) != found.cache_key:
+                    await self._record_pin(voice, found, voices)
                 now = time.perf_counter()
                 if tracing.enabled():  # recorded once over: no child span needs it as the current one
-                    tracing.record("voxcache.cache.lookup", looked_up_ns, _l1_hit_attributes(encoder.name, audio_bytes))
-                return EmbedResult(local, CacheTier.LOCAL, Timings((now - started) * 1000, (now - looked_up) * 1000))
-        with tracing.span("voxcache.cache.lookup", {tracing.ENCODER: encoder.name, tracing.AUDIO_BYTES: audio_bytes}):
-            result = await self._fetch(key, encoder, options, ttl_s, pin, voice, voices, audio, started, deadline)
+                    attributes = _hit_attributes(encoder.name, audio_bytes, tier)
+                    tracing.record("voxcache.cache.lookup", looked_up_ns, attributes)
+                return EmbedResult(found, tier, Timings((now - started) * 1000, (now - looked_up) * 1000))
+        lookup = {tracing.ENCODER: encoder.name, tracing.AUDIO_BYTES: audio_bytes}
+        with tracing.span("voxcache.cache.lookup", lookup, start_ns=looked_up_ns):  # decode and extract nest here
+            cache_ms = (time.perf_counter() - looked_up) * 1000
+            result = await self._fill(
+                key, encoder, options, ttl_s, pin, voice, voices, audio, started, cache_ms, deadline
+            )
             tracing.annotate({tracing.TIER: result.tier.value, tracing.CACHE_HIT: result.cache_hit})
         return result
 
-    async def _fetch(
+    async def _fill(
         self,
         key: keys.ConditioningKey,
         encoder: Encoder,
@@ -569,16 +577,18 @@ class Embedder:
         voices: VoiceRegistry,
         audio: bytes | None,
         started: float,
+        cache_ms: float,
         deadline: float | None,
     ) -> EmbedResult:
-        """Past L1: the shared store, else an extraction (once per key); decode and extract spans nest here."""
+        """A miss (or a bypass): one extraction per key, admitted, stored; or the entry another
+        caller or process extracted meanwhile."""
         load_audio = self._audio_loader(audio, voice, voices)
         policy = CachePolicy(ttl_s=ttl_s, pin=pin, bypass=options.bypass)
 
         async def compute() -> _Extraction:
             return await self._admission.run(lambda: self._extract(key, encoder, load_audio, policy), deadline)
 
-        fetched = await self.cache.fetch(key, compute, policy, encoder.tensors, deadline)
+        fetched = await self.cache.fill(key, compute, policy, encoder.tensors, cache_ms, deadline)
         if voice is not None:
             await self._record_pin(voice, fetched.conditioning, voices)
         total_ms = (time.perf_counter() - started) * 1000

@@ -64,6 +64,27 @@ async def test_hit_from_redis_in_a_second_process_is_bit_identical(
     assert again.conditioning.cache_key == first.conditioning.cache_key
 
 
+async def test_a_store_hit_is_answered_without_the_miss_machinery(
+    core: Embedder, encoder: CountingEncoder, redis_server: LocalRedis, prefix: str, speech: dict[str, Any]
+) -> None:
+    """A store hit is answered like an L1 hit: not through `fetch` or `fill` (single-flight,
+    leases, a compute closure and a policy), which only a miss needs."""
+    await core.embed(audio=speech["wav"])
+    other_worker = make_core(encoder, redis_server.url, prefix)
+
+    async def miss_only(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a store hit went through the miss path")
+
+    other_worker.cache.fill = miss_only  # type: ignore[method-assign]
+    other_worker.cache.fetch = miss_only  # type: ignore[method-assign]
+    try:
+        again = await other_worker.embed(audio=speech["wav"])
+    finally:
+        await other_worker.close()
+    assert again.tier is CacheTier.REDIS and again.cache_hit and encoder.calls == 1
+    assert again.timings.cache_ms > 0
+
+
 async def test_key_depends_on_bytes_encoder_and_weights(core: Embedder, speech: dict[str, Any]) -> None:
     result = await core.embed(audio=speech["wav"])
     key = result.conditioning.cache_key

@@ -144,14 +144,41 @@ class TieredCache:
         """
         started = time.perf_counter()
         if not policy.bypass:
-            found = await self.lookup(key, policy.ttl_s, expect)
+            found = await self.hit(key, policy.ttl_s, expect, pin=policy.pin)
             if found is not None:
                 conditioning, tier = found
-                await self._ensure_pinned(conditioning, policy.pin)
                 return Fetched(conditioning, tier, (time.perf_counter() - started) * 1000)
-        cache_ms = (time.perf_counter() - started) * 1000
+        return await self.fill(key, compute, policy, expect, (time.perf_counter() - started) * 1000, deadline)
 
-        async def fill() -> T | Conditioning:
+    async def hit(
+        self, key: ConditioningKey, ttl_s: int, expect: Sequence[TensorSpec], *, pin: bool
+    ) -> tuple[Conditioning, CacheTier] | None:
+        """The entry from L1 or the store, pinned in the store when `pin` asks; None on a miss.
+
+        The first half of `fetch`, for a caller that answers a hit itself (the Embedder's hot
+        path) and calls `fill` only on a miss: a store hit then builds no fill, no policy and
+        no closure.
+        """
+        found = await self.lookup(key, ttl_s, expect)
+        if found is not None:
+            await self._ensure_pinned(found[0], pin)
+        return found
+
+    async def fill(
+        self,
+        key: ConditioningKey,
+        compute: Callable[[], Awaitable[T]],
+        policy: CachePolicy,
+        expect: Sequence[TensorSpec],
+        cache_ms: float,
+        deadline: float | None = None,
+    ) -> Fetched[T]:
+        """The second half of `fetch`, after `hit` found nothing (or `policy` bypasses the cache):
+        `compute` once per key (and once across processes with `leases`), stored and returned.
+        `expect` as for `fetch` (a process waiting on another's lease reads its entry);
+        `cache_ms`: what the lookup before it took, reported in the result."""
+
+        async def compute_and_store() -> T | Conditioning:
             lease: Lease | None = None
             if not policy.bypass and self.leases is not None:
                 claim = await self.leases.claim(key.redis_key, lambda: self._shared(key, policy.ttl_s, expect))
@@ -176,7 +203,7 @@ class TieredCache:
         # Identical bypass requests in flight share one (fresh, unstored) computation too, but
         # never join a normal miss: that one reads and writes the cache.
         flights = self._bypass_flights if policy.bypass else self._flights
-        outcome, joined = await _within(deadline, flights.run(key.redis_key, fill))
+        outcome, joined = await _within(deadline, flights.run(key.redis_key, compute_and_store))
         if joined:
             self.counters.coalesced += 1
         if isinstance(outcome, Conditioning):

@@ -46,11 +46,20 @@ class TensorFormatError(ValueError):
 
 def to_proto(array: np.ndarray) -> tensor_pb2.Tensor:
     """Encode a float32/float16 array; other dtypes are refused, not silently cast."""
+    tensor = tensor_pb2.Tensor()
+    _fill(tensor, array)
+    return tensor
+
+
+def _fill(tensor: tensor_pb2.Tensor, array: np.ndarray) -> None:
+    """`array` into an empty Tensor message in place: a map entry or a field is filled where it
+    is, instead of building a message and copying it in."""
     dtype = _DTYPE_BY_KIND.get(array.dtype.name)
     if dtype is None:
         raise TensorFormatError(f"unsupported dtype {array.dtype}; use float32 or float16")
-    data = np.ascontiguousarray(array, dtype=_NUMPY_BY_DTYPE[dtype]).tobytes()
-    return tensor_pb2.Tensor(dtype=dtype, shape=list(array.shape), data=data)
+    tensor.dtype = dtype
+    tensor.shape.extend(array.shape)
+    tensor.data = np.ascontiguousarray(array, dtype=_NUMPY_BY_DTYPE[dtype]).tobytes()
 
 
 def from_proto(tensor: tensor_pb2.Tensor, *, name: str = "tensor") -> np.ndarray:
@@ -75,7 +84,9 @@ def from_proto(tensor: tensor_pb2.Tensor, *, name: str = "tensor") -> np.ndarray
 def map_to_proto(arrays: Mapping[str, np.ndarray], target: object) -> None:
     """Fill a `map<string, Tensor>` field in place (protobuf maps cannot be assigned)."""
     for key, array in arrays.items():
-        target[key].CopyFrom(to_proto(array))  # type: ignore[index]
+        entry = target[key]  # type: ignore[index]
+        entry.Clear()
+        _fill(entry, array)
 
 
 def map_from_proto(tensors: Mapping[str, tensor_pb2.Tensor]) -> dict[str, np.ndarray]:
