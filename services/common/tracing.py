@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
+from services.common.deferred_span import current_call, parent_context
+
 if TYPE_CHECKING:
     import grpc
     from opentelemetry.sdk.trace import TracerProvider
@@ -161,12 +163,16 @@ def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
 
 
 def client_interceptors() -> Sequence[grpc.aio.ClientInterceptor]:
-    """A client span per call that sends the current trace on as `traceparent`; empty while off."""
+    """A client span per call that sends the current trace on as `traceparent` (a call made while
+    serving one is its child); empty while off."""
     if _provider is None:
         return []
     from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
-    return aio_client_interceptors(tracer_provider=_provider)
+    from services.common.deferred_span import CallContextInterceptor
+
+    # First: it makes the served call's (deferred) span the parent of the client span after it.
+    return [CallContextInterceptor(), *aio_client_interceptors(tracer_provider=_provider)]
 
 
 def span(
@@ -182,21 +188,34 @@ def span(
     tracer = _tracer
     if tracer is None:
         return _NOTHING
-    return tracer.start_as_current_span(name, attributes=attributes, start_time=start_ns)
+    return tracer.start_as_current_span(name, parent_context(), attributes=attributes, start_time=start_ns)
 
 
 def record(name: str, start_ns: int, attributes: Attributes) -> None:
     """A child span of the current one that began at `start_ns` (time.time_ns()) and ends now.
 
-    For work already done whose attributes are all known at its end: one call, and the span is
-    never made current (the cheapest span the SDK makes; the L1 hit's lookup uses it).
+    For work already done whose attributes are all known at its end (a hit's lookup): directly
+    under the call being served, it is kept as a tuple and made with the call's own span, after
+    the answer has gone when nothing else needed that span (deferred_span.py).
     """
     tracer = _tracer
-    if tracer is not None:
+    if tracer is None:
+        return
+    call = current_call.get()
+    if call is not None and not trace.get_current_span().get_span_context().is_valid:
+        call.record(name, start_ns, attributes)
+    else:
         tracer.start_span(name, start_time=start_ns, attributes=attributes).end()
 
 
 def annotate(attributes: Attributes) -> None:
-    """Add attributes to the current span (nothing while tracing is off, or with no span)."""
-    if _tracer is not None:
-        trace.get_current_span().set_attributes(attributes)
+    """Add attributes to the current span, else to the server span of the call being served
+    (nothing while tracing is off, or with neither)."""
+    if _tracer is None:
+        return
+    current = trace.get_current_span()
+    call = current_call.get()
+    if call is not None and not current.get_span_context().is_valid:
+        call.annotate(attributes)
+    else:
+        current.set_attributes(attributes)

@@ -4,11 +4,12 @@ Why not opentelemetry-instrumentation-grpc's aio server interceptor (its client 
 services/common/tracing.py): per call it wraps the servicer context in a proxy object, copies
 the metadata into a dict, parses the peer address and cleans seven attributes, which on an
 Embed cache hit (a few hundred microseconds) cost about as much again as the span itself
-(bench/tracing_bench.py). This one extracts the context with the configured propagators
-(`OTEL_PROPAGATORS`, W3C tracecontext and baggage by default), opens a SERVER span named like
-the library's (`/package.Service/Method`) with the same `rpc.*` attribute names, and records
-the status code the handler ended with. Health and reflection calls are not traced: probes
-every few seconds would bury the requests.
+(bench/tracing_bench.py). This one starts a `ServerCall` (deferred_span.py): the span is made
+when a child needs it, or after the answer has gone, from the caller's context read with the
+configured propagators (`OTEL_PROPAGATORS`, W3C tracecontext and baggage by default). It is a
+SERVER span named like the library's (`/package.Service/Method`) with the same `rpc.*`
+attribute names and the status code the handler ended with. Health and reflection calls are
+not traced: probes every few seconds would bury the requests.
 """
 
 from __future__ import annotations
@@ -17,44 +18,20 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
-from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry import trace
 
 from services.common.auth_interceptor import OPEN_SERVICES
+from services.common.deferred_span import ServerCall, current_call, rpc_attributes
 from services.common.handler_wrap import rewrap
-
-#: Status codes a server span marks as an error (the OpenTelemetry rpc conventions for servers).
-SERVER_ERRORS = frozenset(
-    {
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.UNIMPLEMENTED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DATA_LOSS,
-    }
-)
-
-
-class _Carrier:
-    """Reads headers straight from the call's metadata tuple: no dict is built per call."""
-
-    @staticmethod
-    def get(carrier: Any, key: str) -> list[str] | None:
-        values = [value for name, value in carrier if name == key and isinstance(value, str)]
-        return values or None
-
-    @staticmethod
-    def keys(carrier: Any) -> list[str]:
-        return [name for name, _ in carrier]
-
-
-_getter = _Carrier()
 
 
 class ServerTracingInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, tracer: trace.Tracer) -> None:
         self._tracer = tracer
+        #: Per method, the last handler wrapped and its wrapper: a method's handler is one object
+        #: for the life of the server unless an interceptor after this one wraps it per call
+        #: (authentication with tenants), so a call usually reuses its method's wrapper.
+        self._wrappers: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(
         self,
@@ -65,62 +42,53 @@ class ServerTracingInterceptor(grpc.aio.ServerInterceptor):
         method = details.method
         if handler is None or method.startswith(OPEN_SERVICES):
             return handler
-        return _wrapped(handler, self._tracer, method, details.invocation_metadata or ())
+        known = self._wrappers.get(method)
+        if known is not None and known[0] is handler:
+            return known[1]
+        wrapper = _wrapped(handler, self._tracer, method)
+        self._wrappers[method] = (handler, wrapper)
+        return wrapper
 
 
-def _attributes(method: str) -> dict[str, str]:
-    service, _, name = method.lstrip("/").partition("/")
-    return {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+def _code(context: grpc.aio.ServicerContext, failed: BaseException | None) -> grpc.StatusCode:
+    return context.code() or (grpc.StatusCode.OK if failed is None else grpc.StatusCode.UNKNOWN)
 
 
-def _finish(span: trace.Span, context: grpc.aio.ServicerContext, failed: BaseException | None) -> None:
-    """The call's status code on its span; ERROR for the codes that mean the server failed."""
-    code = context.code() or (grpc.StatusCode.OK if failed is None else grpc.StatusCode.UNKNOWN)
-    span.set_attribute("rpc.grpc.status_code", code.value[0])
-    if code in SERVER_ERRORS:
-        span.set_status(Status(StatusCode.ERROR, code.name))
+def _wrapped(handler: grpc.RpcMethodHandler, tracer: trace.Tracer, method: str) -> grpc.RpcMethodHandler:
+    """The same handler as a traced `ServerCall` whose parent is the caller's (all four call shapes).
 
-
-def _wrapped(handler: grpc.RpcMethodHandler, tracer: trace.Tracer, method: str, metadata: Any) -> grpc.RpcMethodHandler:
-    """The same handler inside a SERVER span whose parent is the caller's (all four call shapes)."""
-
-    def span() -> Any:
-        # record_exception / set_status off: aborts are statuses, recorded by _finish, not crashes.
-        return tracer.start_as_current_span(
-            method,
-            context=propagate.extract(metadata, getter=_getter),
-            kind=SpanKind.SERVER,
-            attributes=_attributes(method),
-            record_exception=False,
-            set_status_on_exception=False,
-        )
+    Each call runs in its own asyncio task, so the context variable set here is that call's
+    alone and needs no reset."""
+    attributes = rpc_attributes(method)
 
     def unary(behavior: Any) -> Any:
         async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            with span() as current:
-                failed: BaseException | None = None
-                try:
-                    return await behavior(request, context)
-                except BaseException as exc:
-                    failed = exc
-                    raise
-                finally:
-                    _finish(current, context, failed)
+            call = ServerCall(tracer, method, context.invocation_metadata() or (), attributes)
+            current_call.set(call)
+            failed: BaseException | None = None
+            try:
+                return await behavior(request, context)
+            except BaseException as exc:
+                failed = exc
+                raise
+            finally:
+                call.end(_code(context, failed))
 
         return run
 
     def streaming(behavior: Any) -> Any:
         async def run(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            with span() as current:
-                failed: BaseException | None = None
-                try:
-                    async for response in behavior(request, context):
-                        yield response
-                except BaseException as exc:
-                    failed = exc
-                    raise
-                finally:
-                    _finish(current, context, failed)
+            call = ServerCall(tracer, method, context.invocation_metadata() or (), attributes)
+            current_call.set(call)
+            failed: BaseException | None = None
+            try:
+                async for response in behavior(request, context):
+                    yield response
+            except BaseException as exc:
+                failed = exc
+                raise
+            finally:
+                call.end(_code(context, failed))
 
         return run
 
