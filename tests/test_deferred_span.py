@@ -59,6 +59,12 @@ class Service:
             await asyncio.sleep(0)
         return request
 
+    async def stream(self, request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+        for index in range(2):
+            with tracing.span("test.sentence", {tracing.SENTENCE_INDEX: index}):
+                await asyncio.sleep(0)
+            yield request
+
     async def forward(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         assert self.channel is not None
         response: bytes = await self.channel.unary_unary(f"/{SERVICE}/hit")(request, timeout=10)
@@ -72,6 +78,7 @@ async def service(exporter: InMemorySpanExporter) -> AsyncIterator[Service]:
     handlers = {
         name: grpc.unary_unary_rpc_method_handler(getattr(service, name)) for name in ("hit", "miss", "forward")
     }
+    handlers["stream"] = grpc.unary_stream_rpc_method_handler(service.stream)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
@@ -150,6 +157,19 @@ async def test_a_child_span_block_makes_the_call_span_when_it_starts(
     assert parent_id(lookup) == span_id(server) == parent_id(extract)
     assert server.start_time is not None and lookup.start_time is not None and extract.start_time is not None
     assert server.start_time <= lookup.start_time <= extract.start_time
+
+
+async def test_a_streaming_call_is_traced_the_same_way(exporter: InMemorySpanExporter, service: Service) -> None:
+    header, _, caller = traceparent()
+    async with grpc.aio.insecure_channel(service.target) as plain:
+        call = plain.unary_stream(f"/{SERVICE}/stream")(b"x", metadata=(("traceparent", header),), timeout=10)
+        assert [response async for response in call] == [b"x", b"x"]
+    spans = await finished(exporter, 3)
+    server = named(spans, f"/{SERVICE}/stream")
+    sentences = [s for s in spans if s.name == "test.sentence"]
+    assert parent_id(server) == caller and len(sentences) == 2
+    assert all(parent_id(sentence) == span_id(server) for sentence in sentences)
+    assert server.attributes is not None and server.attributes["rpc.grpc.status_code"] == 0
 
 
 async def test_an_outgoing_call_continues_the_served_calls_trace(
