@@ -1,4 +1,4 @@
-"""A unary call's server span, made only when something needs it, else after the answer is sent.
+"""A call's server span, made only when something needs it, else after the answer is sent.
 
 Why: a cache hit is a few hundred microseconds, and two SDK spans (the call's and its lookup's)
 plus reading the caller's `traceparent` cost about a seventh of that on the request's own path
@@ -18,7 +18,8 @@ parsed. Then either
 Either way the exported spans, their parent links and their times are the same as if they had
 been made as the call went; only when the SDK's work is done differs. The span is never made
 current in the handler's own context (that would need a reset in the same context, and a task
-the handler starts has a copy); parents are passed explicitly instead.
+the handler starts has a copy); parents are passed explicitly instead. Only the client
+interceptor below attaches it, in the task gRPC runs an outgoing call's interceptors in.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def set_status(span: trace.Span, code: grpc.StatusCode) -> None:
 
 
 class ServerCall:
-    """One unary call being served: its server span, once something has needed it."""
+    """One call being served: its server span, once something has needed it."""
 
     __slots__ = ("_attributes", "_context", "_metadata", "_method", "_recorded", "_span", "_start_ns", "_tracer")
 
@@ -154,7 +155,7 @@ class ServerCall:
         )
 
 
-#: The unary call this task serves, while tracing is on (set by the server interceptor).
+#: The call this task serves, while tracing is on (set by the server interceptor).
 current_call: ContextVar[ServerCall | None] = ContextVar("voxcache_server_call", default=None)
 
 
