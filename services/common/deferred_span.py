@@ -161,12 +161,20 @@ class ServerCall:
 current_call: ContextVar[ServerCall | None] = ContextVar("voxcache_server_call", default=None)
 
 
-def parent_context() -> otel_context.Context | None:
-    """Where a new span belongs: None (the current span, the SDK's default) when there is one;
-    else the server span of the call being served (made now if need be); else None (a root)."""
-    if trace.get_current_span().get_span_context().is_valid:
-        return None
+def served_call() -> ServerCall | None:
+    """The call being served when no span is current in this task (its own span never is):
+    then a new span, a recorded child or an attribute belongs to that call's span. None when a
+    span is current (it is the parent, the SDK's default) or no call is being served."""
     call = current_call.get()
+    if call is None or trace.get_current_span().get_span_context().is_valid:
+        return None
+    return call
+
+
+def parent_context() -> otel_context.Context | None:
+    """Where a new span belongs: the server span of the call being served (made now if need
+    be) when `served_call` names one; else None (the current span, or a root)."""
+    call = served_call()
     return None if call is None else call.context()
 
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 
-from services.common.deferred_span import current_call, parent_context
+from services.common.deferred_span import parent_context, served_call
 
 if TYPE_CHECKING:
     import grpc
@@ -201,8 +201,8 @@ def record(name: str, start_ns: int, attributes: Attributes) -> None:
     tracer = _tracer
     if tracer is None:
         return
-    call = current_call.get()
-    if call is not None and not trace.get_current_span().get_span_context().is_valid:
+    call = served_call()
+    if call is not None:
         call.record(name, start_ns, attributes)
     else:
         tracer.start_span(name, start_time=start_ns, attributes=attributes).end()
@@ -213,9 +213,8 @@ def annotate(attributes: Attributes) -> None:
     (nothing while tracing is off, or with neither)."""
     if _tracer is None:
         return
-    current = trace.get_current_span()
-    call = current_call.get()
-    if call is not None and not current.get_span_context().is_valid:
+    call = served_call()
+    if call is not None:
         call.annotate(attributes)
     else:
-        current.set_attributes(attributes)
+        trace.get_current_span().set_attributes(attributes)

@@ -61,10 +61,14 @@ def _wrapped(handler: grpc.RpcMethodHandler, tracer: trace.Tracer, method: str) 
     alone and needs no reset."""
     attributes = rpc_attributes(method)
 
+    def begin(context: grpc.aio.ServicerContext) -> ServerCall:
+        call = ServerCall(tracer, method, context.invocation_metadata() or (), attributes)
+        current_call.set(call)
+        return call
+
     def unary(behavior: Any) -> Any:
         async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            call = ServerCall(tracer, method, context.invocation_metadata() or (), attributes)
-            current_call.set(call)
+            call = begin(context)
             failed: BaseException | None = None
             try:
                 return await behavior(request, context)
@@ -78,8 +82,7 @@ def _wrapped(handler: grpc.RpcMethodHandler, tracer: trace.Tracer, method: str) 
 
     def streaming(behavior: Any) -> Any:
         async def run(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            call = ServerCall(tracer, method, context.invocation_metadata() or (), attributes)
-            current_call.set(call)
+            call = begin(context)
             failed: BaseException | None = None
             try:
                 async for response in behavior(request, context):
