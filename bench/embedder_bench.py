@@ -52,6 +52,7 @@ from bench.harness import (
     ServerProcess,
     ServerSpec,
     interleaved,
+    interleaved_pairs,
     measure_throughput,
     ratio,
     run_concurrently,
@@ -377,18 +378,23 @@ class Bench:
         floor_channel = grpc.aio.insecure_channel(floor.target, options=CHANNEL_OPTIONS)
         routes = {name: floor_channel.unary_unary(route["method"]) for name, route in floor_routes(floor).items()}
         upload_sized = rng.bytes(len(requests.upload))
-        hits = [
-            Series(ECHO_VOICE, routes[ECHO_VOICE], rng.bytes(len(requests.voice))),
-            Series("hit_voice_id", rig.embed, requests.voice, (pb.CACHE_TIER_LOCAL,)),
-            Series(ECHO_UPLOAD, routes[ECHO_UPLOAD], upload_sized),
-            Series("hit_upload", rig.embed, requests.upload, (pb.CACHE_TIER_LOCAL,)),
-            Series(ECHO_GET_UPLOAD, routes[ECHO_GET_UPLOAD], upload_sized),
-            Series("redis_hit_upload", rig.worker_embed, requests.upload, (pb.CACHE_TIER_REDIS,)),
+        pairs = [
+            (
+                Series(ECHO_VOICE, routes[ECHO_VOICE], rng.bytes(len(requests.voice))),
+                Series("hit_voice_id", rig.embed, requests.voice, (pb.CACHE_TIER_LOCAL,)),
+            ),
+            (
+                Series(ECHO_UPLOAD, routes[ECHO_UPLOAD], upload_sized),
+                Series("hit_upload", rig.embed, requests.upload, (pb.CACHE_TIER_LOCAL,)),
+            ),
+            (
+                Series(ECHO_GET_UPLOAD, routes[ECHO_GET_UPLOAD], upload_sized),
+                Series("redis_hit_upload", rig.worker_embed, requests.upload, (pb.CACHE_TIER_REDIS,)),
+            ),
         ]
-        for pair in (hits[0:2], hits[2:4], hits[4:6]):  # each hit with its floor (harness.interleaved)
-            await interleaved(pair, c.hit_samples, c.hit_warmup, c.hit_block, c.rpc_timeout_s)
+        await interleaved_pairs(pairs, c.hit_samples, c.hit_warmup, c.hit_block, c.rpc_timeout_s)
         await floor_channel.close()
-        return hits
+        return [series for pair in pairs for series in pair]
 
     async def _throughput(self, rig: Rig, floor: ServerProcess, hits: Sequence[Series]) -> dict[str, Any]:
         """Hits-only load at `concurrency` clients from the client process; a miss or error fails the run."""

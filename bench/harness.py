@@ -443,11 +443,10 @@ async def interleaved(series: Sequence[Series], samples: int, warmup: int, block
 
     The order of the blocks is reversed every other round (A B, B A, A B, ...): which block
     comes after which matters, and an A/A run of bench/tracing_bench.py (`--control`) measured
-    about 2 % of a hit's p50 in favour of the second of two identical servers. So compare two
-    series at a time (a hit and its floor; tracing off and on), one `interleaved` per pair: in
-    A B, B A each of the two follows the other and itself equally often. With more series
-    (or two kinds of request mixed) the positions are not balanced, and the A/A run was off
-    by up to 5 %."""
+    about 2 % of a hit's p50 in favour of the second of two identical servers. With two series,
+    each follows the other and itself equally often; with more (or two kinds of request
+    mixed) the positions are not balanced, and the A/A run was off by up to 5 %: compare
+    several pairs with `interleaved_pairs`."""
     for s in series:
         for _ in range(warmup):
             await timed_call(s, timeout_s, record=False)
@@ -455,6 +454,16 @@ async def interleaved(series: Sequence[Series], samples: int, warmup: int, block
         for s in series if round_index % 2 == 0 else reversed(series):
             for _ in range(min(block, samples - start)):
                 await timed_call(s, timeout_s)
+
+
+async def interleaved_pairs(
+    pairs: Sequence[tuple[Series, Series]], samples: int, warmup: int, block: int, timeout_s: float
+) -> None:
+    """Each pair (a series and the one it is compared with: a hit and its floor, tracing off and
+    on) interleaved on its own (`interleaved`), one pair after the other: every ratio comes from
+    two series that took each position equally often."""
+    for pair in pairs:
+        await interleaved(pair, samples, warmup, block, timeout_s)
 
 
 async def run_concurrently(

@@ -34,7 +34,7 @@ import grpc
 import numpy as np
 
 from bench.clips import synthesize, wav_bytes
-from bench.harness import CHANNEL_OPTIONS, Series, ServerProcess, ServerSpec, interleaved, ratio, summarize
+from bench.harness import CHANNEL_OPTIONS, Series, ServerProcess, ServerSpec, interleaved_pairs, ratio, summarize
 from bench.report import RESULTS_DIR, cpu_model, write_json
 from services.common.redis_server import LocalRedis
 from voxcache.v1 import embedder_pb2 as pb
@@ -68,12 +68,17 @@ async def measure(off: ServerProcess, on: ServerProcess, clip: bytes, args: argp
     ):
         register = pb.RegisterVoiceRequest(voice_id=VOICE_ID, audio=clip, overwrite=True)
         await embedder_pb2_grpc.EmbedderStub(off_channel).RegisterVoice(register, timeout=120)
-        series = [
-            Series("upload_hit_off", traced_call(off_channel), upload, local),
-            Series("upload_hit_on", traced_call(on_channel), upload, local),
-            Series("voice_hit_off", traced_call(off_channel), voice, local),
-            Series("voice_hit_on", traced_call(on_channel), voice, local),
+        pairs = [
+            (
+                Series("upload_hit_off", traced_call(off_channel), upload, local),
+                Series("upload_hit_on", traced_call(on_channel), upload, local),
+            ),
+            (
+                Series("voice_hit_off", traced_call(off_channel), voice, local),
+                Series("voice_hit_on", traced_call(on_channel), voice, local),
+            ),
         ]
+        series = [s for pair in pairs for s in pair]
         for s in series:  # fill each Embedder's L1 (the first call is a miss on one, a Redis hit on the other)
             await s.call(s.request, timeout=120)
         cpu_before = {"off": off.cpu_seconds(), "on": on.cpu_seconds()}
@@ -82,8 +87,7 @@ async def measure(off: ServerProcess, on: ServerProcess, clip: bytes, args: argp
         rounds: list[dict[str, float]] = []
         for _ in range(args.rounds):
             marks = {s.name: len(s.samples) for s in series}
-            for pair in (series[:2], series[2:]):  # off and on compared in pairs (harness.interleaved)
-                await interleaved(pair, args.samples, args.warmup, args.block, timeout_s=30)
+            await interleaved_pairs(pairs, args.samples, args.warmup, args.block, timeout_s=30)
             rounds.append(round_ratios({s.name: s.samples[marks[s.name] :] for s in series}))
         elapsed = time.perf_counter() - started
         cpu = {"off": off.cpu_seconds() - cpu_before["off"], "on": on.cpu_seconds() - cpu_before["on"]}
