@@ -254,3 +254,81 @@ async def test_a_methods_wrapper_is_reused_only_while_its_handler_is_the_same(
     assert await interceptor.intercept_service(same, details) is first
     assert await interceptor.intercept_service(fresh, details) is not first
     assert await interceptor.intercept_service(same, details) is not first  # re-made for the stable one
+
+
+def _comparable(span: ReadableSpan, caller: str) -> dict[str, Any]:
+    """What an exporter sends of a span, with its random ids replaced by their relation to the call's."""
+    parent = parent_id(span) if span.parent is not None else None
+    return {
+        "name": span.name,
+        "kind": span.kind,
+        "parent": "caller" if parent == caller else ("none" if parent is None else "own"),
+        "attributes": dict(span.attributes or {}),
+        "status": (span.status.status_code, span.status.description),
+        "times": (span.start_time, span.end_time),
+        "flags": span.context.trace_flags,
+        "state": span.context.trace_state,
+        "resource": span.resource.attributes,
+        "scope": (span.instrumentation_scope.name if span.instrumentation_scope else None),
+        "dropped": span.dropped_attributes,
+    }
+
+
+@pytest.mark.parametrize(
+    ("sampled", "code"),
+    [
+        ("01", grpc.StatusCode.OK),
+        ("01", grpc.StatusCode.INTERNAL),
+        ("00", grpc.StatusCode.OK),
+        ("", grpc.StatusCode.OK),
+    ],
+)
+def test_spans_written_ended_come_out_as_the_sdk_makes_them(sampled: str, code: grpc.StatusCode) -> None:
+    """A hit's spans written straight to the processors (ended_spans.py) equal the ones the SDK's
+    own start/end makes for the same call: sampled or not by the caller, with or without a caller,
+    a failed call's status included."""
+    from opentelemetry.sdk.resources import Resource
+
+    from services.common.deferred_span import ServerCall, rpc_attributes
+    from services.common.ended_spans import EndedSpanWriter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "voxcache-test"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("voxcache.grpc")
+    writer = EndedSpanWriter.for_tracer(tracer)
+    assert writer is not None, "the locked SDK must take the cheap path"
+    header, trace_id, caller = traceparent()
+    metadata = (("traceparent", header[:-2] + sampled),) if sampled else ()
+    made: list[list[dict[str, Any]]] = []
+    for with_writer in (False, True):
+        exporter.clear()
+        call = ServerCall(tracer, "/x.Y/Z", metadata, rpc_attributes("/x.Y/Z"), writer if with_writer else None)
+        call._start_ns = 1_000
+        call.annotate({"voxcache.test.on_server": True})
+        call._recorded.append(("test.lookup", 1_100, 1_200, {tracing.TIER: "redis", tracing.AUDIO_BYTES: 7}))
+        call._finish(code, 2_000)
+        spans = list(exporter.get_finished_spans())
+        if spans:
+            server, child = named(spans, "/x.Y/Z"), named(spans, "test.lookup")
+            assert child.context.trace_id == server.context.trace_id
+            assert parent_id(child) == span_id(server)
+            assert (format(server.context.trace_id, "032x") == trace_id) == bool(sampled)
+        made.append([_comparable(span, caller) for span in sorted(spans, key=lambda s: s.name)])
+    through_sdk, written = made
+    assert written == through_sdk
+    assert len(written) == (0 if sampled == "00" else 2)
+
+
+def test_spans_go_through_the_sdk_where_writing_them_ended_would_change_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A length limit on attribute values, or the SDK's own span metrics, need its own path."""
+    from services.common.ended_spans import EndedSpanWriter
+
+    assert EndedSpanWriter.for_tracer(TracerProvider().get_tracer("x")) is not None
+    monkeypatch.setenv("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "8")
+    assert EndedSpanWriter.for_tracer(TracerProvider().get_tracer("x")) is None
+    monkeypatch.delenv("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT")
+    monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
+    assert EndedSpanWriter.for_tracer(TracerProvider().get_tracer("x")) is None

@@ -22,6 +22,7 @@ from opentelemetry import trace
 
 from services.common.auth_interceptor import OPEN_SERVICES
 from services.common.deferred_span import ServerCall, current_call, rpc_attributes
+from services.common.ended_spans import EndedSpanWriter
 from services.common.handler_wrap import rewrap
 
 
@@ -60,9 +61,10 @@ def _wrapped(handler: grpc.RpcMethodHandler, tracer: trace.Tracer, method: str) 
     Each call runs in its own asyncio task, so the context variable set here is that call's
     alone and needs no reset."""
     attributes = rpc_attributes(method)
+    writer = EndedSpanWriter.for_tracer(tracer)
 
     def begin(context: grpc.aio.ServicerContext) -> ServerCall:
-        call = ServerCall(tracer, method, context.invocation_metadata() or (), attributes)
+        call = ServerCall(tracer, method, context.invocation_metadata() or (), attributes, writer)
         current_call.set(call)
         return call
 
