@@ -50,7 +50,7 @@ class DecodedAudio:
     duration_s: float
 
 
-def check_size(data: bytes, limits: AudioLimits, field: str = "audio") -> None:
+def check_size(data: bytes | memoryview, limits: AudioLimits, field: str = "audio") -> None:
     """The checks a cache hit still needs: they do not look inside the bytes."""
     if not data:
         raise InvalidInput(

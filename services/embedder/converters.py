@@ -24,6 +24,7 @@ from services.embedder.core import (
     SearchResult,
     SpeakerScore,
 )
+from services.embedder.embed_request import EmbedCall
 from services.embedder.metrics import EmbedderSnapshot
 from services.embedder.voices import Voice
 from voxcache import tensors
@@ -73,17 +74,19 @@ def _options_of(request: pb.EmbedRequest | pb.PreloadRequest) -> CacheOptions:
 class EmbedArgs(TypedDict):
     """Keyword arguments of `Embedder.embed`."""
 
-    audio: bytes | None
+    audio: bytes | memoryview | None
     voice_id: str | None
     encoder: str
     options: CacheOptions
 
 
-def embed_from_proto(request: pb.EmbedRequest) -> EmbedArgs:
-    which = request.WhichOneof("input")
+def embed_from_proto(call: EmbedCall) -> EmbedArgs:
+    """The request as Embed's deserializer read it (embed_request.py): a clip, if it is the input,
+    is `call.audio` and not in the message."""
+    request = call.message
     return {
-        "audio": request.audio if which == "audio" else None,
-        "voice_id": request.voice_id if which == "voice_id" else None,
+        "audio": call.audio,
+        "voice_id": request.voice_id if call.audio is None and request.WhichOneof("input") == "voice_id" else None,
         "encoder": request.encoder,
         "options": _options_of(request),
     }
@@ -91,6 +94,9 @@ def embed_from_proto(request: pb.EmbedRequest) -> EmbedArgs:
 
 #: Each entry's conditioning as the first field of an EmbedResponse, serialized once per entry object.
 _WIRE: weakref.WeakKeyDictionary[Conditioning, bytes] = weakref.WeakKeyDictionary()
+#: One request's own fields, set and serialized in this one message rather than two new ones per
+#: request: every field is set each time, and nothing awaits between setting and serializing.
+_TAIL = pb.EmbedResponse()
 
 
 def embed_response_bytes(result: EmbedResult) -> bytes:
@@ -106,11 +112,13 @@ def embed_response_bytes(result: EmbedResult) -> bytes:
         response = pb.EmbedResponse()
         fill_conditioning(response.conditioning, result.conditioning)  # in place: no message copied in
         head = _WIRE[result.conditioning] = response.SerializeToString()
-    t = result.timings
-    tail = pb.EmbedResponse(
-        cache_hit=result.cache_hit,
-        tier=TIER_TO_PROTO[result.tier],
-        timings=pb.Timings(total_ms=t.total_ms, cache_ms=t.cache_ms, decode_ms=t.decode_ms, extract_ms=t.extract_ms),
+    t, tail, timings = result.timings, _TAIL, _TAIL.timings
+    tail.cache_hit, tail.tier = result.cache_hit, TIER_TO_PROTO[result.tier]
+    timings.total_ms, timings.cache_ms, timings.decode_ms, timings.extract_ms = (
+        t.total_ms,
+        t.cache_ms,
+        t.decode_ms,
+        t.extract_ms,
     )
     return head + tail.SerializeToString()
 

@@ -233,7 +233,7 @@ class Embedder:
     async def embed(
         self,
         *,
-        audio: bytes | None = None,
+        audio: bytes | memoryview | None = None,
         voice_id: str | None = None,
         encoder: str = "",
         options: CacheOptions = CacheOptions(),
@@ -241,7 +241,8 @@ class Embedder:
         tenant: str = "",
     ) -> EmbedResult:
         """`deadline` (time.monotonic() clock) lets admission refuse a miss it cannot finish in time;
-        `tenant` ("" in anonymous mode) is whose voices and content cache the request sees."""
+        `tenant` ("" in anonymous mode) is whose voices and content cache the request sees.
+        `audio` may be a view of the request's bytes (embed_request.py): a hit only hashes it."""
         started = time.perf_counter()
         tier: CacheTier | None = None
         try:
@@ -512,7 +513,7 @@ class Embedder:
 
     async def _embed(
         self,
-        audio: bytes | None,
+        audio: bytes | memoryview | None,
         voice_id: str | None,
         encoder: Encoder,
         options: CacheOptions,
@@ -575,7 +576,7 @@ class Embedder:
         pin: bool,
         voice: Voice | None,
         voices: VoiceRegistry,
-        audio: bytes | None,
+        audio: bytes | memoryview | None,
         started: float,
         cache_ms: float,
         deadline: float | None,
@@ -601,13 +602,14 @@ class Embedder:
 
     @staticmethod
     def _audio_loader(
-        audio: bytes | None, voice: Voice | None, voices: VoiceRegistry
+        audio: bytes | memoryview | None, voice: Voice | None, voices: VoiceRegistry
     ) -> Callable[[], Awaitable[bytes]]:
-        """Where a miss gets its clip: the upload itself, or the registered voice's stored audio."""
+        """Where a miss gets its clip: the upload itself (copied out of the request's bytes, once
+        per miss), or the registered voice's stored audio."""
         if voice is not None:
             registered = voice
             return lambda: voices.audio(registered)
-        uploaded = audio if audio is not None else b""
+        uploaded = bytes(audio) if audio is not None else b""
 
         async def load_audio() -> bytes:
             return uploaded

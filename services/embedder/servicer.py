@@ -9,8 +9,9 @@ import grpc
 
 from services.common.auth_interceptor import current_principal
 from services.common.grpc_server import deadline_of, rpc_errors
-from services.embedder import converters
+from services.embedder import converters, embed_request
 from services.embedder.core import Embedder, PreloadItem
+from services.embedder.embed_request import EmbedCall
 from voxcache.v1 import embedder_pb2 as pb
 from voxcache.v1 import embedder_pb2_grpc
 
@@ -25,8 +26,9 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
         self.core = core
 
     @rpc_errors
-    async def Embed(self, request: pb.EmbedRequest, context: grpc.aio.ServicerContext) -> bytes:
-        """Answers a serialized EmbedResponse (see `add_to_server`): the hot path copies no tensors."""
+    async def Embed(self, request: EmbedCall, context: grpc.aio.ServicerContext) -> bytes:
+        """Takes the request as embed_request.read parses it and answers a serialized
+        EmbedResponse (see `add_to_server`): the hot path copies neither the clip nor tensors."""
         result = await self.core.embed(
             **converters.embed_from_proto(request), deadline=deadline_of(context), tenant=_tenant()
         )
@@ -93,11 +95,13 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
 
 
 def add_to_server(servicer: EmbedderServicer, server: grpc.aio.Server) -> None:
-    """The generated registration, except that Embed's answer is sent as the bytes it returns.
+    """The generated registration, except for how Embed's request and answer are (de)serialized.
 
-    The generated code serializes every response with its message's SerializeToString;
-    Embed returns an already serialized EmbedResponse instead (converters.embed_response_bytes),
-    so its serializer passes bytes through. Every other method is registered unchanged.
+    The generated code parses every request with its message's FromString and serializes every
+    response with SerializeToString. Embed's request is read by embed_request.read instead, which
+    leaves the clip where it arrived, and Embed returns an already serialized EmbedResponse
+    (converters.embed_response_bytes), so its serializer passes bytes through. Every other
+    method is registered unchanged.
     """
     registrar = _EmbedAsBytes(server)
     embedder_pb2_grpc.add_EmbedderServicer_to_server(servicer, registrar)
@@ -113,8 +117,8 @@ class _EmbedAsBytes:
     """Stands in for the server while the generated code registers its handlers.
 
     The generated code builds one table of method handlers and hands it to the server twice
-    (generic and registered); the table is taken from the second call, Embed's serializer
-    replaced, and both registrations made with it.
+    (generic and registered); the table is taken from the second call, Embed's deserializer and
+    serializer replaced, and both registrations made with it.
     """
 
     def __init__(self, server: grpc.aio.Server) -> None:
@@ -125,7 +129,8 @@ class _EmbedAsBytes:
         """Dropped: rebuilt from the same table in `add_registered_method_handlers`."""
 
     def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
-        table = {**handlers, "Embed": handlers["Embed"]._replace(response_serializer=_pass_through)}
+        embed = handlers["Embed"]._replace(request_deserializer=embed_request.read, response_serializer=_pass_through)
+        table = {**handlers, "Embed": embed}
         self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, table),))
         self._server.add_registered_method_handlers(service, table)
         self.registered = True
