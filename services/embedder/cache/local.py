@@ -27,6 +27,8 @@ class LocalCache:
     def put(self, value: Conditioning, key: str | None = None) -> None:
         """Keep `value` under `key` (its own cache key by default; an alias's key holds its target's
         entry, counted again in full: the arrays are shared, so the count errs on the safe side)."""
+        if not self.capacity_bytes:
+            return  # L1 is off (--local-cache-mb 0)
         key = value.cache_key if key is None else key
         size = value.nbytes
         if size > self.capacity_bytes:

@@ -168,7 +168,9 @@ def decode(key: str, value: bytes, keyring: Keyring) -> dict[str, np.ndarray]:
             size = prod(shape) * dtype.itemsize
             if offset + size > len(body):
                 raise RecordError("tensor data runs past the end of the record")
-            array = np.frombuffer(body, dtype=dtype, count=prod(shape), offset=offset).reshape(shape)
+            array = np.frombuffer(body, dtype=dtype, count=prod(shape), offset=offset)
+            if ndim != 1:
+                array = array.reshape(shape)
             if code == _HALVED:
                 array = array.astype(np.float32)
                 array.setflags(write=False)

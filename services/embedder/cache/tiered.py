@@ -160,7 +160,7 @@ class TieredCache:
         no closure.
         """
         found = await self.lookup(key, ttl_s, expect)
-        if found is not None:
+        if found is not None and pin:
             await self._ensure_pinned(found[0], pin)
         return found
 

@@ -19,6 +19,9 @@ _NUMPY_BY_DTYPE: dict[int, np.dtype] = {
     tensor_pb2.DTYPE_FLOAT16: np.dtype("<f2"),
 }
 _DTYPE_BY_KIND: dict[str, int] = {"float32": tensor_pb2.DTYPE_FLOAT32, "float16": tensor_pb2.DTYPE_FLOAT16}
+#: The same by numpy's own (native little-endian) dtype objects: `array.dtype.name` builds a new
+#: string per call, which measured ~9 µs of a cache hit's answer in the server.
+_DTYPE_BY_NUMPY: dict[np.dtype, int] = {np.dtype(kind): code for kind, code in _DTYPE_BY_KIND.items()}
 
 # The names of the tensors in Conditioning.tensors (documented in tensor.proto).
 #: ECAPA ("ecapa" encoder): the speaker vector, float32 (192,), L2-normalised.
@@ -54,7 +57,9 @@ def to_proto(array: np.ndarray) -> tensor_pb2.Tensor:
 def _fill(tensor: tensor_pb2.Tensor, array: np.ndarray) -> None:
     """`array` into an empty Tensor message in place: a map entry or a field is filled where it
     is, instead of building a message and copying it in."""
-    dtype = _DTYPE_BY_KIND.get(array.dtype.name)
+    dtype = _DTYPE_BY_NUMPY.get(array.dtype)
+    if dtype is None:
+        dtype = _DTYPE_BY_KIND.get(array.dtype.name)  # another byte order of a supported kind
     if dtype is None:
         raise TensorFormatError(f"unsupported dtype {array.dtype}; use float32 or float16")
     tensor.dtype = dtype
