@@ -125,14 +125,37 @@ async def test_a_redis_restart_costs_one_failure_not_one_per_pooled_connection()
     store = RedisStore(own.url, timeout_s=0.25, retry_interval_s=0.1, on_error=lambda: errors.append(None))
     try:
         await store.put("k", b"v", 60)
-        await asyncio.gather(*(store.get("k") for _ in range(8)))  # a burst: several pooled connections
+        await asyncio.gather(*(store.hget("voices", "x") for _ in range(8)))  # a burst: several pooled connections
         own.stop()
         own.start()  # back on the same port, before anyone noticed it was gone
         with pytest.raises(StoreUnavailable):
-            await store.get("k")  # the one request a restart costs
+            await store.hget("voices", "x")  # the one request a restart costs
         await asyncio.sleep(0.15)
         outcomes = await asyncio.gather(*(store.hget("voices", "x") for _ in range(8)), return_exceptions=True)
         assert outcomes == [None] * 8 and len(errors) == 1
+    finally:
+        await store.close()
+        own.close()
+
+
+async def test_a_redis_restart_seen_by_a_hits_get_costs_no_request() -> None:
+    """A hit's GET runs on the store's own connections (get_connections.py): one that sat idle
+    through a restart fails, the GET is sent once more on a new connection and answers, and the
+    pool's idle connections are closed too, so the commands after it do not fail either."""
+    own = LocalRedis().start()
+    errors: list[None] = []
+    store = RedisStore(own.url, timeout_s=0.25, retry_interval_s=0.1, on_error=lambda: errors.append(None))
+    try:
+        await store.put("k", b"v", 60)
+        await asyncio.gather(*(store.get("k") for _ in range(8)))  # several GET connections
+        await asyncio.gather(*(store.hget("voices", "x") for _ in range(8)))  # and pooled ones
+        own.stop()
+        own.start()  # an empty Redis on the same port: the value is gone, the connections dead
+        assert await store.get("k") is None
+        outcomes = await asyncio.gather(
+            *(store.get("k") for _ in range(8)), *(store.hget("voices", "x") for _ in range(8)), return_exceptions=True
+        )
+        assert outcomes == [None] * 16 and errors == []
     finally:
         await store.close()
         own.close()

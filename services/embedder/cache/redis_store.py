@@ -46,6 +46,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.common.redis_client import make_client
 from services.embedder.cache import keys
+from services.embedder.cache.get_connections import GetConnections
 from services.embedder.cache.store import StoreAuthError, StoreRefused, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,12 @@ class RedisStore:
     ) -> None:
         self._client = make_client(url, timeout_s=timeout_s, password=password)
         self._cluster = isinstance(self._client, RedisCluster)
+        #: A hit's GET on a single server (get_connections.py); a cluster's go to their key's master.
+        self._gets = (
+            None
+            if self._cluster
+            else GetConnections(self._client.connection_pool, timeout_s, self._drop_idle_connections)
+        )
         self._retry_interval_s = retry_interval_s
         #: The breaker, per part of Redis: "" for a single server (and a cluster's keyless
         #: commands), a master's name for the keys it serves. A part is down from a failure
@@ -197,6 +204,8 @@ class RedisStore:
         Connections in use are left to fail or finish on their own.
         """
         await self._client.connection_pool.disconnect(inuse_connections=False)
+        if self._gets is not None:
+            await self._gets.disconnect()
 
     async def _forget_topology(self, failed: str) -> None:
         """Cluster: a master may have died or its slots moved. Re-read the slot table now from
@@ -219,9 +228,10 @@ class RedisStore:
 
     # -- conditioning entries ---------------------------------------------------------
     async def get(self, key: str) -> bytes | None:
-        """GET, written straight onto one pooled connection: it is the whole of a Redis hit's
-        round trip, and redis-py's generic command packing and dispatch cost as much client
-        time as the verification of the record it returns.
+        """GET, written straight onto a connection (on a single server one of the store's own,
+        get_connections.py): it is the whole of a Redis hit's round trip, and redis-py's generic
+        command packing, dispatch and pool cost as much client time as the verification of the
+        record it returns.
         """
         encoded = key.encode()
         command = b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(encoded), encoded)
@@ -229,6 +239,9 @@ class RedisStore:
             return await self._call("GET", lambda: self._get_on_node(key, command), key=key)
 
         async def op() -> bytes | None:
+            gets = self._gets
+            if gets is not None and gets.available():
+                return await gets.run(lambda connection: _exchange(connection, [command]))
             pool = self._client.connection_pool
             connection = await pool.get_connection()
             try:
@@ -482,4 +495,6 @@ class RedisStore:
                 await connection.disconnect()
 
     async def close(self) -> None:
+        if self._gets is not None:
+            await self._gets.disconnect()
         await self._client.aclose()
