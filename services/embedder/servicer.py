@@ -103,7 +103,7 @@ def add_to_server(servicer: EmbedderServicer, server: grpc.aio.Server) -> None:
     (converters.embed_response_bytes), so its serializer passes bytes through. Every other
     method is registered unchanged.
     """
-    registrar = _EmbedAsBytes(server)
+    registrar = _EmbedOnTheWire(server)
     embedder_pb2_grpc.add_EmbedderServicer_to_server(servicer, registrar)
     if not registrar.registered:
         raise RuntimeError("the generated Embedder registration no longer calls add_registered_method_handlers")
@@ -113,7 +113,7 @@ def _pass_through(response: bytes) -> bytes:
     return response
 
 
-class _EmbedAsBytes:
+class _EmbedOnTheWire:
     """Stands in for the server while the generated code registers its handlers.
 
     The generated code builds one table of method handlers and hands it to the server twice
