@@ -5,8 +5,8 @@ borrowing a connection from redis-py's asyncio pool and giving it back (a lock e
 awaited observability hooks, an event dispatch, a socket probe) and the task redis-py creates
 to put its socket timeout around every write cost the server more CPU than the `GET`'s own
 bytes. These connections are made from the pool's own settings (so TLS, AUTH, ACL user and
-database are the pool's), without a socket timeout; the caller puts one `asyncio.timeout`
-around the whole exchange instead, which costs no task.
+database are the pool's), without a socket timeout: connecting and the exchange each run under
+one `asyncio.timeout` of the store's timeout instead, which costs no task.
 
 What the pool's probe was for is kept otherwise: a connection that sat idle may have been
 closed by Redis or a proxy meanwhile, so a failure on a reused connection is retried once on
@@ -46,25 +46,33 @@ class GetConnections:
         return bool(self._idle) or self._made < self._limit
 
     async def run(self, exchange: Exchange[Any]) -> Any:
-        """`exchange` on an idle connection (else a new one), within the store's timeout; a
-        connection that fails is closed, and one that had sat idle is replaced once."""
+        """`exchange` on an idle connection (else a new one); a connection that fails is closed,
+        and one that had sat idle is replaced once."""
         connection = self._idle.pop() if self._idle else self._make()
-        reused = connection.is_connected
         try:
-            async with asyncio.timeout(self._timeout_s):
-                try:
-                    result = await exchange(connection)
-                except (RedisConnectionError, OSError):
-                    if not reused:
-                        raise
-                    await self._on_lost()  # closed while idle: the others are too
-                    result = await exchange(connection)  # once more, on a new socket
+            result = await self._on(connection, exchange)
         except BaseException:
             await connection.disconnect()
             self._idle.append(connection)  # reconnects on its next use
             raise
         self._idle.append(connection)
         return result
+
+    async def _on(self, connection: AbstractConnection, exchange: Exchange[Any]) -> Any:
+        """Connecting and the exchange each get the store's timeout, as the pool's connections do
+        (a connect timeout, then a socket timeout per command)."""
+        if connection.is_connected:
+            try:
+                return await self._within(exchange(connection))
+            except RedisConnectionError:  # redis-py's word for a closed socket (a timeout is not one)
+                await connection.disconnect()
+                await self._on_lost()  # closed while idle: the others are too
+        await self._within(connection.connect())
+        return await self._within(exchange(connection))
+
+    async def _within(self, step: Awaitable[T]) -> T:
+        async with asyncio.timeout(self._timeout_s):
+            return await step
 
     def _make(self) -> AbstractConnection:
         self._made += 1
