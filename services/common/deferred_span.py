@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -35,7 +35,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import NonRecordingSpan, SpanKind, Status, StatusCode
 
-from services.common.ended_spans import UNSET, EndedSpanWriter
+from services.common.ended_spans import UNSET, Attributes, EndedSpanWriter
 
 #: Status codes a server span marks as an error (the OpenTelemetry rpc conventions for servers).
 SERVER_ERRORS = frozenset(
@@ -48,8 +48,6 @@ SERVER_ERRORS = frozenset(
         grpc.StatusCode.DATA_LOSS,
     }
 )
-
-Attributes = Mapping[str, str | bool | int | float]
 
 
 class _Carrier:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 
 from services.common.deferred_span import parent_context, served_call
+from services.common.ended_spans import Attributes
 
 if TYPE_CHECKING:
     import grpc
@@ -51,8 +52,6 @@ SENTENCE_INDEX = "voxcache.sentence.index"
 SENTENCE_CHARS = "voxcache.sentence.chars"
 SENTENCES = "voxcache.sentences"
 SOURCE = "voxcache.voice.source"
-
-Attributes = Mapping[str, str | bool | int | float]
 
 _NOTHING = contextlib.nullcontext()
 _provider: TracerProvider | None = None
