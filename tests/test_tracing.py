@@ -8,7 +8,10 @@ made), so the test knows the trace id and the parent the Synthesizer must contin
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -202,6 +205,19 @@ def test_tracing_is_off_unless_an_exporter_is_named() -> None:
     assert not tracing.enabled() and tracing.server_interceptors() == [] and not tracing.client_interceptors()
     with pytest.raises(tracing.TracingConfigError, match="zipkin"):
         tracing.provider_from_environment("voxcache-embedder", {"OTEL_TRACES_EXPORTER": "zipkin"})
+
+
+def test_servers_load_no_tracing_sdk_while_tracing_is_off() -> None:
+    """Off costs nothing: importing both servers (and the tracing modules they use) loads
+    OpenTelemetry's tracing API, never its tracing SDK (checked in a fresh interpreter: this one
+    has it). Other parts of the SDK may be loaded by libraries (redis-py's metrics)."""
+    check = (
+        "import sys, services.embedder.server, services.synthesizer.server, services.common.tracing_interceptor; "
+        "print(sorted(m for m in sys.modules if m.startswith('opentelemetry.sdk.trace')))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    loaded = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env, check=True)
+    assert loaded.stdout.strip() == "[]"
 
 
 def test_the_service_name_defaults_to_the_service_and_otel_service_name_wins(

@@ -19,19 +19,25 @@ the caller makes its spans through the SDK as before: a tracer that is not the S
 attribute length limit (`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`), more attributes than the count
 limit, or the SDK's own span metrics switched on. tests/test_deferred_span.py checks that a
 call's spans come out the same either way.
+
+The SDK is imported only when a writer is made: this module is loaded by every server through
+deferred_span.py, and while tracing is off no server loads the SDK (tracing.py).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, Tracer
 from opentelemetry.trace import SpanContext, SpanKind, Status, TraceFlags
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import Tracer
+
+#: Span attributes as voxcache sets them: plain values only (deferred_span.py and tracing.py use it too).
 Attributes = Mapping[str, str | bool | int | float]
 
 #: The SDK's switch for its own span metrics, which only its own `start_span` records.
@@ -42,14 +48,17 @@ UNSET = Status()
 class EndedSpanWriter:
     """Writes finished spans for one SDK tracer; build it with `for_tracer`."""
 
-    def __init__(self, tracer: Tracer, max_attributes: int, scope: Any) -> None:
+    def __init__(self, tracer: Tracer, max_attributes: int, scope: Any, span_class: type) -> None:
         self._tracer = tracer
         self._max_attributes = max_attributes
         self._scope = scope
+        self._span_class = span_class  # the SDK's ReadableSpan
 
     @classmethod
     def for_tracer(cls, tracer: trace.Tracer) -> EndedSpanWriter | None:
         """A writer for `tracer`, or None where its spans must go through the SDK (see the module)."""
+        from opentelemetry.sdk.trace import ReadableSpan, Tracer
+
         if type(tracer) is not Tracer or os.environ.get(_SDK_METRICS, "").strip().lower() == "true":
             return None
         limits = getattr(tracer, "_span_limits", None)
@@ -58,7 +67,7 @@ class EndedSpanWriter:
             return None  # an SDK whose internals moved: its own path is slower, never wrong
         if limits.max_attribute_length is not None or limits.max_span_attributes is None:
             return None
-        return cls(tracer, limits.max_span_attributes, scope)
+        return cls(tracer, limits.max_span_attributes, scope, ReadableSpan)
 
     def fits(self, attributes: int) -> bool:
         """Whether a span with this many attributes comes out as the SDK would make it (none dropped)."""
@@ -103,7 +112,7 @@ class EndedSpanWriter:
         )
         if sampling.decision.is_recording():
             tracer.span_processor.on_end(
-                ReadableSpan(
+                self._span_class(
                     name,
                     own,
                     parent_span,
