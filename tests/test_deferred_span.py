@@ -202,6 +202,7 @@ class _Context:
 async def test_the_sdk_work_of_a_hit_runs_after_the_handler_has_answered(exporter: InMemorySpanExporter) -> None:
     """Called as gRPC calls it: when the wrapped handler returns (gRPC then sends the answer), no
     span has been made; they are made on the loop's next turn."""
+    from services.common.ended_spans import EndedSpanWriter
     from services.common.tracing_interceptor import _wrapped
 
     provider = tracing.provider()
@@ -212,7 +213,8 @@ async def test_the_sdk_work_of_a_hit_runs_after_the_handler_has_answered(exporte
         return request
 
     header, _, caller = traceparent()
-    handler = _wrapped(grpc.unary_unary_rpc_method_handler(hit), provider.get_tracer("test"), "/x.Y/Z")
+    tracer = provider.get_tracer("test")
+    handler = _wrapped(grpc.unary_unary_rpc_method_handler(hit), tracer, EndedSpanWriter.for_tracer(tracer), "/x.Y/Z")
     assert await handler.unary_unary(b"x", _Context((("traceparent", header),))) == b"x"
     assert len(exporter.get_finished_spans()) == 0
     await asyncio.sleep(0)

@@ -29,6 +29,8 @@ from services.common.handler_wrap import rewrap
 class ServerTracingInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, tracer: trace.Tracer) -> None:
         self._tracer = tracer
+        #: How a call's unneeded spans are written at its end, decided once per tracer (ended_spans.py).
+        self._writer = EndedSpanWriter.for_tracer(tracer)
         #: Per method, the last handler wrapped and its wrapper: a method's handler is one object
         #: for the life of the server unless an interceptor after this one wraps it per call
         #: (authentication with tenants), so a call usually reuses its method's wrapper.
@@ -46,7 +48,7 @@ class ServerTracingInterceptor(grpc.aio.ServerInterceptor):
         known = self._wrappers.get(method)
         if known is not None and known[0] is handler:
             return known[1]
-        wrapper = _wrapped(handler, self._tracer, method)
+        wrapper = _wrapped(handler, self._tracer, self._writer, method)
         self._wrappers[method] = (handler, wrapper)
         return wrapper
 
@@ -55,13 +57,15 @@ def _code(context: grpc.aio.ServicerContext, failed: BaseException | None) -> gr
     return context.code() or (grpc.StatusCode.OK if failed is None else grpc.StatusCode.UNKNOWN)
 
 
-def _wrapped(handler: grpc.RpcMethodHandler, tracer: trace.Tracer, method: str) -> grpc.RpcMethodHandler:
-    """The same handler as a traced `ServerCall` whose parent is the caller's (all four call shapes).
+def _wrapped(
+    handler: grpc.RpcMethodHandler, tracer: trace.Tracer, writer: EndedSpanWriter | None, method: str
+) -> grpc.RpcMethodHandler:
+    """The same handler as a traced `ServerCall` whose parent is the caller's (all four call shapes);
+    `writer` writes the spans nothing needed during the call (None: the SDK makes them).
 
     Each call runs in its own asyncio task, so the context variable set here is that call's
     alone and needs no reset."""
     attributes = rpc_attributes(method)
-    writer = EndedSpanWriter.for_tracer(tracer)
 
     def begin(context: grpc.aio.ServicerContext) -> ServerCall:
         call = ServerCall(tracer, method, context.invocation_metadata() or (), attributes, writer)
