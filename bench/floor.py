@@ -7,7 +7,9 @@ size of the real record. Every floor method answers with as many bytes as the re
 of the series it is compared with, for a request of that series' real size, and shares with
 the Embedder everything that is not the Embedder's own work: the gRPC server options
 (services/common/grpc_server.py) and the Redis client (`make_client`, the factory the
-Embedder's store uses, with the store's default timeout). Handlers take and return raw
+Embedder's store uses, with the store's default timeout). The floor's GET is redis-py's own
+`get`; the Embedder writes its GET itself, on connections of its own
+(services/embedder/cache/get_connections.py), which costs less. Handlers take and return raw
 bytes, so no protobuf parsing is counted on either side.
 """
 
