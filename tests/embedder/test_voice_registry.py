@@ -75,3 +75,30 @@ async def test_redis_registry_serves_a_seen_voice_through_an_outage(prefix: str)
         with pytest.raises(Unavailable):
             await registry.find("amy")
         await store.close()
+
+
+async def test_recent_is_what_resolve_answers_without_asking_redis(redis_server: LocalRedis, prefix: str) -> None:
+    store = RedisStore(redis_server.url, timeout_s=0.25)
+    writer = RedisVoiceRegistry(store, prefix=prefix, trust_s=60.0)
+    reader = RedisVoiceRegistry(store, prefix=prefix, trust_s=60.0)
+    untrusting = RedisVoiceRegistry(store, prefix=prefix, trust_s=0.0)
+    await writer.save(voice("amy"), b"AUDIO", overwrite=False)
+    assert reader.recent("amy") is None  # never seen by this worker: only `resolve` can say
+    resolved = await reader.resolve("amy")
+    assert resolved is not None and reader.recent("amy") is resolved
+    assert await untrusting.resolve("amy") is not None
+    assert untrusting.recent("amy") is None  # seen, but trusted for 0 s: Redis must be asked
+    await writer.remove("amy")
+    # Within trust_s the local copy still answers, as `resolve` would; no Redis round trip tells otherwise.
+    assert reader.recent("amy") is resolved and await reader.resolve("amy") is resolved
+    assert await untrusting.resolve("amy") is None and untrusting.recent("amy") is None
+    await store.close()
+
+
+async def test_memory_registry_recent_is_its_own_voice() -> None:
+    registry = MemoryVoiceRegistry()
+    assert registry.recent("amy") is None
+    await registry.save(voice("amy"), b"AUDIO", overwrite=False)
+    assert registry.recent("amy") is await registry.resolve("amy")
+    await registry.remove("amy")
+    assert registry.recent("amy") is None

@@ -37,6 +37,12 @@ class VoiceRegistry(Protocol):
         last copy seen while the registry is unreachable (Unavailable only if there is none)."""
         ...
 
+    def recent(self, voice_id: str) -> Voice | None:
+        """The copy `resolve` would answer without asking anyone, or None (then ask `resolve`).
+
+        Synchronous so a hit by voice_id resolves its voice without awaiting a coroutine."""
+        ...
+
     async def save(self, voice: Voice, audio: bytes, *, overwrite: bool) -> None:
         """Store the voice and its reference audio; AlreadyExists if one appeared meanwhile."""
         ...
@@ -82,6 +88,9 @@ class MemoryVoiceRegistry:
         return self._voices.get(voice_id)
 
     resolve = find
+
+    def recent(self, voice_id: str) -> Voice | None:
+        return self._voices.get(voice_id)
 
     async def save(self, voice: Voice, audio: bytes, *, overwrite: bool) -> None:
         if voice.voice_id in self._voices and not overwrite:
@@ -147,10 +156,15 @@ class RedisVoiceRegistry:
         self._remember(voice)
         return voice
 
-    async def resolve(self, voice_id: str) -> Voice | None:
+    def recent(self, voice_id: str) -> Voice | None:
         seen = self._seen.get(voice_id)
-        if seen is not None and time.monotonic() - seen[1] < self._trust_s:
-            return seen[0]
+        return seen[0] if seen is not None and time.monotonic() - seen[1] < self._trust_s else None
+
+    async def resolve(self, voice_id: str) -> Voice | None:
+        found = self.recent(voice_id)
+        if found is not None:
+            return found
+        seen = self._seen.get(voice_id)
         try:
             return await self.find(voice_id)
         except Unavailable as exc:
