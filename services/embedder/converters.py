@@ -13,6 +13,7 @@ import numpy as np
 
 from services.common.errors import InvalidInput
 from services.common.grpc_errors import STATUS_OF_KIND
+from services.embedder import embed_response
 from services.embedder.cache.tiered import CacheTier
 from services.embedder.conditioning import Conditioning
 from services.embedder.core import (
@@ -81,22 +82,17 @@ class EmbedArgs(TypedDict):
 
 
 def embed_from_proto(call: EmbedCall) -> EmbedArgs:
-    """The request as Embed's deserializer read it (embed_request.py): a clip, if it is the input,
-    is `call.audio` and not in the message."""
-    request = call.message
+    """The request as Embed's deserializer read it (embed_request.py)."""
     return {
         "audio": call.audio,
-        "voice_id": request.voice_id if call.audio is None and request.WhichOneof("input") == "voice_id" else None,
-        "encoder": request.encoder,
-        "options": _options_of(request),
+        "voice_id": call.voice_id,
+        "encoder": call.encoder,
+        "options": _DEFAULT_OPTIONS if call.cache is None else options_from_proto(call.cache),
     }
 
 
 #: Each entry's conditioning as the first field of an EmbedResponse, serialized once per entry object.
 _WIRE: weakref.WeakKeyDictionary[Conditioning, bytes] = weakref.WeakKeyDictionary()
-#: One request's own fields, set and serialized in this one message rather than two new ones per
-#: request: every field is set each time, and nothing awaits between setting and serializing.
-_TAIL = pb.EmbedResponse()
 
 
 def embed_response_bytes(result: EmbedResult) -> bytes:
@@ -104,23 +100,17 @@ def embed_response_bytes(result: EmbedResult) -> bytes:
 
     Protobuf reads concatenated messages as one (later fields merge in), so the entry's
     `conditioning` field is serialized once per entry and this request's own fields (tier,
-    timings) are appended: a hit costs one small message instead of a copy of the tensors
-    into a new response and its serialization.
+    timings) are appended, packed by embed_response.py: a hit builds no message at all.
     """
     head = _WIRE.get(result.conditioning)
     if head is None:
         response = pb.EmbedResponse()
         fill_conditioning(response.conditioning, result.conditioning)  # in place: no message copied in
         head = _WIRE[result.conditioning] = response.SerializeToString()
-    t, tail, timings = result.timings, _TAIL, _TAIL.timings
-    tail.cache_hit, tail.tier = result.cache_hit, TIER_TO_PROTO[result.tier]
-    timings.total_ms, timings.cache_ms, timings.decode_ms, timings.extract_ms = (
-        t.total_ms,
-        t.cache_ms,
-        t.decode_ms,
-        t.extract_ms,
+    t = result.timings
+    return head + embed_response.own_fields(
+        result.cache_hit, TIER_TO_PROTO[result.tier], (t.total_ms, t.cache_ms, t.decode_ms, t.extract_ms)
     )
-    return head + tail.SerializeToString()
 
 
 def register_to_proto(voice: Voice, result: EmbedResult) -> pb.RegisterVoiceResponse:
