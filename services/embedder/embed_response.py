@@ -22,7 +22,7 @@ from voxcache.v1 import embedder_pb2 as pb
 _VARINT, _FIXED64, _LENGTH_DELIMITED = 0, 1, 2
 
 
-def _varint(value: int) -> bytes:
+def _encode_varint(value: int) -> bytes:
     out = bytearray()
     while value >= 0x80:
         out.append(value & 0x7F | 0x80)
@@ -32,19 +32,17 @@ def _varint(value: int) -> bytes:
 
 
 def _tag(message: Descriptor, field: str, wire_type: int) -> bytes:
-    return _varint(message.fields_by_name[field].number << 3 | wire_type)
+    return _encode_varint(message.fields_by_name[field].number << 3 | wire_type)
 
 
 _RESPONSE, _TIMINGS = pb.EmbedResponse.DESCRIPTOR, pb.Timings.DESCRIPTOR
-_TIMING_FIELDS = ("total_ms", "cache_ms", "decode_ms", "extract_ms")
+_TIMING_TAGS = tuple(_tag(_TIMINGS, name, _FIXED64) for name in ("total_ms", "cache_ms", "decode_ms", "extract_ms"))
 #: Each timing as its tag and a little-endian double: the body of the `timings` field.
-_TIMINGS_BODY = struct.Struct("<" + "".join(f"{len(_tag(_TIMINGS, name, _FIXED64))}sd" for name in _TIMING_FIELDS))
-_TIMING_TAGS = tuple(_tag(_TIMINGS, name, _FIXED64) for name in _TIMING_FIELDS)
-_CACHE_HIT = (_tag(_RESPONSE, "cache_hit", _VARINT) + b"\x00", _tag(_RESPONSE, "cache_hit", _VARINT) + b"\x01")
-_TIER = _tag(_RESPONSE, "tier", _VARINT)
-_TIMINGS_FIELD = _tag(_RESPONSE, "timings", _LENGTH_DELIMITED) + _varint(_TIMINGS_BODY.size)
+_TIMINGS_BODY = struct.Struct("<" + "".join(f"{len(tag)}sd" for tag in _TIMING_TAGS))
+_TIMINGS_FIELD = _tag(_RESPONSE, "timings", _LENGTH_DELIMITED) + _encode_varint(_TIMINGS_BODY.size)
+_CACHE_HIT = tuple(_tag(_RESPONSE, "cache_hit", _VARINT) + _encode_varint(value) for value in (0, 1))
 #: The tier field, ready, for each CacheTier value.
-_TIERS = {value: _TIER + _varint(value) for value in pb.CacheTier.values()}
+_TIERS = {value: _tag(_RESPONSE, "tier", _VARINT) + _encode_varint(value) for value in pb.CacheTier.values()}
 
 
 def own_fields(cache_hit: bool, tier: int, timings_ms: tuple[float, float, float, float]) -> bytes:
