@@ -67,9 +67,9 @@ def options_from_proto(options: pb.CacheOptions) -> CacheOptions:
     return CacheOptions(ttl_s=options.ttl_seconds, bypass=options.bypass, pin=options.pin)
 
 
-def _options_of(request: pb.EmbedRequest | pb.PreloadRequest) -> CacheOptions:
-    """The request's cache options; most requests set none, and then nothing is built."""
-    return options_from_proto(request.cache) if request.HasField("cache") else _DEFAULT_OPTIONS
+def _options_of(cache: pb.CacheOptions | None) -> CacheOptions:
+    """A request's cache options (None: it set none, the common case, and then nothing is built)."""
+    return _DEFAULT_OPTIONS if cache is None else options_from_proto(cache)
 
 
 class EmbedArgs(TypedDict):
@@ -87,7 +87,7 @@ def embed_from_proto(call: EmbedCall) -> EmbedArgs:
         "audio": call.audio,
         "voice_id": call.voice_id,
         "encoder": call.encoder,
-        "options": _DEFAULT_OPTIONS if call.cache is None else options_from_proto(call.cache),
+        "options": _options_of(call.cache),
     }
 
 
@@ -149,7 +149,8 @@ def search_to_proto(result: SearchResult) -> pb.SearchVoicesResponse:
 
 
 def preload_item_from_proto(request: pb.PreloadRequest) -> PreloadItem:
-    return PreloadItem(request.audio, request.label, request.encoder, _options_of(request))
+    cache = request.cache if request.HasField("cache") else None
+    return PreloadItem(request.audio, request.label, request.encoder, _options_of(cache))
 
 
 def preload_to_proto(summary: PreloadSummary) -> pb.PreloadResponse:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from services.embedder import converters
+from services.embedder import converters, embed_request
 from services.embedder.cache.tiered import CacheTier
 from services.embedder.conditioning import Conditioning
-from services.embedder.core import EmbedResult, Timings
+from services.embedder.core import CacheOptions, EmbedResult, Timings
 from voxcache import tensors
 from voxcache.v1 import embedder_pb2 as pb
 
@@ -45,3 +45,14 @@ def test_each_entry_answers_with_its_own_tensors() -> None:
         )
         assert response.conditioning.cache_key == c.cache_key
         assert tensors.from_proto(response.conditioning.tensors["speaker"]).tobytes() == c.tensors["speaker"].tobytes()
+
+
+def test_cache_options_reach_the_core_from_embed_and_preload_requests() -> None:
+    options = pb.CacheOptions(ttl_seconds=60, bypass=True, pin=True)
+    expected = CacheOptions(ttl_s=60, bypass=True, pin=True)
+    with_options = embed_request.read(pb.EmbedRequest(voice_id="v", cache=options).SerializeToString())
+    assert converters.embed_from_proto(with_options)["options"] == expected
+    without = embed_request.read(pb.EmbedRequest(voice_id="v").SerializeToString())
+    assert converters.embed_from_proto(without)["options"] == CacheOptions()
+    assert converters.preload_item_from_proto(pb.PreloadRequest(audio=b"x", cache=options)).options == expected
+    assert converters.preload_item_from_proto(pb.PreloadRequest(audio=b"x")).options == CacheOptions()
