@@ -68,25 +68,21 @@ def last_level_cache_bytes() -> int:
     return max(sizes, default=32 << 20)
 
 
-def measure(calls: dict[str, Call], samples: int, block: int, sweep: np.ndarray | None) -> dict[str, list[float]]:
+async def measure(calls: dict[str, Call], samples: int, block: int, sweep: np.ndarray | None) -> dict[str, list[float]]:
     """µs per call of each series, in alternating blocks; with `sweep`, every call follows a sweep."""
-
-    async def run() -> dict[str, list[float]]:
-        out: dict[str, list[float]] = {name: [] for name in calls}
-        names = list(calls)
-        for round_index in range(0, samples, block):
-            for name in names if (round_index // block) % 2 == 0 else reversed(names):
-                call = calls[name]
-                for _ in range(block):
-                    await asyncio.sleep(0)  # lets the Embedder's own background tasks run, off the clock
-                    if sweep is not None:
-                        np.add(sweep, 1, out=sweep)  # writes every cache line of a buffer larger than the caches
-                    started = time.perf_counter_ns()
-                    await call()
-                    out[name].append((time.perf_counter_ns() - started) / 1000)
-        return out
-
-    return asyncio.get_event_loop().run_until_complete(run())
+    out: dict[str, list[float]] = {name: [] for name in calls}
+    names = list(calls)
+    for round_index in range(0, samples, block):
+        for name in names if (round_index // block) % 2 == 0 else reversed(names):
+            call = calls[name]
+            for _ in range(block):
+                await asyncio.sleep(0)  # lets the Embedder's own background tasks run, off the clock
+                if sweep is not None:
+                    np.add(sweep, 1, out=sweep)  # writes every cache line of a buffer larger than the caches
+                started = time.perf_counter_ns()
+                await call()
+                out[name].append((time.perf_counter_ns() - started) / 1000)
+    return out
 
 
 def summary(samples: Sequence[float]) -> dict[str, float]:
@@ -138,7 +134,7 @@ def run(samples: int, block: int) -> dict[str, Any]:
             results: dict[str, Any] = {}
             for condition, buffer in (("warm", None), ("cold", sweep)):
                 log.info("%s: %d calls per series", condition, samples)
-                measured = measure(calls, samples, block, buffer)
+                measured = loop.run_until_complete(measure(calls, samples, block, buffer))
                 results[condition] = {name: summary(values) for name, values in measured.items()}
         finally:
             loop.run_until_complete(stop())
