@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 
 from services.common.auth_interceptor import current_principal
-from services.common.grpc_server import deadline_of, rpc_errors
+from services.common.grpc_server import ServiceRegistrar, deadline_of, rpc_errors
 from services.embedder import converters, embed_request
 from services.embedder.core import Embedder, PreloadItem
 from services.embedder.embed_request import EmbedCall
@@ -94,7 +94,7 @@ class EmbedderServicer(embedder_pb2_grpc.EmbedderServicer):
         return converters.stats_to_proto(await self.core.full_snapshot())
 
 
-def add_to_server(servicer: EmbedderServicer, server: grpc.aio.Server) -> None:
+def add_to_server(servicer: EmbedderServicer, server: ServiceRegistrar) -> None:
     """The generated registration, except for how Embed's request and answer are (de)serialized.
 
     The generated code parses every request with its message's FromString and serializes every
@@ -121,7 +121,7 @@ class _EmbedOnTheWire:
     serializer replaced, and both registrations made with it.
     """
 
-    def __init__(self, server: grpc.aio.Server) -> None:
+    def __init__(self, server: ServiceRegistrar) -> None:
         self._server = server
         self.registered = False
 
