@@ -353,13 +353,15 @@ async def measure_throughput(
     """Closed-loop load for every series in `plan`, in interleaved rounds, from the client process.
 
     Rounds alternate between the series so a burst of noise on this shared machine
-    lands on all of them rather than deciding one comparison. Server CPU is read
+    lands on all of them rather than deciding one comparison, and every other round runs
+    them in reverse order (A B, B A, ...), as `interleaved` does for latency: with an even
+    number of rounds, each of two series runs first as often as the other. Server CPU is read
     from the server process around each round and divided by the requests it served.
     """
     loop = asyncio.get_running_loop()
     rounds: dict[str, list[tuple[LoadResult, float]]] = {name: [] for name, *_ in plan}
-    for _ in range(shape.rounds):
-        for name, server, method, request in plan:
+    for round_index in range(shape.rounds):
+        for name, server, method, request in plan if round_index % 2 == 0 else reversed(plan):
             spec = LoadSpec(name, server.target, method, request, shape)
             cpu0 = server.cpu_seconds()
             result: LoadResult = await loop.run_in_executor(pool, run_load, spec)
