@@ -100,17 +100,13 @@ def add_to_server(servicer: EmbedderServicer, server: ServiceRegistrar) -> None:
     The generated code parses every request with its message's FromString and serializes every
     response with SerializeToString. Embed's request is read by embed_request.read instead, which
     leaves the clip where it arrived, and Embed returns an already serialized EmbedResponse
-    (converters.embed_response_bytes), so its serializer passes bytes through. Every other
+    (converters.embed_response_bytes), so it has no serializer: gRPC sends those bytes. Every other
     method is registered unchanged.
     """
     registrar = _EmbedOnTheWire(server)
     embedder_pb2_grpc.add_EmbedderServicer_to_server(servicer, registrar)
     if not registrar.registered:
         raise RuntimeError("the generated Embedder registration no longer calls add_registered_method_handlers")
-
-
-def _pass_through(response: bytes) -> bytes:
-    return response
 
 
 class _EmbedOnTheWire:
@@ -129,7 +125,8 @@ class _EmbedOnTheWire:
         """Dropped: rebuilt from the same table in `add_registered_method_handlers`."""
 
     def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
-        embed = handlers["Embed"]._replace(request_deserializer=embed_request.read, response_serializer=_pass_through)
+        # No serializer: gRPC sends the bytes a handler returns as they are.
+        embed = handlers["Embed"]._replace(request_deserializer=embed_request.read, response_serializer=None)
         table = {**handlers, "Embed": embed}
         self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, table),))
         self._server.add_registered_method_handlers(service, table)
