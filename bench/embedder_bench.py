@@ -52,7 +52,7 @@ from bench.harness import (
     ServerProcess,
     ServerSpec,
     interleaved,
-    interleaved_pairs,
+    interleaved_pair_rounds,
     measure_throughput,
     ratio,
     run_concurrently,
@@ -402,15 +402,12 @@ class Bench:
                 Series("redis_hit_upload", rig.worker_embed, requests.upload, (pb.CACHE_TIER_REDIS,)),
             ),
         ]
-        series = [one for pair in pairs for one in pair]
-        per_round: dict[str, list[float]] = {one.name: [] for one in series}
-        for _ in range(c.hit_rounds):
-            marks = {one.name: len(one.samples) for one in series}
-            await interleaved_pairs(pairs, c.hit_samples, c.hit_warmup, c.hit_block, c.rpc_timeout_s)
-            for one in series:
-                per_round[one.name].append(summarize(one.samples[marks[one.name] :])["p50_ms"])
+        rounds = await interleaved_pair_rounds(
+            pairs, c.hit_rounds, c.hit_samples, c.hit_warmup, c.hit_block, c.rpc_timeout_s
+        )
         await floor_channel.close()
-        return series, per_round
+        series = [one for pair in pairs for one in pair]
+        return series, {one.name: [summarize(r[one.name])["p50_ms"] for r in rounds] for one in series}
 
     async def _throughput(self, rig: Rig, floor: ServerProcess, hits: Sequence[Series]) -> dict[str, Any]:
         """Hits-only load at `concurrency` clients from the client process; a miss or error fails the run."""

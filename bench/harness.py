@@ -468,6 +468,20 @@ async def interleaved_pairs(
         await interleaved(pair, samples, warmup, block, timeout_s)
 
 
+async def interleaved_pair_rounds(
+    pairs: Sequence[tuple[Series, Series]], rounds: int, samples: int, warmup: int, block: int, timeout_s: float
+) -> list[dict[str, list[float]]]:
+    """`interleaved_pairs` `rounds` times over: each round's own samples (seconds) per series, for a
+    verdict from the median round; every series also keeps all rounds' samples."""
+    series = [one for pair in pairs for one in pair]
+    out: list[dict[str, list[float]]] = []
+    for _ in range(rounds):
+        marks = {one.name: len(one.samples) for one in series}
+        await interleaved_pairs(pairs, samples, warmup, block, timeout_s)
+        out.append({one.name: one.samples[marks[one.name] :] for one in series})
+    return out
+
+
 async def run_concurrently(
     call: grpc.aio.UnaryUnaryMultiCallable, requests: Sequence[bytes], concurrency: int, timeout_s: float
 ) -> tuple[list[float], list[int], float]:

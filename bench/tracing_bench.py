@@ -34,7 +34,7 @@ import grpc
 import numpy as np
 
 from bench.clips import synthesize, wav_bytes
-from bench.harness import CHANNEL_OPTIONS, Series, ServerProcess, ServerSpec, interleaved_pairs, ratio, summarize
+from bench.harness import CHANNEL_OPTIONS, Series, ServerProcess, ServerSpec, interleaved_pair_rounds, ratio, summarize
 from bench.report import RESULTS_DIR, cpu_model, write_json
 from services.common.redis_server import LocalRedis
 from voxcache.v1 import embedder_pb2 as pb
@@ -84,11 +84,8 @@ async def measure(off: ServerProcess, on: ServerProcess, clip: bytes, args: argp
         cpu_before = {"off": off.cpu_seconds(), "on": on.cpu_seconds()}
         spans_before = on.spans_exported()
         started = time.perf_counter()
-        rounds: list[dict[str, float]] = []
-        for _ in range(args.rounds):
-            marks = {s.name: len(s.samples) for s in series}
-            await interleaved_pairs(pairs, args.samples, args.warmup, args.block, timeout_s=30)
-            rounds.append(round_ratios({s.name: s.samples[marks[s.name] :] for s in series}))
+        measured = await interleaved_pair_rounds(pairs, args.rounds, args.samples, args.warmup, args.block, 30)
+        rounds = [round_ratios(samples) for samples in measured]
         elapsed = time.perf_counter() - started
         cpu = {"off": off.cpu_seconds() - cpu_before["off"], "on": on.cpu_seconds() - cpu_before["on"]}
         spans = on.spans_exported() - spans_before

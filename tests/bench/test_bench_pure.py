@@ -1,12 +1,14 @@
 """The benchmark's pure pieces: the numbers in bench/results/*.json and the README come from these."""
 
+import asyncio
 import math
+from typing import Any
 
 import numpy as np
 
 from bench.clips import distinct_clips
 from bench.embedder_bench import memory_breakdown, seed_sequence, seed_summary
-from bench.harness import LoadResult, aggregate_rounds, ratio, summarize
+from bench.harness import LoadResult, Series, aggregate_rounds, interleaved_pair_rounds, ratio, summarize
 from bench.miss_bench import miss_targets
 from bench.report import hit_ratio, missed_targets, targets
 from voxcache.v1 import embedder_pb2 as pb
@@ -76,6 +78,19 @@ def test_a_hit_ratio_is_the_median_of_its_rounds_ratios() -> None:
     }
     assert hit_ratio(latency, "hit_upload", "echo_upload_size") == 1.1
     assert hit_ratio(latency, "hit_voice_id", "echo_voice_size") == 1.3
+
+
+def test_pair_rounds_give_each_round_its_own_samples_and_keep_all_in_the_series() -> None:
+    async def answer(request: bytes, timeout: float) -> bytes:
+        return b""
+
+    pairs: list[tuple[Series, Series]] = [(Series("floor", answer, b""), Series("hit", answer, b""))]  # type: ignore[arg-type]
+    rounds = asyncio.run(interleaved_pair_rounds(pairs, rounds=3, samples=4, warmup=2, block=2, timeout_s=1.0))
+    assert len(rounds) == 3
+    for one in pairs[0]:
+        each: list[Any] = [r[one.name] for r in rounds]
+        assert [len(samples) for samples in each] == [4, 4, 4]  # warm-up calls are not samples
+        assert [x for samples in each for x in samples] == one.samples  # the rounds, in order, are all of them
 
 
 def test_seed_sequence_sends_each_new_clip_once_and_is_reproducible() -> None:
