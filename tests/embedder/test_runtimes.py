@@ -80,6 +80,41 @@ def test_auto_times_every_candidate_and_keeps_one(exported: Path) -> None:
     assert all(cosine >= runtimes.MIN_COSINE for cosine in chosen.cosines.values())
 
 
+def kernel_switches() -> tuple[bool, bool]:
+    """(oneDNN, NNPACK) as torch will use them for the next convolution."""
+    import torch
+
+    return torch.backends.mkldnn.enabled, torch._C._get_nnpack_enabled()
+
+
+def test_torch_without_onednn_runs_a_full_batch_on_native_kernels(ecapa: EcapaEncoder) -> None:
+    """With only oneDNN off, torch gives a batch of 16 clips to NNPACK, 10x slower here (runtimes.py)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    before = kernel_switches()
+    forward = runtimes.TorchForward(ecapa.embedding_module, onednn=False)
+    rng = np.random.default_rng(16)
+    feats, lens = ecapa.features([rng.standard_normal(8_000).astype(np.float32) * 0.1 for _ in range(16)])
+    with profile(activities=[ProfilerActivity.CPU]) as profiled:
+        forward(feats, lens)
+    ops = {event.key for event in profiled.key_averages()}
+    assert "aten::_slow_conv2d_forward" in ops, sorted(op for op in ops if "conv" in op)
+    assert not any("nnpack" in op or "mkldnn" in op for op in ops), sorted(op for op in ops if "conv" in op)
+    assert kernel_switches() == before
+
+
+def test_native_kernels_stay_until_the_last_pass_in_leaves() -> None:
+    """Two model workers' passes overlap: the first to finish must not switch oneDNN back under the other."""
+    before = kernel_switches()
+    first, second = runtimes.native_kernels(), runtimes.native_kernels()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert kernel_switches() == (False, False)
+    second.__exit__(None, None, None)
+    assert kernel_switches() == before
+
+
 def test_a_missing_stale_or_altered_export_is_skipped(tmp_path: Path, exported: Path) -> None:
     bare = weights_only(tmp_path / "bare")
     assert "no ONNX export" in ecapa_onnx.find_export(bare, MANIFEST.digest)[1]
