@@ -342,13 +342,14 @@ def miss_lines(miss: dict[str, Any]) -> list[str]:
         "",
         f"ECAPA runtimes on {miss['device']} ({miss['clip_s']:g} s clip, features + forward pass; "
         f"auto chose {miss['choice']['runtime']})",
-        f"  {'runtime':<18}{'median ms':>11}{'p90 ms':>9}{'cosine':>11}{'warm-up ms':>12}",
+        f"  {'runtime':<18}{'median ms':>11}{'p90 ms':>9}{'cosine':>11}{'warm-up ms':>12}{'ms/clip in a batch':>20}",
     ]
     for name, r in miss["runtimes"].items():
         warm = miss["choice"]["warmup_ms"].get(name)
         out.append(
             f"  {name:<18}{r['median_ms']:>11.1f}{r['p90_ms']:>9.1f}{r['cosine_to_torch']:>11.7f}"
             f"{warm if warm is not None else float('nan'):>12.1f}"
+            f"{r['batch_ms_per_clip']:>12.1f} (of {r['batch_clips']})"
         )
     out.append(f"  {'in flight':<18}{'unbatched/s':>12}{'batched/s':>11}{'ratio':>8}{'mean batch':>12}")
     for level, r in miss["batching"].items():
