@@ -12,7 +12,7 @@ It loads the encoder exactly as the Embedder does (`--ecapa-runtime auto`: the c
 its warm-up timings are reported), then times every runtime on the same 5 s speech clip,
 interleaved round by round, and on one full batch (`--max-batch` clips in one pass: the
 choice is made on one clip, and a runtime's kernels can change with the batch; torch without
-oneDNN once gave batches of 16 to NNPACK at 15x the time per clip), and last drives the real
+oneDNN once gave batches of 16 to NNPACK at 14x the time per clip), and last drives the real
 core (`Embedder`, no gRPC, no Redis) with 1, 4 and 16 distinct misses in flight (bypass: the
 model runs for every request), unbatched and batched, alternating, and compares each clip's
 batched vector with its unbatched one. Medians throughout: the machine is shared.

@@ -152,7 +152,7 @@ def test_miss_targets_fail_a_slow_choice_or_a_batch_that_moves_vectors() -> None
         "runtime_choice_vs_fastest",
         "runtime_choice_in_batch_vs_fastest",
     ]
-    # Fastest on one clip, but 15x slower per clip in a full batch (NNPACK, runtimes.py): a miss.
+    # Fastest on one clip, but 16x the fastest per clip in a full batch (NNPACK, runtimes.py): a miss.
     cliff = {"torch": 190.0, "torch-no-onednn": 2920.0, "onnxruntime": 187.0}
     assert missed_targets({"targets": miss_targets(miss_results("torch-no-onednn", 1.0, in_batch=cliff))}) == [
         "runtime_choice_in_batch_vs_fastest"

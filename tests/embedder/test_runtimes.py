@@ -88,7 +88,7 @@ def kernel_switches() -> tuple[bool, bool]:
 
 
 def test_torch_without_onednn_runs_a_full_batch_on_native_kernels(ecapa: EcapaEncoder) -> None:
-    """With only oneDNN off, torch gives a batch of 16 clips to NNPACK, 10x slower here (runtimes.py)."""
+    """With only oneDNN off, torch gives a batch of 16 clips to NNPACK, 14x slower here (runtimes.py)."""
     from torch.profiler import ProfilerActivity, profile
 
     before = kernel_switches()

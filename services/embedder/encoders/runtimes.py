@@ -42,14 +42,14 @@ class _NativeKernels:
 
     Why NNPACK too: with oneDNN off, torch hands a float32 convolution to NNPACK once a batch
     holds 16 clips or more. On this machine (torch 2.11, 2-core AMD EPYC) one batched pass over
-    sixteen 5 s clips then took 42.7 s, 95 % of it in `_nnpack_spatial_convolution`, against
-    4.2 s with torch's native kernels and 3.0 s with oneDNN; below 16 clips the native kernels
-    ran and were fine.
+    sixteen 5 s clips then took 46.7 s, 95 % of it in `_nnpack_spatial_convolution` (torch's
+    profiler), against 3.4 s with torch's native kernels and 3.0 s with oneDNN; below 16 clips
+    the native kernels ran and were fine.
 
     Both switches are process-wide and model workers run passes in parallel threads, so the
     first pass in sets them and the last one out puts back what it found: a pass never has them
     put back under it by another that finished first. (A torch pass of another model running
-    meanwhile also gets the native kernels: slower, never different results.)
+    meanwhile also gets the native kernels: slower, and equal to within float rounding.)
     """
 
     def __init__(self) -> None:
