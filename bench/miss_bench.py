@@ -118,13 +118,8 @@ def time_runtimes(
             started = time.perf_counter()
             forward(*encoder.features([clip]))
             samples[name].append((time.perf_counter() - started) * 1000)
-    batched: dict[str, list[float]] = {name: [] for name in forwards}
-    batch_inputs = encoder.features(batch)
-    for _ in range(batch_rounds):
-        for name, forward in forwards.items():
-            started = time.perf_counter()
-            forward(*batch_inputs)
-            batched[name].append((time.perf_counter() - started) * 1000 / len(batch))
+    # Best of `batch_rounds`, interleaved, as `auto` times them; every runtime has already run once.
+    best_batch_ms = runtimes.time_candidates(forwards, *encoder.features(batch), batch_rounds, warm=True)
     out: dict[str, Any] = {
         name: {
             "median_ms": round(statistics.median(values), 2),
@@ -132,7 +127,7 @@ def time_runtimes(
             "min_ms": round(min(values), 2),
             "n": len(values),
             "cosine_to_torch": round(cosine[name], 7),
-            "batch_ms_per_clip": round(min(batched[name]), 2),
+            "batch_ms_per_clip": round(best_batch_ms[name] / len(batch), 2),
             "batch_clips": len(batch),
         }
         for name, values in samples.items()
